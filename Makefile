@@ -1,0 +1,51 @@
+# One command to run the embedded campaign, one to test it. Both create .venv and install everything.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CORES ?= 2
+CONFIG ?= config/config.yaml
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast dryrun paper-dryrun lint figures clean-results
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# The CPU build of torch first, so that nothing pulls a CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[workflow,test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	@start=$$(date +%s); \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --configfile $(CONFIG) \
+	  --rerun-incomplete --printshellcmds && \
+	echo "" && echo "Campaign finished in $$(( $$(date +%s) - start )) s." && \
+	echo "Tables:  $(CURDIR)/results/tables/ (table2.md is the paper's main result)" && \
+	echo "Figures: $(CURDIR)/results/figures/" && echo "" && cat results/tables/table2.md
+
+test: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+dryrun: install
+	$(VENV)/bin/snakemake -n --configfile $(CONFIG)
+
+paper-dryrun: install
+	$(VENV)/bin/snakemake -n --configfile config/paper.yaml
+
+lint: install
+	$(VENV)/bin/snakemake --lint
+
+figures: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores 1 --configfile $(CONFIG) paper_figures
+
+clean-results:
+	rm -rf results/data results/structures results/train results/md results/refmd results/analysis \
+	  results/tables results/figures results/logs results/benchmarks .snakemake

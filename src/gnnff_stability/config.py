@@ -1,0 +1,169 @@
+"""Load and validate a campaign configuration.
+
+The JSON schema (``schemas/config.schema.yaml``) states every key with its description, default and
+allowed values, and refuses unknown keys. :func:`validate_config` fills the defaults and then checks what
+a schema cannot: that the grid names presets that exist, that every model has its layer counts, and that
+the MD intervals fit together. Every error names the offending key, the value found and what is allowed,
+and is raised before any job starts.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "method_applies"]
+
+
+class ConfigError(ValueError):
+    """A campaign configuration that cannot be run, with the key, the value and what is allowed."""
+
+
+def load_schema() -> dict[str, Any]:
+    """The configuration schema shipped with the library."""
+    text = resources.files("gnnff_stability").joinpath("schemas/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    def set_defaults_additional(validator, additional, instance, schema):
+        if isinstance(instance, dict) and isinstance(additional, dict):
+            extras = [k for k in instance if k not in schema.get("properties", {})]
+            for key in extras:
+                yield from validator.descend(instance[key], additional, path=key)
+        elif additional is False and isinstance(instance, dict):
+            allowed = sorted(schema.get("properties", {}))
+            for key in instance:
+                if key not in allowed:
+                    yield jsonschema.ValidationError(
+                        f"unknown key {key!r}; allowed keys here: {', '.join(allowed)}"
+                    )
+
+    return jsonschema.validators.extend(
+        validator_class,
+        {"properties": set_defaults, "additionalProperties": set_defaults_additional},
+    )
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _fill_corr_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    # `oneOf` branches are validated without filling defaults; fill the corr block explicitly.
+    corr_schema = schema["properties"]["methods"]["additionalProperties"]["properties"]["corr"]
+    props = corr_schema["oneOf"][1]["properties"]
+    for preset in config.get("methods", {}).values():
+        corr = preset.get("corr")
+        if isinstance(corr, dict):
+            for key, sub in props.items():
+                if "default" in sub:
+                    corr.setdefault(key, copy.deepcopy(sub["default"]))
+
+
+def method_applies(method: Mapping[str, Any], family: str) -> bool:
+    """Whether a method preset can train a model of ``family`` (the baseline trains every family)."""
+    corr = method.get("corr")
+    return corr is None or family in corr["features"]
+
+
+def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a configuration and return a copy with every default filled in.
+
+    Raises
+    ------
+    ConfigError
+        For the first problem found, naming the key path, the value and what is allowed.
+    """
+    schema = load_schema()
+    config = copy.deepcopy(dict(config))
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = min(errors, key=lambda e: len(list(e.absolute_path)))
+        best = jsonschema.exceptions.best_match([error]) or error
+        message = best.message
+        if best.validator in ("oneOf", "anyOf") and "description" in best.schema:
+            message += f"; allowed: {best.schema['description']}"
+        raise ConfigError(f"config key {_where(best)}: {message}")
+    _fill_corr_defaults(config, schema)
+    _check_semantics(config)
+    return config
+
+
+def _check_semantics(config: dict[str, Any]) -> None:
+    grid, models, methods = config["grid"], config["models"], config["methods"]
+    for name in grid["model"]:
+        if name not in models:
+            raise ConfigError(
+                f"config key grid.model: model preset {name!r} is not defined; "
+                f"defined in `models`: {', '.join(sorted(models))}"
+            )
+        if name not in grid["layers"]:
+            raise ConfigError(
+                f"config key grid.layers: no layer counts for model {name!r}; "
+                f"give e.g. grid.layers.{name}: [2]"
+            )
+    for name in grid["layers"]:
+        if name not in grid["model"]:
+            raise ConfigError(
+                f"config key grid.layers.{name}: {name!r} is not in grid.model "
+                f"({', '.join(grid['model'])})"
+            )
+    for name in grid["method"]:
+        if name not in methods:
+            raise ConfigError(
+                f"config key grid.method: method preset {name!r} is not defined; "
+                f"defined in `methods`: {', '.join(sorted(methods))}"
+            )
+    for name, preset in methods.items():
+        corr = preset.get("corr")
+        if corr is None:
+            continue
+        if corr["c_min"] > corr["c_max"]:
+            raise ConfigError(
+                f"config key methods.{name}.corr: c_min {corr['c_min']} exceeds c_max {corr['c_max']}"
+            )
+    md = config["md"]
+    if md["dump_every"] % md["thermo_every"]:
+        raise ConfigError(
+            f"config key md.thermo_every: {md['thermo_every']} must divide md.dump_every "
+            f"({md['dump_every']}) so every snapshot has a temperature"
+        )
+    if md["steps"] < md["dump_every"]:
+        raise ConfigError(
+            f"config key md.steps: {md['steps']} is shorter than one snapshot interval "
+            f"(md.dump_every = {md['dump_every']})"
+        )
+    split = config["data"]["split"]
+    if abs(sum(split) - 1.0) > 1e-6:
+        raise ConfigError(f"config key data.split: fractions {split} must sum to 1")
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML configuration file and validate it (see :func:`validate_config`)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"configuration file {path} does not exist")
+    with path.open() as fh:
+        raw = yaml.safe_load(fh) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, found {type(raw).__name__}")
+    return validate_config(raw)

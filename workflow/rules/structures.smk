@@ -1,0 +1,11 @@
+rule build_structure:
+    output:
+        data=f"{paths.STRUCTURE}/cell.data",
+        xyz=f"{paths.STRUCTURE}/cell.xyz",
+    params:
+        ratio=lambda wildcards: float(wildcards.ratio),
+        structures=config["structures"],
+    log:
+        LOG(f"{paths.STRUCTURE}/build_structure.log"),
+    script:
+        "../../scripts/build_structure.py"
