@@ -1,0 +1,88 @@
+"""The configuration schema: every shipped config validates, bad input fails naming the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gnnff_stability.config import ConfigError, load_config, load_schema, validate_config
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((REPO / "config").glob("*.yaml"))
+
+
+@pytest.fixture
+def tiny() -> dict:
+    return yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    config = load_config(path)
+    assert config["md"]["dt_fs"] > 0
+    assert set(config["grid"]["model"]) <= set(config["models"])
+
+
+def test_defaults_are_filled(tiny):
+    config = validate_config(tiny)
+    assert config["stability"] == {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0}
+    assert config["md"]["engine"] == "embedded"
+    assert config["methods"]["corr"]["corr"]["c_max"] == 0.1
+    assert config["data"]["comb"]["n_frames"] == 20  # given value kept
+    assert tiny.get("stability") is None  # input left untouched
+
+
+def _schema_nodes(node, where="<root>"):
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node:
+            yield where, node
+        for key, value in node.items():
+            yield from _schema_nodes(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _schema_nodes(value, f"{where}[{i}]")
+
+
+def test_schema_closed_and_documented():
+    for where, node in _schema_nodes(load_schema()):
+        assert node.get("additionalProperties") is False, f"{where} accepts unknown keys"
+        for key, prop in node["properties"].items():
+            assert "description" in prop, f"{where}.{key} has no description"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda c: c.update(bogus=1), ["bogus", "allowed keys"]),
+        (lambda c: c["md"].update(stepz=10), ["md", "stepz", "steps"]),
+        (lambda c: c["md"].update(engine="gromacs"), ["md.engine", "gromacs", "embedded", "hpc"]),
+        (
+            lambda c: c["methods"]["corr"]["corr"]["features"].update(nequip="edge_2e"),
+            ["methods.corr.corr.features.nequip", "edge_2e", "edge_1o"],
+        ),
+        (lambda c: c["methods"]["corr"]["corr"].update(scheduler="exp"), ["scheduler", "exp", "cosine"]),
+        (lambda c: c["methods"]["corr"]["corr"].update(sample_edges="cube"), ["sample_edges", "cube", "sqrt"]),
+        (lambda c: c["grid"].update(method=["baseline", "nope"]), ["grid.method", "nope", "baseline, corr"]),
+        (lambda c: c["grid"].update(model=["allegro"]), ["grid.model", "allegro", "nequip"]),
+        (lambda c: c["grid"].update(ratio=[2.5]), ["grid.ratio", "2.5", "maximum"]),
+        (lambda c: c["md"].update(thermo_every=7), ["md.thermo_every", "7", "divide"]),
+        (lambda c: c["models"]["nequip"].update(family="gemnet"), ["family", "gemnet", "nequip"]),
+        (lambda c: c["data"].update(split=[0.5, 0.1, 0.1]), ["data.split", "sum to 1"]),
+    ],
+)
+def test_bad_config_names_key_and_allowed(tiny, mutate, expected):
+    config = copy.deepcopy(tiny)
+    mutate(config)
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    message = str(info.value)
+    for word in expected:
+        assert word in message, f"{word!r} not in {message!r}"
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
+        load_config("nowhere.yaml")

@@ -1,0 +1,80 @@
+"""Grid expansion: the configuration's grid is the only list of runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gnnff_stability import paths
+from gnnff_stability.config import load_config, validate_config
+from gnnff_stability.grid import RUN_KEYS, expand_grid, training_runs, with_paths
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(**grid):
+    base = {
+        "grid": {"model": ["nq", "al"], "layers": {"nq": [2, 4], "al": [1]}, "method": ["baseline", "c1o", "cenv"]},
+        "models": {"nq": {"family": "nequip"}, "al": {"family": "allegro"}},
+        "methods": {
+            "baseline": {"corr": None},
+            "c1o": {"corr": {"features": {"nequip": "edge_1o"}}},
+            "cenv": {"corr": {"features": {"allegro": "edge+env"}}},
+        },
+    }
+    base["grid"].update(grid)
+    return validate_config(base)
+
+
+def test_product_and_method_families():
+    runs = expand_grid(_config(ratio=[1.1, 2.0], temp_K=[1200, 1800]))
+    # nequip: 2 layers x (baseline, c1o); allegro: 1 layer x (baseline, cenv); x 2 ratios x 2 temps
+    assert len(runs) == (2 * 2 + 1 * 2) * 2 * 2
+    assert list(runs.columns) == list(RUN_KEYS)
+    assert set(runs.loc[runs.model == "al", "method"]) == {"baseline", "cenv"}
+    assert set(runs.loc[runs.model == "nq", "method"]) == {"baseline", "c1o"}
+    assert not runs.duplicated().any()
+    assert len(training_runs(runs)) == 6
+
+
+def test_exclude_scalars_and_lists():
+    config = _config(
+        exclude=[{"model": "nq", "layers": 2, "method": ["c1o"]}, {"ratio": 1.55, "temp_K": 1200}],
+    )
+    runs = expand_grid(config)
+    assert not ((runs.model == "nq") & (runs.layers == 2) & (runs.method == "c1o")).any()
+    assert ((runs.model == "nq") & (runs.layers == 4) & (runs.method == "c1o")).any()
+    assert not ((runs.ratio == 1.55) & (runs.temp_K == 1200)).any()
+    assert len(runs) == (2 + 2 + 2 - 1) * 2  # 5 trained models x ratios 1.1 and 2.0
+
+
+def test_everything_excluded_is_an_error():
+    with pytest.raises(ValueError, match="no runs"):
+        expand_grid(_config(exclude=[{"method": ["baseline", "c1o", "cenv"]}]))
+
+
+def test_paths_from_the_table():
+    runs = with_paths(expand_grid(_config(ratio=[1.1])))
+    row = runs[(runs.model == "nq") & (runs.layers == 4) & (runs.method == "c1o")].iloc[0]
+    assert row["status"] == "results/md/nq/L4/c1o/seed0/HfO1.10/T1200K/v0/status.json"
+    assert row["score"] == "results/analysis/nq/L4/c1o/seed0/HfO1.10/T1200K/v0/stability.json"
+    assert row["metrics"] == "results/train/nq/L4/c1o/seed0/metrics.json"
+    assert paths.ratio_token(2) == "2.00"
+    assert paths.log_path(paths.MD).startswith("results/logs/md/")
+
+
+def test_paper_grid():
+    runs = expand_grid(load_config(REPO / "config" / "paper.yaml"))
+    trained = training_runs(runs)
+    # Table 1: NequIP 2/4 and Allegro 1/3 baselines; Table 2/4/A1/A3 on the deep models.
+    assert set(map(tuple, trained[trained.method == "baseline"][["model", "layers"]].values)) == {
+        ("nequip", 2), ("nequip", 4), ("allegro", 1), ("allegro", 3),
+    }
+    assert set(trained[trained.model == "nequip"].method) == {"baseline", "corr", "corr_0e", "corr_0e1o", "corr_node"}
+    assert set(trained[trained.model == "allegro"].method) == {
+        "baseline", "corr", "corr_fixed_edge", "corr_fixed_env", "corr_linear_env",
+    }
+    assert len(trained) == 12
+    assert len(runs) == 12 * 3 * 3
+    assert sorted(runs.temp_K.unique()) == [1200, 1800, 2400]
