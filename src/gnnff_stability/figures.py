@@ -1,0 +1,324 @@
+"""The paper's figures from whatever per-run results exist (matplotlib, Agg; PNG and PDF).
+
+Four figures with fixed names (:data:`FIGURE_NAMES`), each written as ``<name>.png`` and
+``<name>.pdf``; a figure whose data are missing says so on its canvas instead of failing:
+
+- ``fig3_corr_vs_stability``: last-layer Corr value vs S_index, one panel per model, baseline vs
+  decorrelated methods, colour = Hf:O ratio, label = layers (the paper's Figs. 3 and 4).
+- ``fig7_rdf``: partial RDFs of baseline and methods beside the reference MD (the paper's Fig. 7),
+  one row per model/layers/ratio, one column per species pair.
+- ``fig_sn_curves``: s_n along each run, one panel per model/layers and ratio.
+- ``fig5_snapshots``: last frame of a crashed (or failed) run and of a stable run, projected on
+  the xy plane, with force arrows (the paper's Fig. 5).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from gnnff_stability.dump import DumpReader, Snapshot  # noqa: E402
+from gnnff_stability.stability import PAIR_NAMES  # noqa: E402
+from gnnff_stability.tables import collect_results, method_roles  # noqa: E402
+
+__all__ = ["FIGURE_NAMES", "make_figures"]
+
+logger = logging.getLogger(__name__)
+
+FIGURE_NAMES: tuple[str, ...] = (
+    "fig3_corr_vs_stability",
+    "fig7_rdf",
+    "fig_sn_curves",
+    "fig5_snapshots",
+)
+_FORMATS = ("png", "pdf")
+_MODEL = {"nequip": "NequIP", "allegro": "Allegro", "gemnet": "GemNet-T"}
+_PAIR_LABEL = {"HfHf": "Hf–Hf", "HfO": "Hf–O", "OO": "O–O"}
+_RATIO_COLOURS = {"1.10": "tab:red", "1.55": "tab:orange", "2.00": "tab:blue"}
+_MAX_RDF_ROWS = 12
+
+
+def _exists(path: Any) -> bool:
+    return isinstance(path, (str, Path)) and str(path) != "" and Path(path).exists()
+
+
+def _no_data(ax, text: str = "no results yet") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _save(fig, out_dir: Path, name: str) -> list[Path]:
+    paths = []
+    for ext in _FORMATS:
+        path = out_dir / f"{name}.{ext}"
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _ratio_colour(ratio: str) -> str:
+    return _RATIO_COLOURS.get(ratio, "tab:gray")
+
+
+def _method_styles(methods: list[str], roles: Mapping[str, dict]) -> dict[str, dict]:
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles, k = {}, 0
+    for m in methods:
+        if roles.get(m, {}).get("baseline", m == "baseline"):
+            styles[m] = {"color": "0.3", "marker": "o", "ls": "-"}
+        else:
+            styles[m] = {"color": cycle[(k + 2) % len(cycle)], "marker": "^", "ls": "-"}
+            k += 1
+    return styles
+
+
+def _fig_corr_vs_s(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
+    sub = res[(res["temp_K"] == temp) & res["s_index"].notna() & res["corr_value"].notna()] \
+        if temp is not None else res.iloc[:0]
+    models = sorted(sub["model"].unique()) or ["(none)"]
+    fig, axes = plt.subplots(1, len(models), figsize=(4.6 * len(models), 4.0), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        msub = sub[sub["model"] == model]
+        if msub.empty:
+            _no_data(ax)
+            continue
+        groups = msub.groupby(["layers", "method", "ratio"], dropna=False)
+        for (layers, method, ratio), g in groups:
+            base = roles.get(method, {}).get("baseline", method == "baseline")
+            ax.errorbar(g["corr_value"].mean(), g["s_index"].mean(),
+                        yerr=g["s_index"].std() if len(g) > 1 else None,
+                        marker="o" if base else "^", ms=7, color=_ratio_colour(ratio),
+                        mfc="none" if base else _ratio_colour(ratio), ls="none", capsize=2)
+            ax.annotate(f"L{layers} {method}", (g["corr_value"].mean(), g["s_index"].mean()),
+                        fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set_title(_MODEL.get(model, model))
+        ax.set_xlabel("last-layer Corr value")
+        ax.set_ylabel("S_index")
+        ax.set_ylim(-0.05, 1.05)
+    handles = [plt.Line2D([], [], color=c, marker="s", ls="none", label=f"Hf:O 1:{float(r):g}")
+               for r, c in _RATIO_COLOURS.items()]
+    handles += [plt.Line2D([], [], color="k", marker="o", mfc="none", ls="none", label="baseline"),
+                plt.Line2D([], [], color="k", marker="^", ls="none", label="decorrelated")]
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.08))
+    fig.suptitle(f"Corr value vs stability (T = {temp} K)" if temp is not None else
+                 "Corr value vs stability")
+    return _save(fig, out_dir, "fig3_corr_vs_stability")
+
+
+def _first_runs(sub: pd.DataFrame, column: str) -> pd.DataFrame:
+    """One run per (model, layers, method, ratio): the lowest seed/vseed with an existing file."""
+    ok = sub[np.array([_exists(p) for p in sub[column]], dtype=bool)]
+    return ok.sort_values(["seed", "vseed"]).drop_duplicates(["model", "layers", "method", "ratio"])
+
+
+def _fig_rdf(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
+    sub = _first_runs(res[res["temp_K"] == temp] if temp is not None else res.iloc[:0], "rdf_csv")
+    combos = sorted(sub[["model", "layers", "ratio"]].drop_duplicates().itertuples(index=False),
+                    key=lambda t: (t[0], int(t[1]) if not pd.isna(t[1]) else -1, t[2]))
+    if len(combos) > _MAX_RDF_ROWS:
+        logger.info("RDF figure: showing %d of %d model/layers/ratio rows", _MAX_RDF_ROWS,
+                    len(combos))
+        combos = combos[:_MAX_RDF_ROWS]
+    nrows = max(len(combos), 1)
+    fig, axes = plt.subplots(nrows, 3, figsize=(12, 2.6 * nrows), squeeze=False)
+    if not combos:
+        for ax in axes[0]:
+            _no_data(ax)
+    styles = _method_styles(sorted(sub["method"].unique()), roles)
+    for row, (model, layers, ratio) in zip(axes, combos):
+        runs = sub[(sub["model"] == model) & (sub["layers"] == layers) & (sub["ratio"] == ratio)]
+        ref_drawn = False
+        for rec in runs.sort_values("method").to_dict("records"):
+            table = pd.read_csv(rec["rdf_csv"])
+            for ax, pair in zip(row, PAIR_NAMES):
+                if not ref_drawn and f"g_{pair}_ref" in table:
+                    ax.plot(table["r_A"], table[f"g_{pair}_ref"], color="k", ls="--", lw=1.2,
+                            label="reference")
+                st = styles[rec["method"]]
+                ax.plot(table["r_A"], table[f"g_{pair}"], color=st["color"], lw=1.0,
+                        label=rec["method"])
+            ref_drawn = True
+        for ax, pair in zip(row, PAIR_NAMES):
+            ax.set_title(f"{_MODEL.get(model, model)} L{layers}, Hf:O 1:{float(ratio):g}, "
+                         f"{_PAIR_LABEL[pair]}", fontsize=9)
+            ax.set_xlabel("r (Å)")
+            ax.set_ylabel("g(r)")
+        row[0].legend(fontsize=7)
+    fig.suptitle(f"Partial RDFs (T = {temp} K)" if temp is not None else "Partial RDFs")
+    fig.tight_layout()
+    return _save(fig, out_dir, "fig7_rdf")
+
+
+def _fig_sn(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
+    has_sn = np.array([_exists(p) for p in res["sn"]], dtype=bool)
+    sub = res[(res["temp_K"] == temp).to_numpy(dtype=bool) & has_sn] if temp is not None \
+        else res.iloc[:0]
+    panels = sorted(sub[["model", "layers"]].drop_duplicates().itertuples(index=False),
+                    key=lambda t: (t[0], int(t[1]) if not pd.isna(t[1]) else -1))
+    ratios = sorted(sub["ratio"].dropna().unique(), key=float) or ["1.10", "1.55", "2.00"]
+    nrows = max(len(panels), 1)
+    fig, axes = plt.subplots(nrows, len(ratios), figsize=(4.2 * len(ratios), 2.8 * nrows),
+                             squeeze=False, sharey=True)
+    if not panels:
+        for ax in axes[0]:
+            _no_data(ax)
+    styles = _method_styles(sorted(sub["method"].unique()), roles)
+    for row, (model, layers) in zip(axes, panels):
+        for ax, ratio in zip(row, ratios):
+            cell = sub[(sub["model"] == model) & (sub["layers"] == layers) & (sub["ratio"] == ratio)]
+            if cell.empty:
+                _no_data(ax)
+                continue
+            seen = set()
+            for rec in cell.sort_values(["method", "seed", "vseed"]).to_dict("records"):
+                sn = pd.read_csv(rec["sn"])
+                st = styles[rec["method"]]
+                label = None if rec["method"] in seen else rec["method"]
+                seen.add(rec["method"])
+                ax.plot(sn["step"], sn["s_n"], color=st["color"], lw=0.8, alpha=0.8, label=label)
+                if rec.get("classification") == "crash" and len(sn):
+                    ax.plot(sn["step"].iloc[-1], sn["s_n"].iloc[-1], marker="x", ms=7,
+                            color=st["color"])
+            ax.set_title(f"{_MODEL.get(model, model)} L{layers}, Hf:O 1:{float(ratio):g}",
+                         fontsize=9)
+            ax.set_xlabel("MD step (× marks a crash)")
+            ax.set_ylim(-0.05, 1.05)
+            ax.legend(fontsize=7)
+        row[0].set_ylabel("s_n")
+    fig.suptitle(f"Per-snapshot stability s_n (T = {temp} K)" if temp is not None else
+                 "Per-snapshot stability s_n")
+    fig.tight_layout()
+    return _save(fig, out_dir, "fig_sn_curves")
+
+
+def _last_snapshot(path: Any) -> Snapshot | None:
+    last = None
+    for snap in DumpReader(path):
+        last = snap
+    return last
+
+
+def _draw_snapshot(ax, snap: Snapshot, title: str) -> None:
+    cell = snap.cell
+    pos = snap.positions
+    ok = np.all(np.isfinite(pos), axis=1)
+    frac = np.linalg.solve(cell.T, pos[ok].T).T
+    frac -= np.floor(frac)
+    xyz = frac @ cell
+    types = snap.types[ok]
+    corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], dtype=float)
+    outline = corners @ cell[:2, :2]
+    ax.plot(outline[:, 0], outline[:, 1], color="0.6", lw=0.8)
+    for t, colour, size, label in ((1, "tab:cyan", 60, "Hf"), (2, "tab:red", 25, "O")):
+        m = types == t
+        ax.scatter(xyz[m, 0], xyz[m, 1], s=size, c=colour, edgecolors="k", linewidths=0.3,
+                   label=label, zorder=2)
+    if snap.forces is not None:
+        f = snap.forces[ok][:, :2]
+        f = np.where(np.isfinite(f), f, 0.0)
+        norm = np.linalg.norm(f, axis=1)
+        # arrow length ~ log(1 + |F|) so that a crashed frame's huge forces stay on the canvas
+        scale = np.where(norm > 0, np.log1p(norm) / np.where(norm > 0, norm, 1.0), 0.0)
+        arrows = f * scale[:, None]
+        ax.quiver(xyz[:, 0], xyz[:, 1], arrows[:, 0], arrows[:, 1], np.log10(1.0 + norm),
+                  angles="xy", scale_units="xy", scale=1.0, width=0.004, cmap="viridis",
+                  zorder=3)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (Å)")
+    ax.set_ylabel("y (Å)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+
+
+def _fig_snapshots(res: pd.DataFrame, temp, out_dir: Path) -> list[Path]:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+    have = res[np.array([_exists(p) for p in res["dump"]], dtype=bool)]
+    if temp is not None:
+        have = have[have["temp_K"] == temp]
+    picks = (
+        ("crashed / failed run", have[have["classification"].isin(["crash", "fail"])]),
+        ("stable run", have[have["classification"] == "stable"]),
+    )
+    for ax, (what, cand) in zip(axes, picks):
+        if cand.empty:
+            _no_data(ax, f"no {what}")
+            continue
+        rec = cand.sort_values(["model", "layers", "method", "ratio", "seed", "vseed"]).iloc[0]
+        snap = _last_snapshot(rec["dump"])
+        if snap is None:
+            _no_data(ax, f"{what}: empty dump")
+            continue
+        title = (f"{what}: {_MODEL.get(rec['model'], rec['model'])} L{rec['layers']} "
+                 f"{rec['method']}, Hf:O 1:{float(rec['ratio']):g}, step {snap.step}")
+        _draw_snapshot(ax, snap, title)
+    fig.suptitle("Last frame with forces (arrow length ∝ log(1 + |F|), colour log10(1 + |F| eV/Å))")
+    fig.tight_layout()
+    return _save(fig, out_dir, "fig5_snapshots")
+
+
+def make_figures(
+    runs: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    method_info: Mapping[str, Any] | None = None,
+    temp_K: int | None = None,
+    manifest: str | Path | None = None,
+) -> list[Path]:
+    """Draw every figure of :data:`FIGURE_NAMES` into ``out_dir`` (PNG and PDF).
+
+    Parameters
+    ----------
+    runs
+        The run table: key columns (``model, layers, method, seed, ratio, temp_K, vseed``) and file
+        paths ``metrics``, ``score``, ``rdf_metrics`` (see
+        :func:`gnnff_stability.tables.collect_results`) plus ``sn`` (sn.csv), ``rdf`` (the RDF
+        CSV) and ``dump`` (dump.lammpstrj). Missing columns or files leave panels empty.
+    out_dir
+        Output directory (created).
+    method_info
+        The config's ``methods`` block, to tell baselines from decorrelated methods (default: a
+        method named ``baseline`` is the baseline).
+    temp_K
+        Set-point temperature to show; default the lowest one in ``runs`` (the paper: 1200 K).
+    manifest
+        If given, a text file listing the written figures, one per line (a Snakemake target).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    runs = pd.DataFrame(runs).reset_index(drop=True)
+    res = collect_results(runs)
+    for col in ("sn", "dump"):
+        res[col] = runs[col] if col in runs else None
+    res["rdf_csv"] = (
+        [p if isinstance(p, str) and p.endswith(".csv") else None for p in runs["rdf"]]
+        if "rdf" in runs else None
+    )
+    roles = method_roles(method_info) if method_info else {}
+    temps = sorted(int(t) for t in res["temp_K"].dropna().unique())
+    temp = int(temp_K) if temp_K is not None else (temps[0] if temps else None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    written += _fig_corr_vs_s(res, roles, temp, out)
+    written += _fig_rdf(res, roles, temp, out)
+    written += _fig_sn(res, roles, temp, out)
+    written += _fig_snapshots(res, temp, out)
+    if manifest is not None:
+        Path(manifest).parent.mkdir(parents=True, exist_ok=True)
+        Path(manifest).write_text("".join(f"{p}\n" for p in written))
+    logger.info("wrote %d figure files to %s", len(written), out)
+    return written
