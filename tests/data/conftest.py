@@ -1,0 +1,21 @@
+"""Shared fixtures of the data-stage tests (structures, COMB labels, SAMD23 reader, reference MD)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gnnff_stability.structures import monoclinic_hfo2
+
+
+@pytest.fixture(scope="session")
+def mono96():
+    """The 96-atom monoclinic HfO2 cell (2x2x2), Hf first."""
+    return monoclinic_hfo2((2, 2, 2))
+
+
+@pytest.fixture(scope="session")
+def mono96_label(mono96):
+    """Converged COMB single point of the ideal monoclinic cell (about 1 s)."""
+    from gnnff_stability.data import comb_single_point  # noqa: PLC0415
+
+    return comb_single_point(mono96, label_qeq_tol=1e-6)

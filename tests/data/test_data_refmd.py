@@ -1,0 +1,43 @@
+"""COMB reference MD: contract dump and thermo.csv, with converged forces from step 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gnnff_stability.dump import THERMO_COLUMNS, read_dump
+from gnnff_stability.refmd import run_reference_md
+from gnnff_stability.structures import write_lammps_data
+
+SETTINGS = {"steps": 40, "dt_fs": 0.5, "damp_fs": 100.0, "dump_every": 20, "thermo_every": 10,
+            "qeq_every": 10, "enabled": True}
+
+
+def test_reference_md_writes_contract_files(tmp_path, mono96, mono96_label):
+    cell = write_lammps_data(mono96, tmp_path / "cell.data")
+    summary = run_reference_md(cell, 1200.0, 0, SETTINGS, tmp_path / "r" / "dump.lammpstrj",
+                               tmp_path / "r" / "thermo.csv")
+    thermo = pd.read_csv(tmp_path / "r" / "thermo.csv")
+    assert list(thermo.columns) == list(THERMO_COLUMNS)
+    assert thermo["step"].tolist() == [0, 10, 20, 30, 40]
+    assert (thermo["natoms"] == 96).all()
+    assert thermo["temp_K"].iloc[0] == pytest.approx(1200.0, rel=1e-6)
+    # the start charges are converged: step 0 is the single point of the ideal cell
+    assert thermo["pe_eV"].iloc[0] == pytest.approx(mono96_label.energy, abs=1e-3)
+    snaps, truncated = read_dump(tmp_path / "r" / "dump.lammpstrj")
+    assert not truncated and [s.step for s in snaps] == [0, 20, 40]
+    np.testing.assert_allclose(snaps[0].positions, mono96.positions, atol=1e-6)
+    np.testing.assert_allclose(snaps[0].forces, mono96_label.forces, atol=1e-3)
+    fmax0 = np.linalg.norm(mono96_label.forces, axis=1).max()
+    assert thermo["fmax_eV_per_A"].iloc[0] == pytest.approx(fmax0, abs=1e-3)
+    assert summary["steps"] == 40 and summary["n_thermo_rows"] == 5
+
+
+def test_reference_md_checks_settings(tmp_path, mono96):
+    cell = write_lammps_data(mono96, tmp_path / "cell.data")
+    with pytest.raises(ValueError, match="missing keys \\['qeq_every'\\]"):
+        run_reference_md(cell, 1200.0, 0, {k: v for k, v in SETTINGS.items() if k != "qeq_every"},
+                         tmp_path / "d", tmp_path / "t")
+    with pytest.raises(ValueError, match="temp_K"):
+        run_reference_md(cell, -5.0, 0, SETTINGS, tmp_path / "d", tmp_path / "t")
