@@ -1,0 +1,497 @@
+"""Which tensor is "the feature of layer l", and forward hooks that capture it.
+
+A *feature selection* names, per model family, the per-layer tensor the correlation loss acts on and
+the columns (irreps) it uses. The module paths below were read off models built by
+``nequip.model.NequIPGNNModel`` (nequip 0.19.1) and ``allegro.model.AllegroModel`` (allegro 0.8.3);
+they are found by name, so the same code works on a model from a checkpoint, from a
+``nequip-package`` file (whose classes are package-imported copies) and inside a training module.
+
+NequIP (``<graph model>.model.func.layer{i}_convnet``, ``i = 0 .. num_layers-1``)
+    ``edge``
+        The per-edge message before the neighbour sum: the output of
+        ``layer{i}_convnet.conv.tp_scatter.tp`` (e3nn ``TensorProduct`` of the source-node features
+        and the edge spherical harmonics, weighted by the radial MLP), ``[n_edges, irreps_mid.dim]``,
+        all irreps columns. Its irreps are ``conv.tp_scatter.irreps_mid`` (sorted, so equal irreps are
+        adjacent columns).
+    ``edge_0e`` / ``edge_1o``
+        The ``0e`` (invariant scalar) / ``1o`` (polar vector) columns of that message. ``1o`` irreps
+        enter as their three Cartesian components, flattened (``mul * 3`` columns): that is the
+        tensor the model computes, no extra norm (whose gradient is singular at 0) is inserted, and
+        two channels carrying the same vector give ``|pearson| = 1`` on every component pair.
+    ``edge_0e+1o``
+        Two column groups per layer, ``0e`` and ``1o``, each with its own correlation matrix; the
+        two losses are summed (the paper's "1o+0e" ablation read as the sum of the two penalties,
+        not one matrix over the union of columns, which would also penalise 0e-1o cross terms).
+    ``node``
+        The node features after the layer (``NODE_FEATURES`` in the output of
+        ``layer{i}_convnet``, after the gate), ``[n_atoms, dim]``, all columns; rows are atoms.
+
+    nequip 0.19 makes the last interaction layer output scalars only, so its message has only
+    ``0e`` irreps: ``edge_1o`` covers layers ``0 .. num_layers-2`` (a 2-layer model has one ``1o``
+    layer), and ``edge_0e+1o`` has only its ``0e`` group in the last layer. A layer with no selected
+    columns is skipped; "the last layer" of a selection is the last layer that has columns.
+
+Allegro (``<graph model>.model.func.allegro``, an ``Allegro_Module``)
+    ``edge``
+        The scalar edge latent of every layer: the output of ``allegro.latents[i]`` sliced to its
+        first ``num_scalar_features`` columns ``[n_edges, num_scalar_features]`` (the densely
+        accumulated latent that the edge energy readout sees).
+    ``edge+env``
+        The full ``allegro.latents[i]`` output: the scalar latent plus, for every layer but the last,
+        the environment-embedding weights that layer produces for the next layer's tensor product
+        (``[n_edges, num_scalar_features + env_weight_numel]``). The last layer has no env part, so
+        its columns equal ``edge``. The tensor track (``allegro.tps[i]``) is not included.
+
+Default selection (used for the Corr value of baseline models): ``edge_1o`` for NequIP (the
+paper's NequIP "corr" row equals its ``edge 1o`` ablation) and ``edge`` for Allegro.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Callable, Sequence
+
+import torch
+
+from .corr import (
+    DEFAULT_EPS,
+    SampleSize,
+    correlation_loss,
+    sample_per_structure,
+    sampled_correlation_loss,
+    tap_gather,
+)
+
+__all__ = [
+    "DEFAULT_SELECTION",
+    "FAMILIES",
+    "SELECTIONS",
+    "FeatureRecorder",
+    "LayerTap",
+    "build_taps",
+    "model_family",
+]
+
+logger = logging.getLogger(__name__)
+
+FAMILIES = ("nequip", "allegro")
+SELECTIONS: dict[str, tuple[str, ...]] = {
+    "nequip": ("edge", "edge_0e", "edge_1o", "edge_0e+1o", "node"),
+    "allegro": ("edge", "edge+env"),
+}
+DEFAULT_SELECTION = {"nequip": "edge_1o", "allegro": "edge"}
+
+_NEQUIP_LAYER = re.compile(r"(?:^|\.)layer(\d+)_convnet$")
+_NODE_FEATURES = "node_features"
+_EDGE_INDEX = "edge_index"
+_BATCH = "batch"
+_NUM_NODES = "num_atoms"
+
+
+@dataclasses.dataclass
+class LayerTap:
+    """One hooked tensor: where it comes from and which columns are used.
+
+    Attributes
+    ----------
+    layer
+        Interaction-layer index ``l`` (0-based).
+    path
+        Dotted module path (relative to the model given to :func:`build_taps`).
+    module
+        The hooked module.
+    rows
+        ``"edge"`` or ``"node"``: what a row of the captured tensor is.
+    groups
+        Column groups (slices or long index tensors); each gets its own correlation matrix.
+    group_names
+        Labels of the groups (e.g. ``["0e", "1o"]``).
+    n_columns
+        Total columns of the captured tensor.
+    extract
+        Maps the module output to the ``[rows, n_columns]`` tensor.
+    span
+        Contiguous columns covering every group (what the hook gathers).
+    span_groups
+        ``groups`` relative to ``span``.
+    """
+
+    layer: int
+    path: str
+    module: torch.nn.Module
+    rows: str
+    groups: list[slice | torch.Tensor]
+    group_names: list[str]
+    n_columns: int
+    extract: Callable[[object], torch.Tensor]
+    span: slice = dataclasses.field(init=False)
+    span_groups: list[slice | torch.Tensor] = dataclasses.field(init=False)
+
+    def __post_init__(self):
+        bounds = [g.indices(self.n_columns)[:2] for g in self.groups if isinstance(g, slice)]
+        if len(bounds) == len(self.groups):
+            start, stop = min(b[0] for b in bounds), max(b[1] for b in bounds)
+            self.span = slice(start, stop)
+            self.span_groups = [slice(a - start, b - start) for a, b in bounds]
+        else:  # index groups: gather every column
+            self.span = slice(0, self.n_columns)
+            self.span_groups = list(self.groups)
+
+
+def model_family(model: torch.nn.Module) -> str:
+    """``"nequip"`` or ``"allegro"``, recognised from the module tree of a (graph) model."""
+    for name, module in model.named_modules():
+        if hasattr(module, "latents") and hasattr(module, "num_scalar_features"):
+            return "allegro"
+    for name, _ in model.named_modules():
+        if _NEQUIP_LAYER.search(name):
+            return "nequip"
+    raise ValueError(
+        "model is neither a NequIP model (no `layer{i}_convnet` modules) nor an Allegro model "
+        "(no module with `latents`); only these families have feature selections"
+    )
+
+
+def _irreps_columns(irreps, wanted: str | None) -> list[int]:
+    """Column indices of the irreps chunks equal to ``wanted`` (all columns if ``None``)."""
+    columns: list[int] = []
+    start = 0
+    for mul, ir in irreps:
+        width = mul * ir.dim
+        if wanted is None or str(ir) == wanted:
+            columns.extend(range(start, start + width))
+        start += width
+    return columns
+
+
+def _as_group(columns: list[int]) -> slice | torch.Tensor:
+    """A slice when the columns are one contiguous range (no copy), else a long index tensor."""
+    if columns == list(range(columns[0], columns[-1] + 1)):
+        return slice(columns[0], columns[-1] + 1)
+    return torch.tensor(columns, dtype=torch.long)
+
+
+def _identity(output: object) -> torch.Tensor:
+    return output  # type: ignore[return-value]
+
+
+def _node_features(output: object) -> torch.Tensor:
+    return output[_NODE_FEATURES]  # type: ignore[index]
+
+
+def build_taps(model: torch.nn.Module, selection: str) -> list[LayerTap]:
+    """Find the per-layer tensors of a feature selection in a built model.
+
+    Parameters
+    ----------
+    model
+        A NequIP or Allegro graph model (``GraphModel``, or any module containing one).
+    selection
+        A name from :data:`SELECTIONS` for the model's family.
+
+    Returns
+    -------
+    list[LayerTap]
+        One tap per layer that has selected columns, ordered by layer.
+
+    Raises
+    ------
+    ValueError
+        If the selection does not exist for the family or selects no column in any layer.
+    """
+    family = model_family(model)
+    if selection not in SELECTIONS[family]:
+        raise ValueError(
+            f"feature selection {selection!r} is not defined for {family}; "
+            f"allowed: {', '.join(SELECTIONS[family])}"
+        )
+    taps: list[LayerTap] = []
+    if family == "nequip":
+        layers = sorted(
+            (int(m.group(1)), name, module)
+            for name, module in model.named_modules()
+            if (m := _NEQUIP_LAYER.search(name))
+        )
+        for index, name, layer in layers:
+            if selection == "node":
+                irreps = layer.irreps_out[_NODE_FEATURES]
+                taps.append(
+                    LayerTap(index, name, layer, "node", [slice(None)], ["all"], irreps.dim,
+                             _node_features)
+                )
+                continue
+            tp_scatter = layer.conv.tp_scatter
+            irreps = tp_scatter.irreps_mid
+            wanted = {
+                "edge": [("all", None)],
+                "edge_0e": [("0e", "0e")],
+                "edge_1o": [("1o", "1o")],
+                "edge_0e+1o": [("0e", "0e"), ("1o", "1o")],
+            }[selection]
+            groups, names = [], []
+            for label, ir in wanted:
+                columns = _irreps_columns(irreps, ir)
+                if len(columns) >= 2:
+                    groups.append(_as_group(columns))
+                    names.append(label)
+            if groups:
+                taps.append(
+                    LayerTap(index, f"{name}.conv.tp_scatter.tp", tp_scatter.tp, "edge", groups,
+                             names, irreps.dim, _identity)
+                )
+    else:
+        allegro = next(
+            (name, module)
+            for name, module in model.named_modules()
+            if hasattr(module, "latents") and hasattr(module, "num_scalar_features")
+        )
+        name, module = allegro
+        n_scalar = int(module.num_scalar_features)
+        for index, latent in enumerate(module.latents):
+            width = int(latent.dims[-1])  # ScalarMLPFunction: [in, hidden..., out]
+            if selection == "edge":
+                group, label = slice(0, n_scalar), "scalar"
+            else:
+                group, label = slice(None), "scalar+env"
+            taps.append(
+                LayerTap(index, f"{name}.latents.{index}", latent, "edge", [group], [label],
+                         width, _identity)
+            )
+    if not taps:
+        raise ValueError(
+            f"feature selection {selection!r} selects no columns in any layer of this {family} model "
+            "(e.g. edge_1o needs l_max >= 1 and at least 2 layers)"
+        )
+    return taps
+
+
+class FeatureRecorder:
+    """Forward hooks that capture each selected layer tensor, or only its sampled rows.
+
+    Use :meth:`attach` / :meth:`remove` around training (a hooked model cannot be pickled by
+    ``nequip-package``) and record only inside the training step::
+
+        samples = recorder.samples(batch, 1024, generator)   # before the forward pass
+        with recorder.recording(samples):
+            output = model(batch)
+        loss, per_layer, _ = recorder.losses(samples)
+
+    With ``samples`` the hooks gather the sampled rows right where the tensor is produced
+    (:func:`gnnff_stability.corr.tap_gather`: the layer's output passes through unchanged, and the
+    backward adds the sample's gradient with one ``index_add``); without, they keep a reference to
+    the whole tensor (nothing is copied). Outside :meth:`recording` the hooks do nothing.
+
+    Parameters
+    ----------
+    model
+        Graph model to hook.
+    selection
+        Feature selection name (see :data:`SELECTIONS`).
+    """
+
+    def __init__(self, model: torch.nn.Module, selection: str):
+        self.family = model_family(model)
+        self.selection = selection
+        self.taps = build_taps(model, selection)
+        self.outputs: list[torch.Tensor | None] = [None] * len(self.taps)
+        self.row_counts: list[int | None] = [None] * len(self.taps)
+        self.gathered: list[bool] = [False] * len(self.taps)
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._enabled = False
+        self._flat: dict[str, torch.Tensor] = {}
+
+    @property
+    def layers(self) -> list[int]:
+        """Layer index of every tap."""
+        return [tap.layer for tap in self.taps]
+
+    @property
+    def attached(self) -> bool:
+        return bool(self._handles)
+
+    def attach(self) -> FeatureRecorder:
+        """Register the forward hooks (idempotent)."""
+        if self._handles:
+            return self
+        for slot, tap in enumerate(self.taps):
+            self._handles.append(tap.module.register_forward_hook(self._make_hook(slot, tap)))
+        return self
+
+    def remove(self) -> None:
+        """Remove the hooks and drop captured tensors."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self.clear()
+
+    def clear(self) -> None:
+        self.outputs = [None] * len(self.taps)
+        self.row_counts = [None] * len(self.taps)
+        self.gathered = [False] * len(self.taps)
+
+    def _make_hook(self, slot: int, tap: LayerTap):
+        def hook(module, args, output):
+            if not self._enabled:
+                return None
+            tensor = tap.extract(output)
+            self.row_counts[slot] = tensor.shape[0]
+            flat = self._flat.get(tap.rows)
+            if flat is None:
+                self.outputs[slot] = tensor
+                return None
+            full, sampled = tap_gather(tensor, flat, tap.span)
+            self.outputs[slot] = sampled
+            self.gathered[slot] = True
+            if isinstance(output, dict):
+                output[_NODE_FEATURES] = full
+                return output
+            return full
+
+        return hook
+
+    class _Recording:
+        def __init__(self, recorder: FeatureRecorder, samples):
+            self.recorder = recorder
+            self.samples = samples
+
+        def __enter__(self):
+            recorder = self.recorder
+            recorder.clear()
+            recorder._flat = (
+                {kind: index.reshape(-1) for kind, (index, _) in self.samples.items()}
+                if self.samples is not None
+                else {}
+            )
+            recorder._enabled = True
+            return recorder
+
+        def __exit__(self, *exc):
+            self.recorder._enabled = False
+            self.recorder._flat = {}
+            return False
+
+    def recording(self, samples: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None):
+        """Context manager: capture during the forward passes inside it.
+
+        Parameters
+        ----------
+        samples
+            From :meth:`samples`: gather only these rows in the hooks. ``None`` keeps the whole
+            tensors (then pass the samples to :meth:`losses`, which gathers).
+        """
+        return FeatureRecorder._Recording(self, samples)
+
+    def captured(self) -> list[torch.Tensor]:
+        """The captured tensors, one per tap (raises if a forward pass did not reach a tap)."""
+        missing = [self.taps[i].path for i, out in enumerate(self.outputs) if out is None]
+        if missing:
+            raise RuntimeError(f"no tensor was captured at {missing}; did the forward pass run?")
+        return self.outputs  # type: ignore[return-value]
+
+    def samples(
+        self,
+        data: dict[str, torch.Tensor],
+        sample: SampleSize,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per-structure row samples for the row kinds of the taps (``"edge"`` and/or ``"node"``).
+
+        Parameters
+        ----------
+        data
+            The batch (an ``AtomicDataDict``): ``edge_index`` ``[2, n_edges]``, optionally
+            ``batch`` ``[n_atoms]`` and ``num_atoms`` ``[n_structures]``.
+        sample, generator
+            See :func:`gnnff_stability.corr.sample_per_structure`.
+        """
+        n_atoms = _num_atoms(data)
+        node_segment = data.get(_BATCH)
+        if node_segment is None:
+            node_segment = torch.zeros(n_atoms, dtype=torch.long, device=data[_EDGE_INDEX].device)
+        n_structures = data[_NUM_NODES].shape[0] if _NUM_NODES in data else 1
+        out = {}
+        kinds = {tap.rows for tap in self.taps}
+        if "edge" in kinds:
+            # an edge belongs to the structure of its centre atom
+            out["edge"] = sample_per_structure(
+                node_segment[data[_EDGE_INDEX][0]], n_structures, sample, generator
+            )
+        if "node" in kinds:
+            out["node"] = sample_per_structure(node_segment, n_structures, sample, generator)
+        return out
+
+    def losses(
+        self,
+        samples: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        eps: float = DEFAULT_EPS,
+        dtype: torch.dtype | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Correlation loss of the captured tensors on the given samples.
+
+        Parameters
+        ----------
+        samples
+            The samples given to :meth:`recording` (or any samples, if it kept whole tensors).
+        eps
+            See :func:`gnnff_stability.corr.pearson_matrix`.
+        dtype
+            Compute the correlations in this dtype (e.g. ``torch.float64`` for evaluation).
+
+        Returns
+        -------
+        total
+            Scalar: sum over layers (and groups) of the mean off-diagonal ``|pearson|``.
+        per_layer
+            ``[n_taps]`` loss of every tap (sum over its groups).
+        per_structure
+            For every tap, ``[n_structures, n_groups]`` per-structure values.
+        """
+        per_layer, per_structure = [], []
+        for tap, rows, gathered in zip(self.taps, self.captured(), self.gathered):
+            index, mask = samples[tap.rows]
+            if dtype is not None:
+                rows = rows.to(dtype)
+            if gathered:
+                loss, stacked = sampled_correlation_loss(rows, mask, tap.span_groups, eps)
+            else:
+                loss, stacked = correlation_loss(rows, index, mask, tap.groups, eps)
+            per_layer.append(loss)
+            per_structure.append(stacked)
+        per_layer_t = torch.stack(per_layer)
+        return per_layer_t.sum(), per_layer_t, per_structure
+
+    def check_rows(self, data: dict[str, torch.Tensor]) -> None:
+        """Raise if a hooked tensor's row count differs from the batch's edges / atoms."""
+        n_edges = data[_EDGE_INDEX].shape[1]
+        n_atoms = _num_atoms(data)
+        for tap, count in zip(self.taps, self.row_counts):
+            expected = n_edges if tap.rows == "edge" else n_atoms
+            if count is None:
+                raise RuntimeError(f"no tensor was captured at {tap.path}; did the forward pass run?")
+            if count != expected:
+                raise RuntimeError(
+                    f"{tap.path} produced {count} rows but the batch has {expected} "
+                    f"{tap.rows}s; the model prunes or reorders rows (per-edge-type cutoffs?), which "
+                    "the correlation loss does not support"
+                )
+
+
+def _num_atoms(data: dict[str, torch.Tensor]) -> int:
+    return data["pos"].shape[0] if "pos" in data else data["atom_types"].shape[0]
+
+
+def group_sizes(taps: Sequence[LayerTap]) -> list[list[int]]:
+    """Number of columns of every group of every tap (for logging and tests)."""
+    sizes = []
+    for tap in taps:
+        row = []
+        for group in tap.groups:
+            if isinstance(group, slice):
+                start, stop, _ = group.indices(tap.n_columns)
+                row.append(stop - start)
+            else:
+                row.append(int(group.numel()))
+        sizes.append(row)
+    return sizes

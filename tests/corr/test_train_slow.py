@@ -1,0 +1,120 @@
+"""Real `nequip-train` runs through train_model: packaging, metrics, the schedule, and a resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from gnnff_stability.schedulers import corr_coefficient
+from gnnff_stability.training import compile_model, train_model
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "nequip": {"family": "nequip", "r_max": 4.0, "l_max": 1, "num_features": 4, "overrides": {"radial_mlp_width": 8}},
+    "allegro": {"family": "allegro", "r_max": 4.0, "l_max": 1, "num_scalar_features": 8, "num_tensor_features": 2,
+                "overrides": {"mlp_width": 8}},
+}
+CORR = {"corr": {"features": {"nequip": "edge_0e+1o", "allegro": "edge+env"}, "scheduler": "cosine",
+                 "c_min": 0.0, "c_max": 0.1, "t_cycle": 2, "sample_edges": 64}}
+TRAINING = {"batch_size": 4, "lr": 0.01, "loss_coeffs": {"forces": 1.0, "total_energy": 1.0}, "device": "cpu"}
+
+
+def _args(family, splits, folder, max_epochs):
+    return dict(
+        model=family, layers=2, seed=0, model_settings=TINY[family], method_settings=CORR,
+        training_settings={**TRAINING, "max_epochs": max_epochs},
+        train=splits["train"], valid=splits["valid"], test=splits["test"], run_dir=folder / "run",
+        model_out=folder / "model.nequip.zip", metrics_out=folder / "metrics.json",
+        epoch_csv_out=folder / "metrics_epoch.csv", threads=2, method="corr_test",
+    )
+
+
+@pytest.fixture(scope="module")
+def nequip_run(hfo2_splits, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("nequip_corr")
+    return folder, train_model(**_args("nequip", hfo2_splits, folder, max_epochs=3))
+
+
+def test_nequip_train_packages_and_reports(nequip_run):
+    tmp_path, metrics = nequip_run
+    assert (tmp_path / "model.nequip.zip").stat().st_size > 0
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk == json.loads(json.dumps(metrics))
+    for key in ("emae_meV_per_atom", "fmae_meV_per_A", "corr_value", "s_per_epoch", "train_wall_s"):
+        assert math.isfinite(on_disk[key]) and on_disk[key] >= 0, key
+    assert on_disk["epochs"] == 3 and on_disk["method"] == "corr_test" and not on_disk["resumed"]
+    assert on_disk["corr_selection"] == "edge_0e+1o" and on_disk["corr_layers"] == [0, 1]
+    assert 0 <= on_disk["corr_value"] <= 1 and on_disk["corr_value"] == on_disk["corr_value_per_layer"][-1]
+    epochs = pd.read_csv(tmp_path / "metrics_epoch.csv")
+    assert epochs["epoch"].tolist() == [0, 1, 2]
+    expected = [corr_coefficient(t, "cosine", 0.0, 0.1, 2) for t in range(3)]
+    assert epochs["loss_coeff/corr"].tolist() == pytest.approx(expected)
+    assert epochs["loss_coeff/corr_effective"].tolist() == pytest.approx([c / 2 for c in expected])
+    for column in ("train_loss_epoch/corr", "train_loss_epoch/corr_layer0", "train_loss_epoch/corr_layer1",
+                   "val0_epoch/forces_mae", "time/epoch_s"):
+        assert epochs[column].notna().all(), column
+
+
+def test_allegro_resumes_after_a_kill(hfo2_splits, tmp_path):
+    args = _args("allegro", hfo2_splits, tmp_path, max_epochs=5)
+    code = (
+        "import json, sys; from pathlib import Path; from gnnff_stability.training import compile_model, train_model; "
+        "a = json.loads(sys.argv[1]); train_model(**a)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, json.dumps({k: str(v) if hasattr(v, "parent") else v for k, v in args.items()})],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    last = tmp_path / "run" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    try:
+        size = -1
+        while time.monotonic() < deadline and proc.poll() is None:
+            if last.exists() and last.stat().st_size == size > 0:
+                break  # written and stable: at least one epoch is checkpointed
+            size = last.stat().st_size if last.exists() else -1
+            time.sleep(0.3)
+        assert proc.poll() is None, "training finished before it could be killed"
+        assert last.exists(), "no checkpoint within the deadline"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (tmp_path / "metrics.json").exists()
+
+    metrics = train_model(**args)
+    assert metrics["resumed"] and metrics["epochs"] == 5
+    epochs = pd.read_csv(tmp_path / "metrics_epoch.csv")
+    assert epochs["epoch"].tolist() == [0, 1, 2, 3, 4]
+    versions = sorted(p.name for p in (tmp_path / "run" / "csv").iterdir())
+    assert versions[:2] == ["version_0", "version_1"]
+    resumed = pd.read_csv(tmp_path / "run" / "csv" / "version_1" / "metrics.csv")
+    assert resumed["epoch"].min() >= 1  # the epoch counter continued instead of restarting at 0
+    assert math.isfinite(metrics["corr_value"]) and metrics["corr_selection"] == "edge+env"
+
+
+def test_compiled_model_matches_the_package(nequip_run, hfo2_frames):
+    import numpy as np
+    from nequip.integrations.ase import NequIPCalculator
+
+    folder, _ = nequip_run
+    compiled = compile_model(folder / "model.nequip.zip", folder / "model.nequip.pt2", "ase", "cpu", threads=2)
+    atoms = hfo2_frames[0].copy()
+    atoms.calc = NequIPCalculator.from_compiled_model(compiled, device="cpu", chemical_species_to_atom_type_map=True)
+    reference = hfo2_frames[0].copy()
+    reference.calc = NequIPCalculator._from_saved_model(
+        folder / "model.nequip.zip", device="cpu", chemical_species_to_atom_type_map=True
+    )
+    np.testing.assert_allclose(atoms.get_forces(), reference.get_forces(), atol=1e-4)
+    assert atoms.get_potential_energy() == pytest.approx(reference.get_potential_energy(), abs=1e-4)
+    with pytest.raises(ValueError, match="compile target"):
+        compile_model(folder / "model.nequip.zip", folder / "x.nequip.pt2", "lammps", "cpu")

@@ -1,0 +1,183 @@
+"""Training-module logic in process (no nequip-train): loss weighting, hooks, overrides, CSV merge."""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import pytest
+import torch
+
+from gnnff_stability.training import (
+    CorrLightningModule,
+    collect_epoch_metrics,
+    hydra_overrides,
+    resolve_corr_settings,
+    train_model,
+    validate_corr,
+)
+
+TYPES = ["Hf", "O"]
+
+
+def _module(corr, coeffs=None):
+    from nequip.utils.global_state import set_global_state
+
+    set_global_state()
+    return CorrLightningModule(
+        corr=corr,
+        corr_seed=0,
+        model=dict(
+            _target_="nequip.model.NequIPGNNModel", seed=0, model_dtype="float32", type_names=TYPES,
+            r_max=4.0, num_layers=2, l_max=1, num_features=4, radial_mlp_width=8,
+            avg_num_neighbors=20.0, per_type_energy_shifts=-9.5, per_type_energy_scales=1.0,
+        ),
+        loss=dict(
+            _target_="nequip.train.EnergyForceLoss", per_atom_energy=True,
+            coeffs=coeffs or {"total_energy": 1.0, "forces": 1.0},
+        ),
+        val_metrics=dict(_target_="nequip.train.EnergyForceMetrics", coeffs={"forces_mae": 1.0}),
+        optimizer=dict(_target_="torch.optim.Adam", lr=0.01),
+        num_datasets={"train": 1, "val": 1, "test": 1},
+    )
+
+
+@pytest.fixture(scope="module")
+def batch(hfo2_frames):
+    from nequip.data import AtomicDataDict, from_ase
+    from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper, NeighborListTransform
+
+    transforms = [
+        ChemicalSpeciesToAtomTypeMapper(model_type_names=TYPES, chemical_species_to_atom_type_map={t: t for t in TYPES}),
+        NeighborListTransform(r_max=4.0),
+    ]
+    items = []
+    for atoms in hfo2_frames[:4]:
+        data = from_ase(atoms)
+        for transform in transforms:
+            data = transform(data)
+        items.append(data)
+    return AtomicDataDict.batched_from_list(items)
+
+
+def test_corr_term_is_added_outside_the_normalised_sum(batch):
+    corr = {"selection": "edge_1o", "scheduler": "fixed", "c_max": 0.3, "sample_edges": 32}
+    module = _module(corr, coeffs={"total_energy": 1.0, "forces": 3.0})
+    assert module.loss_coeff_sum == 4.0
+    assert module.corr_coeff == pytest.approx(0.3)
+    assert module.corr_coeff_effective == pytest.approx(0.3 / 4.0)
+    module.on_fit_start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log without a trainer
+        total = module.training_step(batch.copy(), 0)
+        # same model, same batch, same sample: the baseline part is nequip's weighted sum
+        module._generator.manual_seed(0)
+        samples = module._recorder.samples(batch, 32, module._generator)
+        with module._recorder.recording():
+            out = module(batch.copy())
+        weighted = module.loss(out, module.process_target(batch, 0))["weighted_sum"]
+        corr_loss, _, _ = module._recorder.losses(samples)
+    assert total.item() == pytest.approx((weighted + 0.3 / 4.0 * corr_loss).item(), rel=1e-5)
+    module.on_fit_end()
+    assert module._recorder is None
+    assert not any(m._forward_hooks for m in module.model.modules())
+
+
+def test_training_steps_lower_the_penalty(batch):
+    module = _module({"selection": "edge_1o", "scheduler": "fixed", "c_max": 20.0, "sample_edges": 64})
+    module.on_fit_start()
+    recorder = module._recorder
+    all_rows = recorder.samples(batch, None)
+
+    def penalty() -> float:  # on all edges, deterministic
+        with recorder.recording():
+            module(batch.copy())
+        return recorder.losses(all_rows)[0].item()
+
+    before = penalty()
+    optimizer = torch.optim.Adam(module.model.parameters(), lr=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(10):
+            optimizer.zero_grad()
+            module.training_step(batch.copy(), 0).backward()
+            optimizer.step()
+    after = penalty()
+    module.on_fit_end()
+    assert after < 0.8 * before, (before, after)
+
+
+def test_baseline_module_has_no_hooks(batch):
+    module = _module(None)
+    module.on_fit_start()
+    assert module._recorder is None and module.configure_callbacks() == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert torch.isfinite(module.training_step(batch.copy(), 0))
+
+
+def test_resolve_corr_settings():
+    method = {"corr": {"features": {"nequip": "edge_1o", "allegro": "edge"}, "scheduler": "linear",
+                       "c_min": 0.0, "c_max": 0.1, "t_cycle": 10, "sample_edges": "sqrt"}}
+    assert resolve_corr_settings("allegro", method) == {
+        "selection": "edge", "scheduler": "linear", "c_min": 0.0, "c_max": 0.1, "t_cycle": 10,
+        "sample_edges": "sqrt", "eps": 1e-8,
+    }
+    assert resolve_corr_settings("nequip", {"corr": None}) is None
+    with pytest.raises(ValueError, match="no feature selection for model family 'nequip'"):
+        resolve_corr_settings("nequip", {"corr": {"features": {"allegro": "edge"}}})
+    with pytest.raises(ValueError, match="unknown corr settings"):
+        validate_corr({"selection": "edge", "c_maxx": 1})
+
+
+def test_hydra_overrides_quote_and_map_keys(tmp_path):
+    overrides = hydra_overrides(
+        "nequip", 4, 3, {"family": "nequip", "r_max": 6.0, "l_max": 2, "num_features": 32,
+                         "overrides": {"radial_mlp_width": 64}},
+        {"selection": "edge_0e+1o", "sample_edges": "sqrt"},
+        {"max_epochs": 7, "batch_size": 2, "lr": 0.01, "loss_coeffs": {"forces": 1.0, "total_energy": 1.0},
+         "dtype": "float64", "device": "cuda"},
+        tmp_path / "a.xyz", tmp_path / "b.xyz", tmp_path / "c.xyz", tmp_path / "run",
+    )
+    assert "num_layers=4" in overrides and "seed=3" in overrides
+    assert "cutoff_radius=6.0" in overrides and "l_max=2" in overrides
+    assert "corr={selection:'edge_0e+1o',sample_edges:'sqrt'}" in overrides
+    assert "radial_mlp_width=64" in overrides and "accelerator=gpu" in overrides
+    assert "model_dtype='float64'" in overrides and "loss_coeffs.forces=1.0" in overrides
+    assert f"train_file='{(tmp_path / 'a.xyz').resolve()}'" in overrides
+    with pytest.raises(ValueError, match="do not apply to nequip"):
+        hydra_overrides("nequip", 2, 0, {"num_scalar_features": 8}, None, {}, "a", "b", "c", "d")
+    with pytest.raises(ValueError, match="unknown training settings"):
+        hydra_overrides("nequip", 2, 0, {}, None, {"epochs": 3}, "a", "b", "c", "d")
+
+
+def test_gemnet_raises_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="gemnet.*nequip has no GemNet-T"):
+        train_model("gemnet", 4, 0, {"family": "gemnet"}, {"corr": None}, {}, "a", "b", "c",
+                    tmp_path, tmp_path / "m.nequip.zip", tmp_path / "m.json", tmp_path / "e.csv")
+
+
+def test_epoch_metrics_merge_resumed_runs(tmp_path):
+    first = tmp_path / "csv" / "version_0"
+    second = tmp_path / "csv" / "version_1"
+    first.mkdir(parents=True)
+    second.mkdir(parents=True)
+    pd.DataFrame({
+        "epoch": [0, 0, 0, 1, 1, 1],
+        "step": [3, 3, 3, 7, 7, 7],
+        "train_loss_step/corr": [0.5, None, None, 0.4, None, None],
+        "train_loss_epoch/corr": [None, 0.45, None, None, 0.40, None],
+        "val0_epoch/weighted_sum": [None, None, 1.0, None, None, 0.9],
+    }).to_csv(first / "metrics.csv", index=False)
+    # the killed run had logged epoch 1; the resumed run redoes it and goes on
+    pd.DataFrame({
+        "epoch": [1, 1, 2, 2],
+        "step": [7, 7, 11, 11],
+        "train_loss_epoch/corr": [0.39, None, 0.35, None],
+        "val0_epoch/weighted_sum": [None, 0.88, None, 0.8],
+    }).to_csv(second / "metrics.csv", index=False)
+    merged = collect_epoch_metrics(tmp_path)
+    assert list(merged.columns) == ["epoch", "train_loss_epoch/corr", "val0_epoch/weighted_sum"]
+    assert merged["epoch"].tolist() == [0, 1, 2]
+    assert merged["train_loss_epoch/corr"].tolist() == [0.45, 0.39, 0.35]
+    assert merged["val0_epoch/weighted_sum"].tolist() == [1.0, 0.88, 0.8]
