@@ -8,7 +8,7 @@ CORES ?= 2
 CONFIG ?= config/config.yaml
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast dryrun paper-dryrun lint figures clean-results
+.PHONY: install demo test test-fast test-slurm dryrun paper-dryrun lint figures clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,10 @@ test: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m "not slow and not slurm" $(PYTEST_ARGS)
+
+test-slurm: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m slurm tests/slurm $(PYTEST_ARGS)
 
 dryrun: install
 	$(VENV)/bin/snakemake -n --configfile $(CONFIG)

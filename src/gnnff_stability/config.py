@@ -88,6 +88,9 @@ def method_applies(method: Mapping[str, Any], family: str) -> bool:
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a configuration and return a copy with every default filled in.
 
+    Every mapping of the copy has its keys sorted, so that two files that differ only in key order give
+    equal rule parameters (Snakemake's params rerun trigger is sensitive to key order).
+
     Raises
     ------
     ConfigError
@@ -95,6 +98,7 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """
     schema = load_schema()
     config = copy.deepcopy(dict(config))
+    _check_model_keys(config)
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         error = min(errors, key=lambda e: len(list(e.absolute_path)))
@@ -104,8 +108,51 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
             message += f"; allowed: {best.schema['description']}"
         raise ConfigError(f"config key {_where(best)}: {message}")
     _fill_corr_defaults(config, schema)
+    for preset in config["models"].values():
+        # The schema fills every architecture's defaults; keep only the ones this family reads.
+        for key in set(preset) - FAMILY_MODEL_KEYS[preset["family"]] - {"family", "overrides"}:
+            del preset[key]
     _check_semantics(config)
-    return config
+    return _canonical(config)
+
+
+def _canonical(value: Any) -> Any:
+    # Mappings with sorted keys: Snakemake's params rerun trigger compares values key order included, so a
+    # config file that only lists its keys in another order must not look like a change.
+    if isinstance(value, Mapping):
+        return {key: _canonical(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+FAMILY_MODEL_KEYS: dict[str, frozenset[str]] = {
+    "nequip": frozenset({"r_max", "l_max", "num_features", "num_bessels", "parity"}),
+    "allegro": frozenset(
+        {"r_max", "l_max", "num_scalar_features", "num_tensor_features", "num_bessels", "parity"}
+    ),
+}
+"""Model-preset keys each architecture family reads (the rest of the schema's keys belong to others)."""
+
+
+def _check_model_keys(config: Mapping[str, Any]) -> None:
+    models = config.get("models")
+    if not isinstance(models, Mapping):
+        return
+    for name, preset in models.items():
+        if not isinstance(preset, Mapping) or preset.get("family") not in FAMILY_MODEL_KEYS:
+            continue  # the schema reports these
+        allowed = FAMILY_MODEL_KEYS[preset["family"]] | {"family", "overrides"}
+        foreign = sorted(set(preset) - allowed - _ALL_MODEL_KEYS)
+        wrong = sorted((set(preset) & _ALL_MODEL_KEYS) - allowed)
+        if wrong and not foreign:
+            raise ConfigError(
+                f"config key models.{name}: {', '.join(wrong)} do not apply to family "
+                f"{preset['family']!r}; allowed: {', '.join(sorted(allowed))}"
+            )
+
+
+_ALL_MODEL_KEYS = frozenset().union(*FAMILY_MODEL_KEYS.values())
 
 
 def _check_semantics(config: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ def test_shipped_configs_validate(path):
 
 def test_defaults_are_filled(tiny):
     config = validate_config(tiny)
-    assert config["stability"] == {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0}
+    assert config["stability"] == {"alpha": 1.0, "beta": 0.25, "temp_term": "symmetric", "ttf_band_K": None}
     assert config["md"]["engine"] == "embedded"
     assert config["methods"]["corr"]["corr"]["c_max"] == 0.1
     assert config["data"]["comb"]["n_frames"] == 20  # given value kept
@@ -86,3 +86,23 @@ def test_bad_config_names_key_and_allowed(tiny, mutate, expected):
 def test_missing_file():
     with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
         load_config("nowhere.yaml")
+
+
+def test_model_keys_of_another_family_are_rejected(tiny):
+    tiny["models"]["nequip"]["num_scalar_features"] = 16
+    with pytest.raises(ConfigError, match=r"models\.nequip: num_scalar_features do not apply to family 'nequip'"):
+        validate_config(tiny)
+
+
+def test_defaults_of_other_families_are_not_filled(tiny):
+    preset = validate_config(tiny)["models"]["nequip"]
+    assert "num_scalar_features" not in preset and "num_tensor_features" not in preset
+    assert preset["parity"] is True  # a default the family reads is filled
+
+
+def test_key_order_does_not_change_the_config(tiny):
+    shuffled = {key: tiny[key] for key in reversed(list(tiny))}
+    shuffled["md"] = {key: tiny["md"][key] for key in reversed(list(tiny["md"]))}
+    a, b = validate_config(tiny), validate_config(shuffled)
+    assert repr(a) == repr(b)
+    assert list(a["md"]) == sorted(a["md"])

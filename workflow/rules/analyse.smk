@@ -12,6 +12,8 @@ rule score_run:
         temp_K=lambda wildcards: int(wildcards.temp),
     log:
         LOG(f"{paths.ANALYSIS}/score_run.log"),
+    conda:
+        "../../envs/gnnff.yaml"
     script:
         "../../scripts/score_run.py"
 
@@ -29,5 +31,7 @@ rule compute_rdf:
         n_bins=config["rdf"]["n_bins"],
     log:
         LOG(f"{paths.ANALYSIS}/compute_rdf.log"),
+    conda:
+        "../../envs/gnnff.yaml"
     script:
         "../../scripts/compute_rdf.py"

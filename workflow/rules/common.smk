@@ -3,6 +3,7 @@
 
 from gnnff_stability import paths
 from gnnff_stability.config import validate_config
+from gnnff_stability.figures import FIGURE_NAMES
 from gnnff_stability.grid import expand_grid, training_runs, with_paths
 
 config = validate_config(config)
@@ -51,10 +52,30 @@ def rdf_enabled():
 
 
 def table_outputs():
+    """The table files, marked for `snakemake --report` (CSV shown as a table, markdown as text)."""
     return {
-        f"{name}_{ext}": f"{paths.TABLES}/{name}.{ext}"
+        f"{name}_{ext}": report(
+            f"{paths.TABLES}/{name}.{ext}",
+            caption="../report/tables.rst",
+            category="Tables",
+            labels={"table": name, "format": ext},
+        )
         for name in paths.TABLE_NAMES
         for ext in ("csv", "md")
+    }
+
+
+def figure_outputs():
+    """The figure files (PNG and PDF), each with its caption under workflow/report/."""
+    return {
+        f"{name}_{ext}": report(
+            f"{paths.FIGURES}/{name}.{ext}",
+            caption=f"../report/{name}.rst",
+            category="Figures",
+            labels={"figure": name, "format": ext},
+        )
+        for name in FIGURE_NAMES
+        for ext in ("png", "pdf")
     }
 
 
@@ -70,4 +91,4 @@ def aggregation_inputs(wildcards):
 
 
 def all_targets():
-    return [*table_outputs().values(), f"{paths.FIGURES}/figures.done"]
+    return [*table_outputs().values(), *figure_outputs().values()]

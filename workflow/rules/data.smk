@@ -11,5 +11,7 @@ rule make_reference_data:
     benchmark:
         BENCH(f"{paths.DATA}/make_reference_data.tsv")
     threads: 2
+    conda:
+        "../../envs/gnnff.yaml"
     script:
         "../../scripts/make_reference_data.py"

@@ -16,6 +16,8 @@ rule run_md:
     benchmark:
         BENCH(f"{paths.MD}/run_md.tsv")
     threads: 1
+    conda:
+        "../../envs/gnnff.yaml"
     script:
         "../../scripts/run_md.py"
 
@@ -35,5 +37,7 @@ rule run_reference_md:
     benchmark:
         BENCH(f"{paths.REFMD}/run_reference_md.tsv")
     threads: 1
+    conda:
+        "../../envs/gnnff.yaml"
     script:
         "../../scripts/run_reference_md.py"

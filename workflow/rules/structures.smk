@@ -7,5 +7,7 @@ rule build_structure:
         structures=config["structures"],
     log:
         LOG(f"{paths.STRUCTURE}/build_structure.log"),
+    conda:
+        "../../envs/gnnff.yaml"
     script:
         "../../scripts/build_structure.py"

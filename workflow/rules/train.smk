@@ -20,6 +20,8 @@ rule train_model:
     benchmark:
         BENCH(f"{paths.TRAIN}/train_model.tsv")
     threads: 2
+    conda:
+        "../../envs/gnnff.yaml"
     script:
         "../../scripts/train_model.py"
 
@@ -39,5 +41,7 @@ rule compile_model:
     benchmark:
         BENCH(f"{paths.TRAIN}/compile_model.{{engine}}.tsv")
     threads: 2
+    conda:
+        "../../envs/gnnff.yaml"
     script:
         "../../scripts/compile_model.py"
