@@ -32,6 +32,16 @@ def toy_model(request, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def toy_allegro(request, tmp_path_factory) -> Path:
+    """``model.nequip.zip`` of a toy Allegro model, for the family-specific paths of the engine."""
+    try:
+        cache_dir = Path(request.config.cache.mkdir("gnnff_md_toy_models"))
+    except AttributeError:
+        cache_dir = tmp_path_factory.mktemp("toy_models")
+    return build_toy_package(cache_dir, **{**TOY_MODEL, "family": "allegro"})
+
+
+@pytest.fixture(scope="session")
 def toy_model_compiled(request, toy_model) -> Path:
     """``model.nequip.pt2`` of the toy model (nequip-compile --target ase; 1-2 min, cached)."""
     build_toy_package(toy_model.parent.parent, **TOY_MODEL, compile_ase=True)

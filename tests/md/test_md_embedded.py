@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import runpy
-import types
 from pathlib import Path
 
 import numpy as np
@@ -148,9 +146,11 @@ def test_nve_conserves_energy_with_verlet_error_scaling(toy_model, cubic_cell, t
     assert 2.5 < err[1.0] / err[0.5] < 6.5
 
 
-def test_step0_forces_and_energy_match_nequip_ase_calculator(toy_model, triclinic_cell, tmp_path):
+@pytest.mark.parametrize("family", ["nequip", "allegro"])
+def test_step0_forces_and_energy_match_nequip_ase_calculator(family, request, triclinic_cell, tmp_path):
     from nequip.integrations.ase import NequIPCalculator
 
+    toy_model = request.getfixturevalue("toy_model" if family == "nequip" else "toy_allegro")
     out = _outputs(tmp_path)
     record = run_md(toy_model, triclinic_cell, 300.0, 0,
                     {"steps": 1, "dump_every": 1, "thermo_every": 1}, **out)
@@ -177,21 +177,6 @@ def test_engine_that_cannot_start_raises_and_writes_nothing(cubic_cell, tmp_path
         run_md(toy_model, tmp_path / "nope.data", 300.0, 0,
                {"steps": 10, "dump_every": 10}, **out)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
-
-
-def test_snakemake_script_entry_point(toy_model, cubic_cell, tmp_path):
-    out = _outputs(tmp_path / "md")
-    fake = types.SimpleNamespace(
-        input=types.SimpleNamespace(model=str(toy_model), cell=str(cubic_cell)),
-        output=types.SimpleNamespace(**{k: str(v) for k, v in out.items()}),
-        params=types.SimpleNamespace(temp_K=300, seed=3,
-                                     md={"steps": 10, "dump_every": 10, "thermo_every": 5}),
-        threads=1,
-        log=[str(tmp_path / "logs" / "md.log")],
-    )
-    runpy.run_path(str(REPO / "scripts" / "run_md.py"), init_globals={"snakemake": fake})
-    assert json.loads(out["status"].read_text())["classification"] == "stable"
-    assert "classification stable" in (tmp_path / "logs" / "md.log").read_text()
 
 
 @pytest.mark.slow

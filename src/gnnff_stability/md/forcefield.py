@@ -382,8 +382,9 @@ class ModelForceField:
             )
         edge_index, shifts = self.nlist(pos, force_rebuild=force_rebuild)
         pos_t = torch.from_numpy(np.array(pos, dtype=np.float64, copy=True))
-        edge_t = torch.from_numpy(edge_index)
-        shift_t = torch.from_numpy(shifts)
+        # Contiguous inputs: nequip views edge_index flat, and an AOTInductor model reads raw strides.
+        edge_t = torch.from_numpy(np.ascontiguousarray(edge_index))
+        shift_t = torch.from_numpy(np.ascontiguousarray(shifts))
         if self._on_gpu:
             pos_t, edge_t, shift_t = (t.to(self.device, non_blocking=True)
                                       for t in (pos_t, edge_t, shift_t))
