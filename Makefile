@@ -23,7 +23,7 @@ install: $(STAMP)
 demo: install
 	@start=$$(date +%s); \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --configfile $(CONFIG) \
-	  --rerun-incomplete --printshellcmds && \
+	  --rerun-incomplete --show-failed-logs && \
 	echo "" && echo "Campaign finished in $$(( $$(date +%s) - start )) s." && \
 	echo "Tables:  $(CURDIR)/results/tables/ (table2.md is the paper's main result)" && \
 	echo "Figures: $(CURDIR)/results/figures/" && echo "" && cat results/tables/table2.md

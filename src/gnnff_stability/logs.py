@@ -17,13 +17,16 @@ def setup_script_logging(path: str | Path | None, level: int = logging.INFO) -> 
     Parameters
     ----------
     path
-        The rule's ``log:`` file. ``None`` logs to standard error only.
+        The rule's ``log:`` file, the only destination (Snakemake shows it for a failed job with
+        ``--show-failed-logs``). ``None`` logs to standard error instead.
     level
         Logging level of the root logger.
     """
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if path is not None:
+    handlers: list[logging.Handler]
+    if path is None:
+        handlers = [logging.StreamHandler(sys.stderr)]
+    else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path, mode="w"))
+        handlers = [logging.FileHandler(path, mode="w")]
     logging.basicConfig(level=level, format=_FORMAT, handlers=handlers, force=True)
     logging.captureWarnings(True)
