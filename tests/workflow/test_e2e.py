@@ -73,3 +73,10 @@ def test_paper_figures_from_existing_results(campaign):
     table.unlink()
     run_snakemake("paper_figures", "--cores", "1", "--configfile", "config/test.yaml", cwd=campaign)
     assert table.exists()
+
+
+def test_report_bundles_tables_and_figures(campaign):
+    report = campaign / "report.html"
+    run_snakemake("--report", str(report), "--configfile", "config/test.yaml", cwd=campaign)
+    html = report.read_text(errors="replace")
+    assert "fig3_corr_vs_stability" in html and "table2" in html

@@ -9,6 +9,7 @@ from gnnff_stability.grid import expand_grid, training_runs, with_paths
 config = validate_config(config)
 RUNS = with_paths(expand_grid(config))
 LOG = paths.log_path
+REPORT_DIR = f"{workflow.basedir}/workflow/report"  # captions, absolute: report() is called from several files
 BENCH = paths.bench_path
 
 
@@ -56,7 +57,7 @@ def table_outputs():
     return {
         f"{name}_{ext}": report(
             f"{paths.TABLES}/{name}.{ext}",
-            caption="../report/tables.rst",
+            caption=f"{REPORT_DIR}/tables.rst",
             category="Tables",
             labels={"table": name, "format": ext},
         )
@@ -70,7 +71,7 @@ def figure_outputs():
     return {
         f"{name}_{ext}": report(
             f"{paths.FIGURES}/{name}.{ext}",
-            caption=f"../report/{name}.rst",
+            caption=f"{REPORT_DIR}/{name}.rst",
             category="Figures",
             labels={"figure": name, "format": ext},
         )
