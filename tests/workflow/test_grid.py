@@ -71,10 +71,12 @@ def test_paper_grid():
     assert set(map(tuple, trained[trained.method == "baseline"][["model", "layers"]].values)) == {
         ("nequip", 2), ("nequip", 4), ("allegro", 1), ("allegro", 3),
     }
-    assert set(trained[trained.model == "nequip"].method) == {"baseline", "corr", "corr_0e", "corr_0e1o", "corr_node"}
+    assert set(trained[trained.model == "nequip"].method) == {
+        "baseline", "corr", "corr_mixed", "corr_0e", "corr_0e1o", "corr_node",
+    }
     assert set(trained[trained.model == "allegro"].method) == {
         "baseline", "corr", "corr_fixed_edge", "corr_fixed_env", "corr_linear_env",
     }
-    assert len(trained) == 12
-    assert len(runs) == 12 * 3 * 3
+    assert len(trained) == 13
+    assert len(runs) == 13 * 3 * 3
     assert sorted(runs.temp_K.unique()) == [1200, 1800, 2400]
