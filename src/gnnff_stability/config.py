@@ -136,23 +136,21 @@ FAMILY_MODEL_KEYS: dict[str, frozenset[str]] = {
 
 
 def _check_model_keys(config: Mapping[str, Any]) -> None:
+    # Before the schema fills defaults: only here are the keys the user wrote still told apart.
     models = config.get("models")
     if not isinstance(models, Mapping):
         return
+    every_family_key = frozenset().union(*FAMILY_MODEL_KEYS.values())
     for name, preset in models.items():
         if not isinstance(preset, Mapping) or preset.get("family") not in FAMILY_MODEL_KEYS:
             continue  # the schema reports these
         allowed = FAMILY_MODEL_KEYS[preset["family"]] | {"family", "overrides"}
-        foreign = sorted(set(preset) - allowed - _ALL_MODEL_KEYS)
-        wrong = sorted((set(preset) & _ALL_MODEL_KEYS) - allowed)
-        if wrong and not foreign:
+        wrong = sorted((set(preset) & every_family_key) - allowed)
+        if wrong:
             raise ConfigError(
                 f"config key models.{name}: {', '.join(wrong)} do not apply to family "
                 f"{preset['family']!r}; allowed: {', '.join(sorted(allowed))}"
             )
-
-
-_ALL_MODEL_KEYS = frozenset().union(*FAMILY_MODEL_KEYS.values())
 
 
 def _check_semantics(config: dict[str, Any]) -> None:

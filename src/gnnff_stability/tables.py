@@ -37,6 +37,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gnnff_stability.grid import RUN_KEYS, TRAIN_KEYS
+from gnnff_stability.paths import TABLE_NAMES, ratio_token
+
 __all__ = [
     "KEY_COLUMNS",
     "PAPER_RATIOS",
@@ -51,11 +54,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-KEY_COLUMNS: tuple[str, ...] = ("model", "layers", "method", "seed", "ratio", "temp_K", "vseed")
-TRAIN_KEYS: tuple[str, ...] = ("model", "layers", "method", "seed")
-TABLE_NAMES: tuple[str, ...] = (
-    "table1", "table2", "table3", "table4", "tableA1", "tableA2", "tableA3", "tableA4",
-)
+KEY_COLUMNS: tuple[str, ...] = RUN_KEYS
 PAPER_RATIOS: tuple[str, ...] = ("1.10", "1.55", "2.00")
 MISSING_MD = "—"
 
@@ -78,7 +77,7 @@ _N_BOOT = 2000
 def _ratio_token(value: Any) -> str | float:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return np.nan
-    return f"{float(value):.2f}"
+    return ratio_token(value)
 
 
 def _read_json(path: Any, cache: dict[str, dict | None]) -> dict | None:

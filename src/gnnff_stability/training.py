@@ -316,9 +316,6 @@ def resolve_corr_settings(family: str, method_settings: Mapping[str, Any]) -> di
     return validate_corr(out)
 
 
-_MODEL_KEYS = FAMILY_MODEL_KEYS
-
-
 def hydra_overrides(
     family: str,
     layers: int,
@@ -348,13 +345,13 @@ def hydra_overrides(
         f"test_file={_hydra_value(Path(test).resolve())}",
         f"corr={_hydra_value(dict(corr) if corr is not None else None)}",
     ]
-    allowed = _MODEL_KEYS[family] | {"family", "overrides"}
+    allowed = FAMILY_MODEL_KEYS[family] | {"family", "overrides"}
     unknown = set(model_settings) - allowed
     if unknown:
         raise ValueError(
             f"model settings {sorted(unknown)} do not apply to {family}; allowed: {sorted(allowed)}"
         )
-    for key in sorted(_MODEL_KEYS[family] & set(model_settings)):
+    for key in sorted(FAMILY_MODEL_KEYS[family] & set(model_settings)):
         name = "cutoff_radius" if key == "r_max" else key
         out.append(f"{name}={_hydra_value(model_settings[key])}")
     for key, value in (model_settings.get("overrides") or {}).items():
