@@ -1,6 +1,6 @@
 """Cost of the correlation loss: seconds per training step, baseline vs corr, side by side.
 
-Both training modules (:class:`gnnff_stability.training.CorrLightningModule` with ``corr=None`` and
+Both training modules (:class:`gnnff_stability.train.module.CorrLightningModule` with ``corr=None`` and
 with the correlation loss) are built from the same config and seed, so they start from identical
 weights, and they step on the same pre-collated batches (data loading is left out: it is the same
 for both). Each step is what Lightning runs: ``training_step`` (forward with forces, nequip's loss,
@@ -103,13 +103,13 @@ def batches(frames, r_max: float, batch_size: int, device: str):
 
 
 def build(family: str, size: str, corr, device: str, dtype: str):
-    from gnnff_stability.training import CorrLightningModule
+    from gnnff_stability.train.module import CorrLightningModule
 
     spec = SIZES[(family, size)]
     model = dict(spec["model"], seed=0, model_dtype=dtype, type_names=TYPES, r_max=spec["r_max"],
                  avg_num_neighbors=40.0, per_type_energy_shifts=-9.8, per_type_energy_scales=1.5)
     module = CorrLightningModule(
-        corr=corr, corr_seed=0, model=model,
+        family=family, corr=None if corr is None else corr.as_dict(), corr_seed=0, model=model,
         loss=dict(_target_="nequip.train.EnergyForceLoss", per_atom_energy=True,
                   coeffs={"total_energy": 1.0, "forces": 1.0}),
         val_metrics=dict(_target_="nequip.train.EnergyForceMetrics", coeffs={"forces_mae": 1.0}),
@@ -156,10 +156,11 @@ def profile(modes, data, args) -> None:
 
 
 def bench(family, size, args, frames):
-    from gnnff_stability.features import DEFAULT_SELECTION
+    from gnnff_stability.grid import DEFAULT_CORR_SELECTION
+    from gnnff_stability.settings import corr_for
 
-    selection = args.selection or DEFAULT_SELECTION[family]
-    corr = dict(selection=selection, scheduler="fixed", c_max=0.1, sample_edges=args.sample_edges)
+    selection = args.selection or DEFAULT_CORR_SELECTION[family]
+    corr = corr_for(family, selection, scheduler="fixed", c_max=0.1, sample_edges=args.sample_edges)
     data = batches(frames, SIZES[(family, size)]["r_max"], args.batch_size, args.device)
     n_edges = data[0]["edge_index"].shape[1]
     modes = {"baseline": build(family, size, None, args.device, args.dtype),

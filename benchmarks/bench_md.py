@@ -35,7 +35,10 @@ import numpy as np
 import torch
 
 from gnnff_stability.md import ModelForceField, load_model, run_embedded
-from gnnff_stability.md.testing import build_toy_package, fluorite_hfo2, write_lammps_cell
+from gnnff_stability.settings import MDSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the toy-model helpers
+from toy_models import build_toy_package, fluorite_hfo2, write_lammps_cell  # noqa: E402
 
 DEFAULT_SIZE = {"family": "nequip", "num_layers": 2, "l_max": 1, "num_features": 16, "r_max": 4.0}
 PAPER_SIZES = {
@@ -109,7 +112,8 @@ def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str
 
     timed = TimedModel(loaded.model)
     loaded.model = timed
-    settings = {"steps": steps, "dump_every": 100, "thermo_every": 10, "device": device}
+    settings = MDSettings.from_partial({"steps": steps, "dump_every": 100, "thermo_every": 10,
+                                        "device": device})
     out = workdir / "md_default"
     record = run_embedded(loaded, cell, 1200.0, 0, settings, out / "dump.lammpstrj",
                           out / "log.lammps", out / "thermo.csv", out / "status.json")
@@ -132,7 +136,7 @@ def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str
     # Engine cost alone: the same run with a model that costs nothing (returns zero forces).
     zero = dataclasses.replace(loaded, model=ZeroModel())
     out0 = workdir / "md_zero"
-    rec0 = run_embedded(zero, cell, 1200.0, 0, dict(settings, steps=max(steps, 1000)),
+    rec0 = run_embedded(zero, cell, 1200.0, 0, dataclasses.replace(settings, steps=max(steps, 1000)),
                         out0 / "dump.lammpstrj", out0 / "log.lammps", out0 / "thermo.csv",
                         out0 / "status.json")
     print(f"    engine alone (zero-cost model, {max(steps, 1000)} steps)  "

@@ -3,10 +3,10 @@
 Builds rattled fluorite HfO2 cells of several sizes, writes each as a dump in the contract format,
 and times, side by side in one run:
 
-- ``parse``: streaming the dump (:class:`gnnff_stability.dump.DumpReader`);
+- ``parse``: streaming the dump (:class:`gnnff_stability.analysis.dump.DumpReader`);
 - ``rmin``: minimum distances per species pair on the parsed snapshots (neighbour search);
-- ``evaluator``: both together, as :func:`gnnff_stability.stability.score_run` does
-  (:func:`gnnff_stability.stability.snapshot_observables` over the reader).
+- ``evaluator``: both together, as :func:`gnnff_stability.analysis.stability.score_run` does
+  (:func:`gnnff_stability.analysis.stability.snapshot_observables` over the reader).
 
 Linear scaling shows as a roughly constant atom-snapshots/s across sizes (the 96-atom cell is
 dominated by per-call overhead). Usage::
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gnnff_stability.dump import DumpReader, Snapshot, write_dump
-from gnnff_stability.stability import min_pair_distances, snapshot_observables
+from gnnff_stability.analysis.dump import DumpReader, Snapshot, write_dump
+from gnnff_stability.analysis.stability import min_pair_distances, snapshot_observables
 
 A = 5.08  # Å, cubic fluorite HfO2
 

@@ -1,19 +1,15 @@
-"""Snakemake entry point: partial RDFs of a run beside its reference MD, and their distances.
+"""Snakemake entry point of ``compute_rdf``: partial RDFs of a run beside its reference MD."""
 
-input: dump, ref_dump, status (optional: the stable part ends at its crash_step);
-output: rdf (CSV), metrics (JSON); params: r_max, n_bins; log[0].
-"""
-
+from gnnff_stability.analysis.rdf import compute_rdf_comparison
 from gnnff_stability.logs import setup_script_logging
-from gnnff_stability.rdf import compute_rdf_comparison
+from gnnff_stability.settings import RDFSettings
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 compute_rdf_comparison(
-    snakemake.input.dump,
-    snakemake.input.ref_dump,
-    snakemake.output.rdf,
-    snakemake.output.metrics,
-    r_max=float(snakemake.params.r_max),
-    n_bins=int(snakemake.params.n_bins),
-    status=snakemake.input.get("status"),
+    snakemake.input.dump,  # noqa: F821
+    snakemake.input.ref_dump,  # noqa: F821
+    snakemake.output.rdf,  # noqa: F821
+    snakemake.output.metrics,  # noqa: F821
+    RDFSettings.from_config(snakemake.params.rdf),  # noqa: F821
+    status=snakemake.input.status,  # noqa: F821
 )

@@ -1,17 +1,16 @@
-"""Snakemake entry point: COMB reference MD of one cell at one temperature (dump + thermo.csv).
-
-input: cell; output: dump, thermo; params: temp_K, seed, settings (the `refmd` config); log[0].
-"""
+"""Snakemake entry point of ``run_reference_md``: COMB MD of one cell at one temperature."""
 
 from gnnff_stability.logs import setup_script_logging
-from gnnff_stability.refmd import run_reference_md
+from gnnff_stability.md.refmd import run_reference_md
+from gnnff_stability.settings import RefMDSettings
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 run_reference_md(
     snakemake.input.cell,  # noqa: F821
-    float(snakemake.params.temp_K),  # noqa: F821
-    int(snakemake.params.seed),  # noqa: F821
-    dict(snakemake.params.settings),  # noqa: F821
+    snakemake.params.temp_K,  # noqa: F821
+    snakemake.params.seed,  # noqa: F821
+    RefMDSettings.from_config(snakemake.params.refmd),  # noqa: F821
+    snakemake.params.over_coordination,  # noqa: F821
     snakemake.output.dump,  # noqa: F821
     snakemake.output.thermo,  # noqa: F821
 )

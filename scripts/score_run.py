@@ -1,19 +1,17 @@
-"""Snakemake entry point: score one MD run (stability.json and sn.csv).
+"""Snakemake entry point of ``score_run``: stability.json and sn.csv of one MD run."""
 
-input: dump, thermo, status, cell; output: score, sn; params: stability (dict), temp_K; log[0].
-"""
-
+from gnnff_stability.analysis.stability import score_run
 from gnnff_stability.logs import setup_script_logging
-from gnnff_stability.stability import score_run
+from gnnff_stability.settings import StabilitySettings
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 score_run(
-    snakemake.input.dump,
-    snakemake.input.thermo,
-    snakemake.input.status,
-    snakemake.input.cell,
-    dict(snakemake.params.stability),
-    snakemake.output.score,
-    snakemake.output.sn,
-    temp_K=snakemake.params.temp_K,
+    snakemake.input.dump,  # noqa: F821
+    snakemake.input.thermo,  # noqa: F821
+    snakemake.input.status,  # noqa: F821
+    snakemake.input.cell,  # noqa: F821
+    StabilitySettings.from_config(snakemake.params.stability),  # noqa: F821
+    snakemake.output.score,  # noqa: F821
+    snakemake.output.sn,  # noqa: F821
+    temp_K=snakemake.params.temp_K,  # noqa: F821
 )

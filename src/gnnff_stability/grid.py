@@ -1,8 +1,12 @@
-"""Expand the campaign grid into the table of runs.
+"""Expand the campaign grid into the table of runs, with every method resolved once.
 
 The grid in the configuration is the only place that lists runs. :func:`expand_grid` turns it into a
-:class:`pandas.DataFrame` with one row per MD run; :func:`training_runs` reduces it to one row per trained
-model. Every target path of the workflow is built from these tables with :mod:`gnnff_stability.paths`.
+:class:`pandas.DataFrame` with one row per MD run, and resolves there, once, what each row means:
+the model family, the correlation-loss settings of the method preset for that family (feature
+selection, scheduler), the selection the Corr value is measured on, and the method's role in the
+paper (:func:`method_role`). The trainer, ``metrics.json``, the tables and the figures all read these
+columns; none of them interprets a method preset again. :func:`training_runs` reduces the table to one
+row per trained model, and :func:`with_paths` adds every output path from :mod:`gnnff_stability.paths`.
 """
 
 from __future__ import annotations
@@ -14,12 +18,107 @@ from typing import Any
 import pandas as pd
 
 from gnnff_stability import paths
-from gnnff_stability.config import method_applies
+from gnnff_stability.settings import MethodPreset, ModelPreset
 
-__all__ = ["RUN_KEYS", "TRAIN_KEYS", "expand_grid", "training_runs", "with_paths"]
+__all__ = [
+    "DEFAULT_CORR_SELECTION",
+    "FAMILY_DISPLAY",
+    "METHOD_COLUMNS",
+    "PAPER_TABLE_KEYS",
+    "RUN_KEYS",
+    "TRAIN_KEYS",
+    "expand_grid",
+    "method_presets",
+    "method_role",
+    "model_presets",
+    "training_runs",
+    "with_paths",
+]
 
 TRAIN_KEYS = ("model", "layers", "method", "seed")
 RUN_KEYS = (*TRAIN_KEYS, "ratio", "temp_K", "vseed")
+
+#: The feature selection the Corr value of a model is measured on when its method sets none (the
+#: baseline): the paper's NequIP "corr" row equals its ``edge 1o`` ablation; Allegro's scalar edge latent.
+DEFAULT_CORR_SELECTION: dict[str, str] = {"nequip": "edge_1o", "allegro": "edge"}
+
+#: The paper's main correlation-loss selection per family (Tables 2, 3, A4). The Allegro selection of
+#: the paper's main run is inferred: its Table A3 fixed-schedule row equals Table A1's edge+env row, and
+#: its cosine row equals Table 2.
+PAPER_MAIN_SELECTION: dict[str, str] = {"nequip": "edge_1o", "allegro": "edge+env"}
+
+#: Paper tables whose rows a method can stand for, each with the run-table column holding the paper
+#: row key (``""`` where the method has no row in that table).
+PAPER_TABLE_KEYS: dict[str, str] = {
+    "main": "paper_main",  # Tables 1, 2, 3, A4: "baseline" or "corr"
+    "table4": "paper_table4",  # Tables 4 / A2: NequIP selections under the cosine schedule
+    "tableA1": "paper_tableA1",  # Table A1: Allegro selections under the fixed schedule
+    "tableA3": "paper_tableA3",  # Table A3: Allegro schedulers with edge+env features
+}
+
+#: How the tables and figures name each model family.
+FAMILY_DISPLAY: dict[str, str] = {"nequip": "NequIP", "allegro": "Allegro", "gemnet": "GemNet-T"}
+
+#: Columns resolved from the method preset for each row.
+METHOD_COLUMNS = ("family", "corr", "selection", "scheduler", "corr_selection", "role",
+                  *PAPER_TABLE_KEYS.values())
+
+
+def model_presets(config: Mapping[str, Any]) -> dict[str, ModelPreset]:
+    """The validated config's model presets as :class:`ModelPreset` objects."""
+    return {name: ModelPreset.from_config(name, block) for name, block in config["models"].items()}
+
+
+def method_presets(config: Mapping[str, Any]) -> dict[str, MethodPreset]:
+    """The validated config's method presets as :class:`MethodPreset` objects."""
+    return {name: MethodPreset.from_config(name, block) for name, block in config["methods"].items()}
+
+
+def method_role(method: MethodPreset, family: str) -> dict[str, Any]:
+    """What a method preset means for one model family: its resolved columns of the run table.
+
+    Returns
+    -------
+    dict
+        ``family``; ``corr`` (bool: a correlation loss is on); ``selection`` and ``scheduler`` of the loss
+        (``""`` for the baseline); ``corr_selection`` (the selection the Corr value is measured on: the
+        method's own, else :data:`DEFAULT_CORR_SELECTION`); ``paper_main`` (``"baseline"``, ``"corr"`` for
+        the paper's main method, else ``""``); ``paper_table4``, ``paper_tableA1``, ``paper_tableA3`` (the
+        paper's row key in that ablation, else ``""``); and ``role``, a label for people
+        (``baseline``, ``paper corr``, ``Table 4 ablation (edge_0e)``, ``extension``, ...).
+    """
+    corr = method.corr_for(family)
+    out: dict[str, Any] = {
+        "family": family,
+        "corr": corr is not None,
+        "selection": corr.selection if corr else "",
+        "scheduler": corr.scheduler if corr else "",
+        "corr_selection": corr.selection if corr else DEFAULT_CORR_SELECTION.get(family, "edge"),
+    }
+    if corr is None:
+        keys = dict.fromkeys(PAPER_TABLE_KEYS.values(), "baseline")
+        keys["paper_table4"] = "baseline" if family == "nequip" else ""
+        keys["paper_tableA1"] = keys["paper_tableA3"] = "baseline" if family == "allegro" else ""
+        return {**out, **keys, "role": "baseline"}
+    main_selection = PAPER_MAIN_SELECTION.get(family)
+    is_main = corr.scheduler == "cosine" and (main_selection is None or corr.selection == main_selection)
+    keys = {
+        "paper_main": "corr" if is_main else "",
+        "paper_table4": corr.selection if family == "nequip" and corr.scheduler == "cosine" else "",
+        "paper_tableA1": corr.selection if family == "allegro" and corr.scheduler == "fixed" else "",
+        "paper_tableA3": corr.scheduler if family == "allegro" and corr.selection == "edge+env" else "",
+    }
+    if is_main:
+        role = "paper corr"
+    elif keys["paper_table4"]:
+        role = f"Table 4 ablation ({corr.selection})"
+    elif keys["paper_tableA1"]:
+        role = f"Table A1 ablation ({corr.selection})"
+    elif keys["paper_tableA3"]:
+        role = f"Table A3 scheduler ({corr.scheduler})"
+    else:
+        role = "extension"
+    return {**out, **keys, "role": role}
 
 
 def _matches(row: Mapping[str, Any], rule: Mapping[str, Any]) -> bool:
@@ -35,7 +134,7 @@ def _matches(row: Mapping[str, Any], rule: Mapping[str, Any]) -> bool:
 
 
 def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per MD run of a validated configuration.
+    """One row per MD run of a validated configuration, with the method resolved for the row's family.
 
     Parameters
     ----------
@@ -45,17 +144,19 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``model, layers, method, seed, ratio, temp_K, vseed`` (``ratio`` is O per Hf as float),
-        sorted, without duplicates. Methods are paired only with the model families their feature
-        selection names; ``grid.exclude`` rules remove the combinations they match.
+        The key columns :data:`RUN_KEYS` (``ratio`` is O per Hf as float), sorted, without duplicates,
+        then :data:`METHOD_COLUMNS` (see :func:`method_role`). Methods are paired only with the model
+        families their feature selection names; ``grid.exclude`` rules remove the combinations they
+        match.
     """
     grid = config["grid"]
+    models, methods = model_presets(config), method_presets(config)
     rows = []
     for model in grid["model"]:
-        family = config["models"][model]["family"]
-        methods = [m for m in grid["method"] if method_applies(config["methods"][m], family)]
+        family = models[model].family
+        applicable = [m for m in grid["method"] if methods[m].applies_to(family)]
         for layers, method, seed, ratio, temp, vseed in itertools.product(
-            grid["layers"][model], methods, grid["seed"], grid["ratio"], grid["temp_K"], grid["vseed"]
+            grid["layers"][model], applicable, grid["seed"], grid["ratio"], grid["temp_K"], grid["vseed"]
         ):
             row = dict(
                 model=model,
@@ -67,38 +168,30 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
                 vseed=int(vseed),
             )
             if not any(_matches(row, rule) for rule in grid.get("exclude", [])):
-                rows.append(row)
-    runs = pd.DataFrame(rows, columns=list(RUN_KEYS))
+                rows.append({**row, **method_role(methods[method], family)})
+    runs = pd.DataFrame(rows, columns=[*RUN_KEYS, *METHOD_COLUMNS])
     if runs.empty:
         raise ValueError(
             "the grid expands to no runs: every combination is excluded or no method applies to the "
             f"models {grid['model']}"
         )
-    return runs.drop_duplicates().sort_values(list(RUN_KEYS)).reset_index(drop=True)
+    return runs.drop_duplicates(list(RUN_KEYS)).sort_values(list(RUN_KEYS)).reset_index(drop=True)
 
 
 def training_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per trained model (model × layers × method × seed) of a run table."""
-    return runs[list(TRAIN_KEYS)].drop_duplicates().reset_index(drop=True)
+    """One row per trained model (model × layers × method × seed) of a run table, method columns kept."""
+    keep = [c for c in runs.columns if c in (*TRAIN_KEYS, *METHOD_COLUMNS)]
+    return runs[keep].drop_duplicates(list(TRAIN_KEYS)).reset_index(drop=True)
 
 
 def with_paths(runs: pd.DataFrame) -> pd.DataFrame:
     """The run table with the paths of each run's outputs added as columns.
 
-    Adds ``metrics`` (training metrics JSON), ``status`` (MD status JSON), ``score`` (stability JSON),
-    ``sn`` (s_n series), ``thermo``, ``dump``, ``rdf`` and ``rdf_metrics``.
+    Adds one column per entry of :data:`gnnff_stability.paths.RUN_FILES` (``metrics``, ``epochs``,
+    ``status``, ``thermo``, ``dump``, ``score``, ``sn``, ``rdf``, ``rdf_metrics``).
     """
     out = runs.copy()
     recs = out.to_dict("records")
-    out["metrics"] = [paths.fill(paths.TRAIN, r) + "/metrics.json" for r in recs]
-    out["epochs"] = [paths.fill(paths.TRAIN, r) + "/metrics_epoch.csv" for r in recs]
-    md = [paths.fill(paths.MD, r) for r in recs]
-    an = [paths.fill(paths.ANALYSIS, r) for r in recs]
-    out["status"] = [d + "/status.json" for d in md]
-    out["thermo"] = [d + "/thermo.csv" for d in md]
-    out["dump"] = [d + "/dump.lammpstrj" for d in md]
-    out["score"] = [d + "/stability.json" for d in an]
-    out["sn"] = [d + "/sn.csv" for d in an]
-    out["rdf"] = [d + "/rdf.csv" for d in an]
-    out["rdf_metrics"] = [d + "/rdf_metrics.json" for d in an]
+    for column, template in paths.RUN_FILES.items():
+        out[column] = [paths.fill(template, r) for r in recs]
     return out

@@ -13,16 +13,34 @@ from typing import Any
 
 __all__ = [
     "ANALYSIS",
+    "COMPILED_MODEL",
     "DATA",
+    "DATA_FILES",
     "FIGURES",
+    "FIGURE_FORMATS",
     "MD",
+    "MD_FILES",
+    "MODEL_PACKAGE",
+    "PAPER_FIGURES",
     "REFMD",
+    "REFMD_FILES",
+    "RUN_FILES",
+    "SCORE_FILES",
+    "RDF_FILES",
     "STRUCTURE",
+    "STRUCTURE_FILES",
     "TABLES",
+    "TABLE_FORMATS",
     "TABLE_NAMES",
     "TRAIN",
+    "TRAIN_FILES",
+    "TRAIN_RUN_DIR",
+    "bench_path",
+    "figure_file",
     "fill",
+    "log_path",
     "ratio_token",
+    "table_file",
 ]
 
 RESULTS = "results"
@@ -35,8 +53,49 @@ ANALYSIS = f"{RESULTS}/analysis/{_RUN}"
 REFMD = f"{RESULTS}/refmd/HfO{{ratio}}/T{{temp}}K"
 TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
+#: ``snakemake paper_figures``: tables and figures regenerated from the results that exist.
+PAPER_FIGURES = f"{RESULTS}/paper_figures"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
+
+# Leaf files of each stage (rule output name -> path template).
+DATA_FILES = {
+    "train": f"{DATA}/train.xyz",
+    "valid": f"{DATA}/valid.xyz",
+    "test": f"{DATA}/test.xyz",
+    "meta": f"{DATA}/meta.json",
+}
+STRUCTURE_FILES = {"data": f"{STRUCTURE}/cell.data", "xyz": f"{STRUCTURE}/cell.xyz"}
+MODEL_PACKAGE = f"{TRAIN}/model.nequip.zip"
+TRAIN_FILES = {
+    "model": MODEL_PACKAGE,
+    "metrics": f"{TRAIN}/metrics.json",
+    "epochs": f"{TRAIN}/metrics_epoch.csv",
+}
+TRAIN_RUN_DIR = f"{TRAIN}/run"
+COMPILED_MODEL = f"{TRAIN}/model.{{engine}}.nequip.pt2"
+MD_FILES = {
+    "dump": f"{MD}/dump.lammpstrj",
+    "log": f"{MD}/log.lammps",
+    "thermo": f"{MD}/thermo.csv",
+    "status": f"{MD}/status.json",
+}
+SCORE_FILES = {"score": f"{ANALYSIS}/stability.json", "sn": f"{ANALYSIS}/sn.csv"}
+RDF_FILES = {"rdf": f"{ANALYSIS}/rdf.csv", "metrics": f"{ANALYSIS}/rdf_metrics.json"}
+REFMD_FILES = {"dump": f"{REFMD}/dump.lammpstrj", "thermo": f"{REFMD}/thermo.csv"}
+
+#: Per-run files as columns of the run table (:func:`gnnff_stability.grid.with_paths`).
+RUN_FILES = {
+    "metrics": TRAIN_FILES["metrics"],
+    "epochs": TRAIN_FILES["epochs"],
+    "status": MD_FILES["status"],
+    "thermo": MD_FILES["thermo"],
+    "dump": MD_FILES["dump"],
+    "score": SCORE_FILES["score"],
+    "sn": SCORE_FILES["sn"],
+    "rdf": RDF_FILES["rdf"],
+    "rdf_metrics": RDF_FILES["metrics"],
+}
 
 TABLE_NAMES = (
     "table1",
@@ -48,6 +107,18 @@ TABLE_NAMES = (
     "tableA3",
     "tableA4",
 )
+TABLE_FORMATS = ("csv", "md")
+FIGURE_FORMATS = ("png", "pdf")
+
+
+def table_file(name: str, ext: str, root: str = TABLES) -> str:
+    """Path of one table file (``ext`` in :data:`TABLE_FORMATS`) under ``root``."""
+    return f"{root}/{name}.{ext}"
+
+
+def figure_file(name: str, ext: str, root: str = FIGURES) -> str:
+    """Path of one figure file (``ext`` in :data:`FIGURE_FORMATS`) under ``root``."""
+    return f"{root}/{name}.{ext}"
 
 
 def ratio_token(o_per_hf: float) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.dump import Snapshot, write_dump
+from gnnff_stability.analysis.dump import Snapshot, write_dump
 
 A_FLUORITE = 5.08  # Å; cubic HfO2: Hf-O a√3/4 = 2.200, O-O a/2 = 2.540, Hf-Hf a/√2 = 3.592
 

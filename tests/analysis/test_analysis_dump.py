@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from analysis_builders import fluorite, snapshot
 
-from gnnff_stability.dump import (
+from gnnff_stability.analysis.dump import (
     DumpReader,
     lammps_box_to_cell,
     read_dump,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from analysis_builders import FLUORITE_RMIN, fluorite, snapshot, write_run
 
-from gnnff_stability.stability import (
+from gnnff_stability.analysis.stability import (
     min_pair_distances,
     pair_ratio_terms,
     s_index,
@@ -21,7 +21,7 @@ from gnnff_stability.stability import (
     ttf_legato_steps,
 )
 
-SETTINGS = {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0}
+SETTINGS = {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0, "temp_term": "symmetric"}
 STEPS = list(range(0, 1001, 100))  # num = 10 snapshots after step 0
 
 
@@ -110,12 +110,14 @@ def test_sn_table_alpha_and_missing_temperature():
     obs = pd.DataFrame({"step": [0, 100, 200], "natoms": [96, 48, 48],
                         "rmin_HfHf": 3.0, "rmin_HfO": 2.0, "rmin_OO": 2.5})
     thermo = pd.DataFrame({"step": [0, 100], "temp_K": [1200.0, 1200.0]})
-    sn = sn_table(obs, thermo, temp_set_K=1200, dump_every=100, steps_planned=400, alpha=2.0)
+    sn = sn_table(obs, thermo, temp_set_K=1200, dump_every=100, steps_planned=400, alpha=2.0,
+                  beta=0.25, temp_term="symmetric")
     np.testing.assert_allclose(sn["n_term"], [0.25, 0.25])
     np.testing.assert_allclose(sn["t_term"], [1.0, 1.0])  # step 200 uses the row at 100 (nearest)
     assert s_index(sn, 4) == pytest.approx(0.5 / 4)
     far = pd.DataFrame({"step": [0], "temp_K": [1200.0]})
-    sn = sn_table(obs, far, temp_set_K=1200, dump_every=100, steps_planned=400)
+    sn = sn_table(obs, far, temp_set_K=1200, dump_every=100, steps_planned=400, alpha=1.0, beta=0.25,
+                  temp_term="symmetric")
     np.testing.assert_allclose(sn["t_term"], [1.0, 0.0])
 
 
@@ -187,7 +189,7 @@ def test_ttf_helpers():
 def test_unknown_setting_is_refused(tmp_path, crystal):
     pos, types, cell = crystal
     files = write_run(tmp_path / "run", [snapshot(0, pos, types, cell)], {0: 1200.0})
-    with pytest.raises(ValueError, match="gamma"):
+    with pytest.raises(ValueError, match="unknown key 'gamma'"):
         score_run(files["dump"], files["thermo"], files["status"], None, {"gamma": 1},
                   tmp_path / "s.json", tmp_path / "sn.csv")
 

@@ -10,16 +10,14 @@ import pandas as pd
 import pytest
 from analysis_builders import fluorite, snapshot, write_run
 
-from gnnff_stability.figures import FIGURE_NAMES, make_figures
-from gnnff_stability.rdf import compute_rdf_comparison
-from gnnff_stability.stability import score_run
-from gnnff_stability.tables import (
-    TABLE_NAMES,
-    bootstrap_mean,
-    build_tables,
-    collect_results,
-    paper_reference,
-)
+from gnnff_stability.report.figures import FIGURE_NAMES, make_figures
+from gnnff_stability.analysis.rdf import compute_rdf_comparison
+from gnnff_stability.analysis.stability import score_run
+from gnnff_stability.config import validate_config
+from gnnff_stability.grid import METHOD_COLUMNS, RUN_KEYS, method_presets, method_role
+from gnnff_stability.report.collect import bootstrap_mean, collect_results, run_files
+from gnnff_stability.report.paper import paper_reference
+from gnnff_stability.report.tables import TABLE_NAMES, build_tables
 
 METHODS = {
     "baseline": {"description": "", "corr": None},
@@ -28,6 +26,11 @@ METHODS = {
     "corr_0e": {"corr": {"features": {"nequip": "edge_0e"}, "scheduler": "cosine"}},
     "corr_fixed_edge": {"corr": {"features": {"allegro": "edge"}, "scheduler": "fixed"}},
 }
+PRESETS = method_presets(validate_config({
+    "grid": {"model": ["nequip"], "layers": {"nequip": [4]}, "method": ["baseline"]},
+    "models": {"nequip": {"family": "nequip"}, "allegro": {"family": "allegro"}},
+    "methods": METHODS,
+}))
 
 
 def _runs(tmp_path):
@@ -42,6 +45,7 @@ def _runs(tmp_path):
                     an = tmp_path / f"analysis/{model}/L{layers}/{method}/seed{seed}/HfO{ratio:.2f}"
                     rows.append(dict(model=model, layers=layers, method=method, seed=seed,
                                      ratio=ratio, temp_K=1200, vseed=0,
+                                     **method_role(PRESETS[method], model),
                                      metrics=str(train / "metrics.json"),
                                      score=str(an / "stability.json"), sn=str(an / "sn.csv"),
                                      rdf=str(an / "rdf.csv"),
@@ -95,7 +99,7 @@ def partial_results(tmp_path):
         score_run(files["dump"], files["thermo"], files["status"], None,
                   {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0}, rec["score"], rec["sn"])
         compute_rdf_comparison(files["dump"], files["dump"], rec["rdf"], rec["rdf_metrics"],
-                               r_max=5.0, n_bins=50, status=files["status"])
+                               {"r_max": 5.0, "n_bins": 50}, status=files["status"])
     return runs
 
 
@@ -107,14 +111,15 @@ def test_collect_results_tolerates_missing_files(partial_results):
     assert not fixed["has_metrics"].any() and fixed["fmae_meV_per_A"].isna().all()
     assert res["has_score"].sum() == len(res) - 4  # fixed_edge (2) and allegro corr (2)
     assert res["crashed"].dtype == float and res["crashed"].max() == 1.0
-    no_paths = collect_results(partial_results[["model", "layers", "method", "seed", "ratio",
-                                                "temp_K", "vseed"]])
+    no_paths = collect_results(partial_results[[*RUN_KEYS, *METHOD_COLUMNS]])
     assert no_paths["s_index"].isna().all()
+    with pytest.raises(ValueError, match="resolved method column"):
+        collect_results(partial_results[list(RUN_KEYS)])
 
 
 def test_build_tables_from_partial_results(partial_results, tmp_path):
     out = tmp_path / "tables"
-    tables = build_tables(partial_results, METHODS, out)
+    tables = build_tables(partial_results, out)
     assert set(tables) == set(TABLE_NAMES)
     for name in TABLE_NAMES:
         assert (out / f"{name}.csv").exists() and (out / f"{name}.md").read_text().startswith("##")
@@ -165,7 +170,7 @@ def test_build_tables_from_partial_results(partial_results, tmp_path):
 
 def test_tables_with_no_results_at_all(tmp_path):
     runs = _runs(tmp_path).head(3)
-    tables = build_tables(runs, METHODS, tmp_path / "t")
+    tables = build_tables(runs, tmp_path / "t")
     assert tables["table2"]["s_index_2.00"].isna().all()
     assert "—" in (tmp_path / "t" / "table2.md").read_text()
 
@@ -189,7 +194,7 @@ def test_paper_reference_transcription():
 
 
 def test_figures_from_partial_results(partial_results, tmp_path):
-    written = make_figures(partial_results, tmp_path / "fig", method_info=METHODS,
+    written = make_figures(partial_results, tmp_path / "fig",
                            manifest=tmp_path / "fig" / "figures.done")
     assert {p.stem for p in written} == set(FIGURE_NAMES)
     assert all(p.stat().st_size > 1000 for p in written)
@@ -197,3 +202,16 @@ def test_figures_from_partial_results(partial_results, tmp_path):
     # With nothing at all the figures still exist and say so.
     empty = make_figures(_runs(tmp_path / "none").head(2), tmp_path / "fig0")
     assert len(empty) == 2 * len(FIGURE_NAMES)
+
+
+def test_run_files_keep_only_the_available_inputs(tmp_path):
+    runs = _runs(tmp_path).drop(columns=["metrics", "score", "sn", "rdf", "rdf_metrics", "dump"])
+    runs["layers"] = runs["layers"].astype(int)
+    first = run_files(runs, [])
+    assert first["score"].isna().all() and first["metrics"].isna().all()
+    keep = first.iloc[0]
+    from gnnff_stability import paths
+
+    score = paths.fill(paths.SCORE_FILES["score"], keep.to_dict())
+    some = run_files(runs, [score])
+    assert some["score"].notna().sum() == 1 and some.loc[0, "score"] == score

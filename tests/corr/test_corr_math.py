@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from gnnff_stability import corr
-from gnnff_stability.corr import (
+from gnnff_stability.train import corr
+from gnnff_stability.train.corr import (
     correlation_loss,
     offdiag_mean_abs,
     pearson_matrix,
@@ -145,7 +145,7 @@ def test_bad_sample_size_is_refused(bad):
 @pytest.mark.parametrize("masked", [False, True], ids=["full", "masked"])
 def test_fused_loss_matches_autograd_reference(masked):
     """The hand-written backward of the fused node equals autograd through the plain formula."""
-    from gnnff_stability.corr import offdiag_abs_pearson
+    from gnnff_stability.train.corr import offdiag_abs_pearson
 
     generator = torch.Generator().manual_seed(5)
     x = torch.randn(3, 40, 5, dtype=torch.float64, generator=generator)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gnnff_stability.features import DEFAULT_SELECTION, SELECTIONS, FeatureRecorder, group_sizes
+from gnnff_stability.grid import DEFAULT_CORR_SELECTION
+from gnnff_stability.train.features import SELECTIONS, FeatureRecorder, group_sizes
 
 TYPES = ["Hf", "O"]
 R_MAX = 4.0
@@ -68,7 +69,7 @@ EXPECTED = {
 @pytest.mark.parametrize("family, selection", [(f, s) for f in SELECTIONS for s in SELECTIONS[f]])
 def test_hooks_capture_one_tensor_per_layer(batch, family, selection):
     model = build(family)
-    recorder = FeatureRecorder(model, selection).attach()
+    recorder = FeatureRecorder(model, family, selection).attach()
     with recorder.recording():
         model(batch.copy())
     layers, rows, sizes = EXPECTED[(family, selection)]
@@ -97,18 +98,18 @@ def test_hooks_capture_one_tensor_per_layer(batch, family, selection):
 
 def test_unknown_selection_is_refused():
     with pytest.raises(ValueError, match="not defined for allegro"):
-        FeatureRecorder(build("allegro", 1), "edge_1o")
+        FeatureRecorder(build("allegro", 1), "allegro", "edge_1o")
 
 
 def test_edge_1o_needs_a_vector_layer():
     with pytest.raises(ValueError, match="selects no columns"):
-        FeatureRecorder(build("nequip", 1), "edge_1o")  # one layer: scalar messages only
+        FeatureRecorder(build("nequip", 1), "nequip", "edge_1o")  # one layer: scalar messages only
 
 
 @pytest.mark.parametrize("family", ["nequip", "allegro"])
 def test_gradient_steps_lower_the_correlation(batch, family):
     model = build(family, num_layers=2, seed=1)
-    recorder = FeatureRecorder(model, DEFAULT_SELECTION[family]).attach()
+    recorder = FeatureRecorder(model, family, DEFAULT_CORR_SELECTION[family]).attach()
     samples = recorder.samples(batch, "sqrt", torch.Generator().manual_seed(0))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     values = []
@@ -128,7 +129,7 @@ def test_gathering_in_the_hook_gives_the_same_loss_and_gradients(batch, family, 
     """The hook's pass-through gather must not change the forces or any gradient."""
     model = build(family, num_layers=2, dtype="float64")
     data = batch
-    recorder = FeatureRecorder(model, selection).attach()
+    recorder = FeatureRecorder(model, family, selection).attach()
     samples = recorder.samples(data, 16, torch.Generator().manual_seed(0))
     results = []
     for gather_in_hook in (False, True):

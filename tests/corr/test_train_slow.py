@@ -13,8 +13,11 @@ import time
 import pandas as pd
 import pytest
 
-from gnnff_stability.schedulers import corr_coefficient
-from gnnff_stability.training import compile_model, train_model
+from gnnff_stability.config import validate_config
+from gnnff_stability.grid import expand_grid, training_runs
+from gnnff_stability.settings import TrainingSettings
+from gnnff_stability.train.deploy import compile_model
+from gnnff_stability.train.run import train_model
 
 pytestmark = pytest.mark.slow
 
@@ -28,20 +31,51 @@ CORR = {"corr": {"features": {"nequip": "edge_0e+1o", "allegro": "edge+env"}, "s
 TRAINING = {"batch_size": 4, "lr": 0.01, "loss_coeffs": {"forces": 1.0, "total_energy": 1.0}, "device": "cpu"}
 
 
-def _args(family, splits, folder, max_epochs):
-    return dict(
-        model=family, layers=2, seed=0, model_settings=TINY[family], method_settings=CORR,
-        training_settings={**TRAINING, "max_epochs": max_epochs},
-        train=splits["train"], valid=splits["valid"], test=splits["test"], run_dir=folder / "run",
-        model_out=folder / "model.nequip.zip", metrics_out=folder / "metrics.json",
-        epoch_csv_out=folder / "metrics_epoch.csv", threads=2, method="corr_test",
-    )
+def _job(family, splits, folder, max_epochs):
+    """The pieces of one training, resolved from a validated campaign as the workflow does (JSON-able)."""
+    config = validate_config({
+        "grid": {"model": [family], "layers": {family: [2]}, "method": ["corr_test"]},
+        "models": {family: TINY[family]},
+        "methods": {"corr_test": CORR},
+        "training": {**TRAINING, "max_epochs": max_epochs},
+    })
+    run = training_runs(expand_grid(config)).iloc[0].to_dict()
+    return {
+        "run": {k: (v.item() if hasattr(v, "item") else v) for k, v in run.items()},
+        "model": config["models"][family], "method": config["methods"]["corr_test"],
+        "training": config["training"],
+        "files": {k: str(splits[k]) for k in ("train", "valid", "test")},
+        "run_dir": str(folder / "run"),
+        "outputs": {"model": str(folder / "model.nequip.zip"), "metrics": str(folder / "metrics.json"),
+                    "epochs": str(folder / "metrics_epoch.csv")},
+    }
+
+
+_TRAIN = (
+    "import json, sys\n"
+    "from gnnff_stability.settings import MethodPreset, ModelPreset, TrainingSettings\n"
+    "from gnnff_stability.train.run import train_model\n"
+    "a = json.loads(sys.argv[1])\n"
+    "train_model(a['run'], ModelPreset.from_config(a['run']['model'], a['model']),\n"
+    "            MethodPreset.from_config(a['run']['method'], a['method']),\n"
+    "            TrainingSettings.from_config(a['training']), a['files'], a['run_dir'], a['outputs'], threads=2)\n"
+)
+
+
+def _train(job):
+    from gnnff_stability.settings import MethodPreset, ModelPreset
+
+    run = job["run"]
+    return train_model(run, ModelPreset.from_config(run["model"], job["model"]),
+                       MethodPreset.from_config(run["method"], job["method"]),
+                       TrainingSettings.from_config(job["training"]), job["files"], job["run_dir"],
+                       job["outputs"], threads=2)
 
 
 @pytest.fixture(scope="module")
 def nequip_run(hfo2_splits, tmp_path_factory):
     folder = tmp_path_factory.mktemp("nequip_corr")
-    return folder, train_model(**_args("nequip", hfo2_splits, folder, max_epochs=3))
+    return folder, _train(_job("nequip", hfo2_splits, folder, max_epochs=3))
 
 
 def test_nequip_train_packages_and_reports(nequip_run):
@@ -52,11 +86,13 @@ def test_nequip_train_packages_and_reports(nequip_run):
     for key in ("emae_meV_per_atom", "fmae_meV_per_A", "corr_value", "s_per_epoch", "train_wall_s"):
         assert math.isfinite(on_disk[key]) and on_disk[key] >= 0, key
     assert on_disk["epochs"] == 3 and on_disk["method"] == "corr_test" and not on_disk["resumed"]
+    assert on_disk["role"] == "Table 4 ablation (edge_0e+1o)" and on_disk["family"] == "nequip"
     assert on_disk["corr_selection"] == "edge_0e+1o" and on_disk["corr_layers"] == [0, 1]
     assert 0 <= on_disk["corr_value"] <= 1 and on_disk["corr_value"] == on_disk["corr_value_per_layer"][-1]
     epochs = pd.read_csv(tmp_path / "metrics_epoch.csv")
     assert epochs["epoch"].tolist() == [0, 1, 2]
-    expected = [corr_coefficient(t, "cosine", 0.0, 0.1, 2) for t in range(3)]
+    # Eq. 5 with c_min 0, c_max 0.1, t_cycle 2: c(0) = 0, c(1) = 0.1 - 0.05 (1 + cos(pi/2)) = 0.05, c(2) = 0
+    expected = [0.0, 0.05, 0.0]
     assert epochs["loss_coeff/corr"].tolist() == pytest.approx(expected)
     assert epochs["loss_coeff/corr_effective"].tolist() == pytest.approx([c / 2 for c in expected])
     for column in ("train_loss_epoch/corr", "train_loss_epoch/corr_layer0", "train_loss_epoch/corr_layer1",
@@ -65,13 +101,9 @@ def test_nequip_train_packages_and_reports(nequip_run):
 
 
 def test_allegro_resumes_after_a_kill(hfo2_splits, tmp_path):
-    args = _args("allegro", hfo2_splits, tmp_path, max_epochs=5)
-    code = (
-        "import json, sys; from pathlib import Path; from gnnff_stability.training import compile_model, train_model; "
-        "a = json.loads(sys.argv[1]); train_model(**a)"
-    )
+    job = _job("allegro", hfo2_splits, tmp_path, max_epochs=5)
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, json.dumps({k: str(v) if hasattr(v, "parent") else v for k, v in args.items()})],
+        [sys.executable, "-c", _TRAIN, json.dumps(job)],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     last = tmp_path / "run" / "last.ckpt"
@@ -91,7 +123,7 @@ def test_allegro_resumes_after_a_kill(hfo2_splits, tmp_path):
         proc.wait()
     assert not (tmp_path / "metrics.json").exists()
 
-    metrics = train_model(**args)
+    metrics = _train(job)
     assert metrics["resumed"] and metrics["epochs"] == 5
     epochs = pd.read_csv(tmp_path / "metrics_epoch.csv")
     assert epochs["epoch"].tolist() == [0, 1, 2, 3, 4]

@@ -8,14 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from gnnff_stability.training import (
-    CorrLightningModule,
-    collect_epoch_metrics,
-    hydra_overrides,
-    resolve_corr_settings,
-    train_model,
-    validate_corr,
-)
+from gnnff_stability.config import ConfigError, validate_config
+from gnnff_stability.settings import MethodPreset, ModelPreset, TrainingSettings
+from gnnff_stability.settings import corr_for as corr_settings
+from gnnff_stability.train.hydra import hydra_overrides
+from gnnff_stability.train.module import CorrLightningModule
+from gnnff_stability.train.run import collect_epoch_metrics
 
 TYPES = ["Hf", "O"]
 
@@ -25,7 +23,8 @@ def _module(corr, coeffs=None):
 
     set_global_state()
     return CorrLightningModule(
-        corr=corr,
+        family="nequip",
+        corr=None if corr is None else corr.as_dict(),
         corr_seed=0,
         model=dict(
             _target_="nequip.model.NequIPGNNModel", seed=0, model_dtype="float32", type_names=TYPES,
@@ -61,7 +60,7 @@ def batch(hfo2_frames):
 
 
 def test_corr_term_is_added_outside_the_normalised_sum(batch):
-    corr = {"selection": "edge_1o", "scheduler": "fixed", "c_max": 0.3, "sample_edges": 32}
+    corr = corr_settings("nequip", "edge_1o", scheduler="fixed", c_max=0.3, sample_edges=32)
     module = _module(corr, coeffs={"total_energy": 1.0, "forces": 3.0})
     assert module.loss_coeff_sum == 4.0
     assert module.corr_coeff == pytest.approx(0.3)
@@ -84,7 +83,7 @@ def test_corr_term_is_added_outside_the_normalised_sum(batch):
 
 
 def test_training_steps_lower_the_penalty(batch):
-    module = _module({"selection": "edge_1o", "scheduler": "fixed", "c_max": 20.0, "sample_edges": 64})
+    module = _module(corr_settings("nequip", "edge_1o", scheduler="fixed", c_max=20.0, sample_edges=64))
     module.on_fit_start()
     recorder = module._recorder
     all_rows = recorder.samples(batch, None)
@@ -116,45 +115,64 @@ def test_baseline_module_has_no_hooks(batch):
         assert torch.isfinite(module.training_step(batch.copy(), 0))
 
 
-def test_resolve_corr_settings():
-    method = {"corr": {"features": {"nequip": "edge_1o", "allegro": "edge"}, "scheduler": "linear",
-                       "c_min": 0.0, "c_max": 0.1, "t_cycle": 10, "sample_edges": "sqrt"}}
-    assert resolve_corr_settings("allegro", method) == {
+def _campaign(methods, models=None):
+    models = models or {"nq": {"family": "nequip"}, "al": {"family": "allegro"}}
+    return validate_config({
+        "grid": {"model": list(models), "layers": {m: [2] for m in models}, "method": list(methods)},
+        "models": models,
+        "methods": methods,
+    })
+
+
+def test_method_preset_resolves_per_family_with_schema_defaults():
+    config = _campaign({"lin": {"corr": {"features": {"nequip": "edge_1o", "allegro": "edge"},
+                                         "scheduler": "linear", "t_cycle": 10, "sample_edges": "sqrt"}},
+                        "base": {}})
+    method = MethodPreset.from_config("lin", config["methods"]["lin"])
+    assert method.corr_for("allegro").as_dict() == {
         "selection": "edge", "scheduler": "linear", "c_min": 0.0, "c_max": 0.1, "t_cycle": 10,
-        "sample_edges": "sqrt", "eps": 1e-8,
+        "sample_edges": "sqrt",
     }
-    assert resolve_corr_settings("nequip", {"corr": None}) is None
-    with pytest.raises(ValueError, match="no feature selection for model family 'nequip'"):
-        resolve_corr_settings("nequip", {"corr": {"features": {"allegro": "edge"}}})
-    with pytest.raises(ValueError, match="unknown corr settings"):
-        validate_corr({"selection": "edge", "c_maxx": 1})
+    base = MethodPreset.from_config("base", config["methods"]["base"])
+    assert base.is_baseline and base.corr_for("nequip") is None and base.applies_to("allegro")
+    only = MethodPreset.from_config("o", _campaign({"o": {"corr": {"features": {"allegro": "edge"}}}})
+                                    ["methods"]["o"])
+    assert not only.applies_to("nequip") and only.applies_to("allegro")
+    with pytest.raises(ConfigError, match="unknown key 'c_maxx'"):
+        _campaign({"x": {"corr": {"features": {"nequip": "edge"}, "c_maxx": 1}}})
+    with pytest.raises(ConfigError, match="c_min 0.5 exceeds c_max 0.1"):
+        _campaign({"x": {"corr": {"features": {"nequip": "edge"}, "c_min": 0.5}}})
 
 
 def test_hydra_overrides_quote_and_map_keys(tmp_path):
+    config = _campaign({"b": {}}, {"nq": {"family": "nequip", "r_max": 6.0, "l_max": 2, "num_features": 32,
+                                          "overrides": {"radial_mlp_width": 64}}})
+    training = TrainingSettings.from_partial({"max_epochs": 7, "batch_size": 2, "lr": 0.01,
+                                              "dtype": "float64", "device": "cuda"})
     overrides = hydra_overrides(
-        "nequip", 4, 3, {"family": "nequip", "r_max": 6.0, "l_max": 2, "num_features": 32,
-                         "overrides": {"radial_mlp_width": 64}},
-        {"selection": "edge_0e+1o", "sample_edges": "sqrt"},
-        {"max_epochs": 7, "batch_size": 2, "lr": 0.01, "loss_coeffs": {"forces": 1.0, "total_energy": 1.0},
-         "dtype": "float64", "device": "cuda"},
-        tmp_path / "a.xyz", tmp_path / "b.xyz", tmp_path / "c.xyz", tmp_path / "run",
+        ModelPreset.from_config("nq", config["models"]["nq"]), 4, 3,
+        corr_settings("nequip", "edge_0e+1o", sample_edges="sqrt"), training,
+        {"train": tmp_path / "a.xyz", "valid": tmp_path / "b.xyz", "test": tmp_path / "c.xyz"},
+        tmp_path / "run",
     )
-    assert "num_layers=4" in overrides and "seed=3" in overrides
+    assert "num_layers=4" in overrides and "seed=3" in overrides and "family='nequip'" in overrides
     assert "cutoff_radius=6.0" in overrides and "l_max=2" in overrides
-    assert "corr={selection:'edge_0e+1o',sample_edges:'sqrt'}" in overrides
+    assert ("corr={selection:'edge_0e+1o',scheduler:'cosine',c_min:0.0,c_max:0.1,t_cycle:100,"
+            "sample_edges:'sqrt'}") in overrides
     assert "radial_mlp_width=64" in overrides and "accelerator=gpu" in overrides
     assert "model_dtype='float64'" in overrides and "loss_coeffs.forces=1.0" in overrides
+    assert "max_epochs=7" in overrides and "lr=0.01" in overrides
     assert f"train_file='{(tmp_path / 'a.xyz').resolve()}'" in overrides
-    with pytest.raises(ValueError, match="do not apply to nequip"):
-        hydra_overrides("nequip", 2, 0, {"num_scalar_features": 8}, None, {}, "a", "b", "c", "d")
-    with pytest.raises(ValueError, match="unknown training settings"):
-        hydra_overrides("nequip", 2, 0, {}, None, {"epochs": 3}, "a", "b", "c", "d")
+    # every mandatory key of the template is set: no ??? is left for nequip-train to reject
+    import yaml
+    from gnnff_stability.train.hydra import template_dir
 
-
-def test_gemnet_raises_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match="gemnet.*nequip has no GemNet-T"):
-        train_model("gemnet", 4, 0, {"family": "gemnet"}, {"corr": None}, {}, "a", "b", "c",
-                    tmp_path, tmp_path / "m.nequip.zip", tmp_path / "m.json", tmp_path / "e.csv")
+    with template_dir() as templates:
+        template = yaml.safe_load((templates / "nequip.yaml").read_text())
+    mandatory = {k for k, v in template.items() if v == "???"}
+    mandatory |= {f"loss_coeffs.{k}" for k, v in template["loss_coeffs"].items() if v == "???"}
+    given = {o.split("=", 1)[0] for o in overrides}
+    assert mandatory <= given, mandatory - given
 
 
 def test_epoch_metrics_merge_resumed_runs(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gnnff_stability.structures import monoclinic_hfo2
+from gnnff_stability.data.structures import monoclinic_hfo2
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +16,6 @@ def mono96():
 @pytest.fixture(scope="session")
 def mono96_label(mono96):
     """Converged COMB single point of the ideal monoclinic cell (about 1 s)."""
-    from gnnff_stability.data import comb_single_point  # noqa: PLC0415
+    from gnnff_stability.data.comb import comb_single_point  # noqa: PLC0415
 
-    return comb_single_point(mono96, label_qeq_tol=1e-6)
+    return comb_single_point(mono96, label_qeq_tol=1e-6, over_coordination=False)

@@ -9,18 +9,16 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from gnnff_stability.data import (
-    COMB_SOURCE,
+from gnnff_stability.data.comb import (
     CombSession,
     comb_ffield,
     comb_single_point,
     force_consistent_energy,
-    generate_comb_frames,
     initial_charges,
-    make_reference_data,
-    split_frames,
 )
-from gnnff_stability.structures import cubic_hfo2, remove_oxygen, write_lammps_data
+from gnnff_stability.data.reference import COMB_SOURCE, make_reference_data, split_frames
+from gnnff_stability.data.sampling import generate_comb_frames
+from gnnff_stability.data.structures import cubic_hfo2, remove_oxygen, write_lammps_data
 
 TINY = {
     "n_frames": 10,
@@ -58,7 +56,7 @@ def test_single_point_with_over_coordination(mono96):
 
 def test_single_point_is_converged(mono96, mono96_label):
     # starting from the converged charges, the first two evaluations already agree
-    again = comb_single_point(mono96, label_qeq_tol=1e-6, charges=mono96_label.charges)
+    again = comb_single_point(mono96, label_qeq_tol=1e-6, charges=mono96_label.charges, over_coordination=False)
     assert again.n_iter == 2
     assert again.energy == pytest.approx(mono96_label.energy, abs=1e-4)
     np.testing.assert_allclose(again.forces, mono96_label.forces, atol=1e-3)
@@ -68,7 +66,7 @@ def test_single_point_follows_a_rotation(mono96, mono96_label):
     rot = Rotation.from_euler("zyx", [30, 50, 10], degrees=True).as_matrix()
     turned = mono96.copy()
     turned.set_cell(mono96.cell.array @ rot.T, scale_atoms=True)
-    lab = comb_single_point(turned, label_qeq_tol=1e-6)
+    lab = comb_single_point(turned, label_qeq_tol=1e-6, over_coordination=False)
     assert lab.energy == pytest.approx(mono96_label.energy, abs=1e-4)
     np.testing.assert_allclose(lab.forces, mono96_label.forces @ rot.T, atol=1e-3)
 
@@ -78,7 +76,7 @@ def test_oxygen_deficient_cell_converges(mono96):
     atoms = remove_oxygen(mono96, 1.10, seed=0)
     q0 = initial_charges(atoms.get_chemical_symbols())
     assert q0.sum() == pytest.approx(0.0, abs=1e-12)
-    lab = comb_single_point(atoms, label_qeq_tol=1e-5)
+    lab = comb_single_point(atoms, label_qeq_tol=1e-5, over_coordination=False)
     assert np.isfinite(lab.energy) and -560 < lab.energy < -520
     np.testing.assert_allclose(lab.forces.sum(axis=0), 0.0, atol=1e-8)
 
@@ -88,7 +86,7 @@ def rattled_cubic(tmp_path_factory):
     """A COMB session on the cubic cell, with a reference and two rattled configurations."""
     tmp = tmp_path_factory.mktemp("comb")
     cell = write_lammps_data(cubic_hfo2(), tmp / "cell.data")
-    comb = CombSession(cell, comb_ffield(tmp))
+    comb = CombSession(cell, comb_ffield(tmp, False))
     rng = np.random.default_rng(7)
     x0 = comb.positions
     x1 = x0 + rng.normal(0, 0.08, x0.shape)
@@ -130,11 +128,11 @@ def test_force_consistent_energy_is_path_independent(rattled_cubic):
 def test_force_consistent_energy_of_atoms(mono96):
     rattled = mono96.copy()
     rattled.positions += np.random.default_rng(1).normal(0, 0.05, rattled.positions.shape)
-    res = force_consistent_energy(mono96, rattled, label_qeq_tol=1e-5)
+    res = force_consistent_energy(mono96, rattled, label_qeq_tol=1e-5, over_coordination=False)
     assert np.isfinite(res.energy) and res.path_error < 0.05
     assert res.energy > -969.3 + 1.0  # a 0.05 A rattle costs energy
     with pytest.raises(ValueError, match="same atoms"):
-        force_consistent_energy(mono96, mono96[:-1])
+        force_consistent_energy(mono96, mono96[:-1], label_qeq_tol=1e-5, over_coordination=False)
 
 
 def test_split_counts_and_seed():
@@ -153,11 +151,12 @@ def test_split_counts_and_seed():
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        ({"phases": ["wurtzite"]}, "phases"),
-        ({"n_frames": 1}, "n_frames = 1 is fewer than the 2"),
-        ({"dt_fs": 0.0}, "dt_fs"),
-        ({"extra_ratios": [2.5]}, "extra_ratios"),
-        ({"bogus": 1}, "unknown keys"),
+        ({"phases": ["wurtzite"]}, "data.comb.phases.0"),
+        ({"n_frames": 10, "temps_K": [600, 900, 1200, 1500, 1800, 2100]},
+         "n_frames = 10 is fewer than the 12"),
+        ({"dt_fs": 0.0}, "data.comb.dt_fs"),
+        ({"extra_ratios": [2.5]}, "data.comb.extra_ratios.0"),
+        ({"bogus": 1}, "unknown key 'bogus'"),
     ],
 )
 def test_comb_settings_are_checked(change, match):
@@ -195,10 +194,10 @@ def test_comb_reference_data_tiny(tmp_path):
     # a stored label is COMB's converged forces and the force-consistent energy of its frame,
     # anchored at the ideal cell of its trajectory
     frame = next(a for a in everything if len(a) == 96)
-    again = comb_single_point(frame, label_qeq_tol=1e-5)
+    again = comb_single_point(frame, label_qeq_tol=1e-5, over_coordination=False)
     np.testing.assert_allclose(again.forces, frame.get_forces(), atol=1e-2)
     assert again.energy == pytest.approx(frame.info["comb_energy_reported"], abs=1e-3)
-    u = force_consistent_energy(cubic_hfo2(), frame, label_qeq_tol=1e-5)
+    u = force_consistent_energy(cubic_hfo2(), frame, label_qeq_tol=1e-5, over_coordination=False)
     assert u.energy == pytest.approx(frame.get_potential_energy(), abs=0.05)
     stats = meta["statistics"]["train"]
     assert stats["n_frames"] == 8 and stats["force_norm_max_eV_per_A"] > 0

@@ -6,17 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gnnff_stability.dump import THERMO_COLUMNS, read_dump
-from gnnff_stability.refmd import run_reference_md
-from gnnff_stability.structures import write_lammps_data
+from gnnff_stability.analysis.dump import THERMO_COLUMNS, read_dump
+from gnnff_stability.md.refmd import run_reference_md
+from gnnff_stability.data.structures import write_lammps_data
 
 SETTINGS = {"steps": 40, "dt_fs": 0.5, "damp_fs": 100.0, "dump_every": 20, "thermo_every": 10,
             "qeq_every": 10, "enabled": True}
+COMB_VARIANT = False  # over-coordination correction off, as the reference data
 
 
 def test_reference_md_writes_contract_files(tmp_path, mono96, mono96_label):
     cell = write_lammps_data(mono96, tmp_path / "cell.data")
-    summary = run_reference_md(cell, 1200.0, 0, SETTINGS, tmp_path / "r" / "dump.lammpstrj",
+    summary = run_reference_md(cell, 1200.0, 0, SETTINGS, COMB_VARIANT, tmp_path / "r" / "dump.lammpstrj",
                                tmp_path / "r" / "thermo.csv")
     thermo = pd.read_csv(tmp_path / "r" / "thermo.csv")
     assert list(thermo.columns) == list(THERMO_COLUMNS)
@@ -36,8 +37,8 @@ def test_reference_md_writes_contract_files(tmp_path, mono96, mono96_label):
 
 def test_reference_md_checks_settings(tmp_path, mono96):
     cell = write_lammps_data(mono96, tmp_path / "cell.data")
-    with pytest.raises(ValueError, match="missing keys \\['qeq_every'\\]"):
-        run_reference_md(cell, 1200.0, 0, {k: v for k, v in SETTINGS.items() if k != "qeq_every"},
+    with pytest.raises(ValueError, match="refmd.qeq_every"):
+        run_reference_md(cell, 1200.0, 0, {**SETTINGS, "qeq_every": 0}, COMB_VARIANT,
                          tmp_path / "d", tmp_path / "t")
     with pytest.raises(ValueError, match="temp_K"):
-        run_reference_md(cell, -5.0, 0, SETTINGS, tmp_path / "d", tmp_path / "t")
+        run_reference_md(cell, -5.0, 0, SETTINGS, COMB_VARIANT, tmp_path / "d", tmp_path / "t")

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from gnnff_stability.data import make_reference_data, read_samd23
-from gnnff_stability.structures import monoclinic_hfo2
+from gnnff_stability.data.reference import make_reference_data
+from gnnff_stability.data.samd23 import read_samd23
+from gnnff_stability.data.structures import monoclinic_hfo2
 
 
 def _fake_frames(n, key, seed):

@@ -8,7 +8,7 @@ import pytest
 from ase.neighborlist import neighbor_list
 
 from gnnff_stability._lammps import import_lammps
-from gnnff_stability.structures import (
+from gnnff_stability.data.structures import (
     build_cell,
     build_phase,
     cubic_hfo2,
@@ -106,7 +106,8 @@ def test_lammps_data_reads_back_in_lammps(tmp_path):
 
 
 def test_build_cell_writes_matching_files(tmp_path):
-    atoms = build_cell(1.55, (2, 2, 2), 0, tmp_path / "s" / "cell.data", tmp_path / "s" / "cell.xyz")
+    atoms = build_cell(1.55, {"supercell": [2, 2, 2], "seed": 0}, tmp_path / "s" / "cell.data",
+                       tmp_path / "s" / "cell.xyz")
     from_xyz = ase.io.read(tmp_path / "s" / "cell.xyz")
     from_data = ase.io.read(tmp_path / "s" / "cell.data", format="lammps-data", atom_style="atomic",
                             Z_of_type={1: 72, 2: 8})

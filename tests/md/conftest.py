@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from gnnff_stability.md.testing import build_toy_package, fluorite_hfo2, write_lammps_cell
+from toy_models import build_toy_package, fluorite_hfo2, write_lammps_cell
 
 #: Toy model used by every test (cheap; good enough to be stable at 300 K for a few hundred steps).
 TOY_MODEL = {"family": "nequip", "num_layers": 2, "l_max": 1, "num_features": 8, "r_max": 4.0,

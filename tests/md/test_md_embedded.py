@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gnnff_stability.dump import THERMO_COLUMNS, read_dump, read_thermo
+from gnnff_stability.analysis.dump import THERMO_COLUMNS, read_dump, read_thermo
 from gnnff_stability.md import EngineStartError, load_model, run_embedded, run_md
-from gnnff_stability.md.testing import fluorite_hfo2, write_lammps_cell
+from toy_models import fluorite_hfo2, write_lammps_cell
 
 STATUS_KEYS = {
     "classification", "reason", "crash_step", "steps_planned", "steps_done", "dump_every", "temp_K",
@@ -168,11 +168,11 @@ def test_step0_forces_and_energy_match_nequip_ase_calculator(family, request, tr
 def test_engine_that_cannot_start_raises_and_writes_nothing(cubic_cell, tmp_path, toy_model):
     out = _outputs(tmp_path / "run")
     with pytest.raises(EngineStartError, match="does not exist"):
-        run_md(tmp_path / "missing.nequip.zip", cubic_cell, 300.0, 0, {"steps": 10}, **out)
+        run_md(tmp_path / "missing.nequip.zip", cubic_cell, 300.0, 0, {"steps": 100}, **out)
     garbage = tmp_path / "garbage.nequip.zip"
     garbage.write_bytes(b"not a zip")
     with pytest.raises(EngineStartError, match="garbage.nequip.zip"):
-        run_md(garbage, cubic_cell, 300.0, 0, {"steps": 10}, **out)
+        run_md(garbage, cubic_cell, 300.0, 0, {"steps": 100}, **out)
     with pytest.raises(EngineStartError, match="cell file"):
         run_md(toy_model, tmp_path / "nope.data", 300.0, 0,
                {"steps": 10, "dump_every": 10}, **out)

@@ -19,10 +19,9 @@ import pandas as pd
 import pytest
 
 from gnnff_stability._lammps import lmp_environment
-from gnnff_stability.dump import THERMO_COLUMNS, read_dump
+from gnnff_stability.analysis.dump import THERMO_COLUMNS, read_dump
 from gnnff_stability.md import (
     HPCEngineError,
-    detect_family,
     lammps_seeds,
     lmp_pair_styles,
     render_hpc_deck,
@@ -103,7 +102,7 @@ def test_lmp_without_pair_nequip_is_a_clear_error(cubic_cell, tmp_path):
     assert "zero" in lmp_pair_styles(WHEEL_LMP) and "nequip" not in lmp_pair_styles(WHEEL_LMP)
     model = tmp_path / "model.nequip.pt2"
     model.write_bytes(b"")
-    settings = {"engine": "hpc", "steps": 10, "hpc": {"lmp": WHEEL_LMP}}
+    settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(HPCEngineError, match=r"lmp .*has no pair_style 'nequip'.*pair_nequip_allegro"):
         run_hpc(model, cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"), family="nequip")
     with pytest.raises(HPCEngineError, match="not found"):
@@ -112,8 +111,13 @@ def test_lmp_without_pair_nequip_is_a_clear_error(cubic_cell, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_family_detection_reads_the_package_config(toy_model):
-    assert detect_family(toy_model) == "nequip"
+def test_pair_style_auto_needs_the_family(cubic_cell, tmp_path):
+    settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
+    with pytest.raises(ValueError, match="got family None"):
+        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"))
+    with pytest.raises(ValueError, match="got family 'gemnet'"):
+        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"),
+                family="gemnet")
 
 
 def test_hpc_engine_runs_with_wheel_lmp_and_a_stand_in_pair_style(cubic_cell, tmp_path):
@@ -159,6 +163,6 @@ def test_hpc_halt_on_large_forces_is_a_crash(cubic_cell, tmp_path):
 def test_real_hpc_run(toy_model, cubic_cell, tmp_path):
     settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10,
                 "hpc": {"lmp": os.environ["GNNFF_HPC_LMP"]}}
-    record = run_hpc(toy_model, cubic_cell, 300, 0, settings, **_outputs(tmp_path))
+    record = run_hpc(toy_model, cubic_cell, 300, 0, settings, **_outputs(tmp_path), family="nequip")
     assert record["classification"] in ("stable", "fail", "crash")
     assert record["steps_done"] > 0

@@ -9,25 +9,25 @@ import pandas as pd
 import pytest
 from matscipy.neighbours import neighbour_list
 
-from gnnff_stability.dump import THERMO_COLUMNS
+from gnnff_stability.analysis.dump import THERMO_COLUMNS
 from gnnff_stability.md import (
     CrashInfo,
     VerletNeighbourList,
     classify_run,
     lammps_seeds,
-    md_settings,
     min_distance_A,
     parse_thermo_log,
 )
 from gnnff_stability.md.outcome import PartialOutputs
-from gnnff_stability.md.testing import fluorite_hfo2, morse_labels
+from gnnff_stability.settings import MDSettings
+from toy_models import fluorite_hfo2, morse_labels
 
 
 # --- settings and seeds -------------------------------------------------------------------------
 
 
 def test_settings_defaults_are_the_paper_protocol():
-    s = md_settings({})
+    s = MDSettings.from_partial({})
     assert (s.steps, s.dt_fs, s.dump_every, s.engine) == (40000, 0.25, 100, "embedded")
     assert s.dt_ps == pytest.approx(0.00025)
     assert s.hpc.pair_style == "auto"
@@ -36,18 +36,18 @@ def test_settings_defaults_are_the_paper_protocol():
 @pytest.mark.parametrize(
     ("bad", "match"),
     [
-        ({"stepz": 10}, "unknown md setting"),
+        ({"stepz": 10}, "unknown key 'stepz'"),
         ({"engine": "gpu"}, "md.engine"),
         ({"steps": 0}, "md.steps"),
         ({"dump_every": 100, "thermo_every": 30}, "must divide"),
         ({"temp_fail_factor": 1.0}, "temp_fail_factor"),
         ({"hpc": {"pair_style": "mace"}}, "pair_style"),
-        ({"hpc": {"lmpp": "lmp"}}, "unknown md.hpc"),
+        ({"hpc": {"lmpp": "lmp"}}, "md.hpc: unknown key 'lmpp'"),
     ],
 )
 def test_settings_reject_bad_values(bad, match):
     with pytest.raises(ValueError, match=match):
-        md_settings(bad)
+        MDSettings.from_partial(bad)
 
 
 def test_lammps_seeds_positive_distinct_reproducible():
@@ -138,7 +138,7 @@ def _thermo(temps, natoms=96, fmax=1.0):
 
 
 def test_classify_rules_on_synthetic_runs():
-    s = md_settings({"temp_fail_factor": 1.5, "fmax_crash_eV_per_A": 100.0})
+    s = MDSettings.from_partial({"temp_fail_factor": 1.5, "fmax_crash_eV_per_A": 100.0})
     assert classify_run(_thermo([1000, 1100, 1200]), None, 1000, s, 96).classification == "stable"
     hot = classify_run(_thermo([1000, 2000, 2100]), None, 1000, s, 96)
     assert hot.classification == "fail" and "mean temperature" in hot.reason
@@ -169,10 +169,10 @@ def test_min_distance_rule_uses_periodic_images(tmp_path):
     assert min_distance_A(positions, np.eye(3) * 10, [False] * 3, 2.0) == math.inf
     dump = tmp_path / "dump.lammpstrj"
     _write_dump(dump, positions, 10.0)
-    s = md_settings({"rmin_fail_A": 1.0})
+    s = MDSettings.from_partial({"rmin_fail_A": 1.0})
     out = classify_run(_thermo([1000] * 3, natoms=2), dump, 1000, s, 2)
     assert out.classification == "fail" and "0.800 A apart at step 0" in out.reason
-    s_loose = md_settings({"rmin_fail_A": 0.5})
+    s_loose = MDSettings.from_partial({"rmin_fail_A": 0.5})
     assert classify_run(_thermo([1000] * 3, natoms=2), dump, 1000, s_loose, 2).classification == (
         "stable"
     )

@@ -68,11 +68,23 @@ def test_changed_method_reruns_only_its_runs(campaign):
     assert "output: results/train/nequip/L2/baseline" not in proc.stdout  # baseline model kept
 
 
+def test_metrics_carry_the_preset_name_and_role(campaign):
+    for metrics in (campaign / "results" / "train").rglob("metrics.json"):
+        info = json.loads(metrics.read_text())
+        method = metrics.parent.parent.name  # results/train/<model>/L<layers>/<method>/seed<seed>/
+        assert info["method"] == method
+        assert info["role"] == {"baseline": "baseline", "corr": "paper corr"}[method]
+
+
 def test_paper_figures_from_existing_results(campaign):
-    table = campaign / "results" / "tables" / "table2.csv"
-    table.unlink()
+    made = campaign / "results" / "tables" / "table2.csv"
+    before = made.stat().st_mtime_ns
     run_snakemake("paper_figures", "--cores", "1", "--configfile", "config/test.yaml", cwd=campaign)
-    assert table.exists()
+    again = campaign / "results" / "paper_figures" / "tables" / "table2.csv"
+    # the same results give the same table, written beside make_tables' output, not over it
+    pd.testing.assert_frame_equal(pd.read_csv(again), pd.read_csv(made))
+    assert made.stat().st_mtime_ns == before
+    assert (campaign / "results" / "paper_figures" / "figures" / "fig3_corr_vs_stability.png").exists()
 
 
 def test_report_bundles_tables_and_figures(campaign):

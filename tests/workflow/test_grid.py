@@ -8,7 +8,7 @@ import pytest
 
 from gnnff_stability import paths
 from gnnff_stability.config import load_config, validate_config
-from gnnff_stability.grid import RUN_KEYS, expand_grid, training_runs, with_paths
+from gnnff_stability.grid import METHOD_COLUMNS, RUN_KEYS, expand_grid, training_runs, with_paths
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def test_product_and_method_families():
     runs = expand_grid(_config(ratio=[1.1, 2.0], temp_K=[1200, 1800]))
     # nequip: 2 layers x (baseline, c1o); allegro: 1 layer x (baseline, cenv); x 2 ratios x 2 temps
     assert len(runs) == (2 * 2 + 1 * 2) * 2 * 2
-    assert list(runs.columns) == list(RUN_KEYS)
+    assert list(runs.columns) == [*RUN_KEYS, *METHOD_COLUMNS]
     assert set(runs.loc[runs.model == "al", "method"]) == {"baseline", "cenv"}
     assert set(runs.loc[runs.model == "nq", "method"]) == {"baseline", "c1o"}
     assert not runs.duplicated().any()
@@ -80,3 +80,30 @@ def test_paper_grid():
     assert len(trained) == 13
     assert len(runs) == 13 * 3 * 3
     assert sorted(runs.temp_K.unique()) == [1200, 1800, 2400]
+
+
+def test_each_method_is_resolved_once_in_the_table():
+    """The run table says what every method means for its model's family (the paper's roles)."""
+    runs = expand_grid(load_config(REPO / "config" / "paper.yaml"))
+    trained = training_runs(runs).set_index(["model", "layers", "method"])
+
+    def row(model, layers, method):
+        return trained.loc[(model, layers, method)]
+
+    base = row("nequip", 4, "baseline")
+    assert (base.family, base["corr"], base.selection, base.corr_selection, base.role) == (
+        "nequip", False, "", "edge_1o", "baseline")
+    assert (base.paper_main, base.paper_table4, base.paper_tableA1) == ("baseline", "baseline", "")
+    main = row("nequip", 4, "corr")  # cosine, edge_1o: the paper's corr, also Table 4's "edge 1o" row
+    assert (main.role, main.paper_main, main.paper_table4, main.scheduler) == (
+        "paper corr", "corr", "edge_1o", "cosine")
+    zero = row("nequip", 4, "corr_0e")
+    assert (zero.role, zero.paper_main, zero.paper_table4) == ("Table 4 ablation (edge_0e)", "", "edge_0e")
+    fixed_env = row("allegro", 3, "corr_fixed_env")  # Table A1's edge+env row and Table A3's "fixed"
+    assert (fixed_env.paper_tableA1, fixed_env.paper_tableA3, fixed_env.paper_main) == ("edge+env", "fixed", "")
+    allegro_main = row("allegro", 3, "corr")
+    assert (allegro_main.selection, allegro_main.paper_main, allegro_main.paper_tableA3) == (
+        "edge+env", "corr", "cosine")
+    # the preset's own name is carried, never a family default
+    assert set(runs.method) == {"baseline", "corr", "corr_mixed", "corr_0e", "corr_0e1o", "corr_node",
+                                "corr_fixed_edge", "corr_fixed_env", "corr_linear_env"}

@@ -1,15 +1,14 @@
 rule score_run:
     input:
-        dump=rules.run_md.output.dump,
-        thermo=rules.run_md.output.thermo,
-        status=rules.run_md.output.status,
-        cell=rules.build_structure.output.data,
+        dump=paths.MD_FILES["dump"],
+        thermo=paths.MD_FILES["thermo"],
+        status=paths.MD_FILES["status"],
+        cell=paths.STRUCTURE_FILES["data"],
     output:
-        score=f"{paths.ANALYSIS}/stability.json",
-        sn=f"{paths.ANALYSIS}/sn.csv",
+        **paths.SCORE_FILES,
     params:
         stability=config["stability"],
-        temp_K=lambda wildcards: int(wildcards.temp),
+        temp_K=temp_of,
     log:
         LOG(f"{paths.ANALYSIS}/score_run.log"),
     conda:
@@ -20,15 +19,13 @@ rule score_run:
 
 rule compute_rdf:
     input:
-        dump=rules.run_md.output.dump,
-        status=rules.run_md.output.status,
-        ref_dump=rules.run_reference_md.output.dump,
+        dump=paths.MD_FILES["dump"],
+        status=paths.MD_FILES["status"],
+        ref_dump=paths.REFMD_FILES["dump"],
     output:
-        rdf=f"{paths.ANALYSIS}/rdf.csv",
-        metrics=f"{paths.ANALYSIS}/rdf_metrics.json",
+        **paths.RDF_FILES,
     params:
-        r_max=config["rdf"]["r_max"],
-        n_bins=config["rdf"]["n_bins"],
+        rdf=config["rdf"],
     log:
         LOG(f"{paths.ANALYSIS}/compute_rdf.log"),
     conda:

@@ -1,16 +1,20 @@
 # Validation, the run table, wildcard constraints and input functions. Every path comes from
-# gnnff_stability.paths and every run from gnnff_stability.grid.expand_grid.
+# gnnff_stability.paths; every run, and what its method means, from gnnff_stability.grid.expand_grid.
+
+import os
 
 from gnnff_stability import paths
 from gnnff_stability.config import validate_config
-from gnnff_stability.figures import FIGURE_NAMES
-from gnnff_stability.grid import expand_grid, training_runs, with_paths
+from gnnff_stability.grid import RUN_KEYS, TRAIN_KEYS, expand_grid, training_runs, with_paths
+from gnnff_stability.report.figures import FIGURE_NAMES
 
 config = validate_config(config)
-RUNS = with_paths(expand_grid(config))
+RUN_TABLE = expand_grid(config)  # keys and resolved method columns, one row per MD run
+RUNS = with_paths(RUN_TABLE)
+TRAININGS = training_runs(RUN_TABLE).set_index(list(TRAIN_KEYS), drop=False)
 LOG = paths.log_path
-REPORT_DIR = f"{workflow.basedir}/workflow/report"  # captions, absolute: report() is called from several files
 BENCH = paths.bench_path
+REPORT_DIR = f"{workflow.basedir}/workflow/report"  # captions, absolute: report() is called from several files
 
 
 wildcard_constraints:
@@ -23,72 +27,112 @@ wildcard_constraints:
     vseed=r"\d+",
 
 
-def run_records():
-    """The run table as records, for the aggregation rules (keys and file paths)."""
-    return RUNS.to_dict("records")
+# --- parameters read off the wildcards -------------------------------------------------------------
 
 
-def model_family(wildcards):
+def ratio_of(wildcards):
+    return float(wildcards.ratio)
+
+
+def temp_of(wildcards):
+    return int(wildcards.temp)
+
+
+def vseed_of(wildcards):
+    return int(wildcards.vseed)
+
+
+def training_row(wildcards):
+    """The run-table row of one training: keys plus the method resolved for the model's family."""
+    key = (wildcards.model, int(wildcards.layers), wildcards.method, int(wildcards.seed))
+    return TRAININGS.loc[key].to_dict()
+
+
+def model_block(wildcards):
+    return config["models"][wildcards.model]
+
+
+def method_block(wildcards):
+    return config["methods"][wildcards.method]
+
+
+def family_of(wildcards):
     return config["models"][wildcards.model]["family"]
+
+
+def train_dir(wildcards):
+    return paths.TRAIN_RUN_DIR.format(**wildcards)
+
+
+# --- MD inputs -------------------------------------------------------------------------------------
 
 
 def deployed_model(wildcards):
     """The model file the MD engine loads: the nequip package, or its compiled form."""
-    train_dir = paths.TRAIN.format(**wildcards)
-    if config["md"]["engine"] == "hpc" or config["md"]["model_format"] == "compiled":
-        return f"{train_dir}/model.{config['md']['engine']}.nequip.pt2"
-    return f"{train_dir}/model.nequip.zip"
+    md = config["md"]
+    if md["engine"] == "hpc" or md["model_format"] == "compiled":
+        return paths.COMPILED_MODEL.format(engine=md["engine"], **wildcards)
+    return paths.MODEL_PACKAGE.format(**wildcards)
 
 
 def compile_target(wildcards):
     if wildcards.engine == "embedded":
         return "ase"
-    family = model_family(wildcards)
     style = config["md"]["hpc"]["pair_style"]
-    return f"pair_{family if style == 'auto' else style}"
+    return f"pair_{family_of(wildcards) if style == 'auto' else style}"
 
 
-def rdf_enabled():
-    return config["refmd"]["enabled"]
+# --- aggregation ------------------------------------------------------------------------------------
 
 
-def table_outputs():
-    """The table files, marked for `snakemake --report` (CSV shown as a table, markdown as text)."""
+def run_records():
+    """The run table as records (keys and resolved method columns; paths come from paths.py)."""
+    return RUN_TABLE.to_dict("records")
+
+
+def result_files(existing_only=False):
+    """Every per-run result the tables and figures read (optionally only those that exist now)."""
+    files = {
+        "metrics": sorted(set(RUNS["metrics"])),
+        "epochs": sorted(set(RUNS["epochs"])),
+        "score": list(RUNS["score"]),
+        "sn": list(RUNS["sn"]),
+        "dump": list(RUNS["dump"]),
+    }
+    if config["refmd"]["enabled"]:
+        files["rdf"] = list(RUNS["rdf"])
+        files["rdf_metrics"] = list(RUNS["rdf_metrics"])
+    if existing_only:
+        files = {name: [p for p in group if os.path.exists(p)] for name, group in files.items()}
+    return files
+
+
+def table_outputs(root=paths.TABLES):
+    """The table files under ``root``, marked for `snakemake --report` (CSV shown as a table)."""
     return {
         f"{name}_{ext}": report(
-            f"{paths.TABLES}/{name}.{ext}",
+            paths.table_file(name, ext, root),
             caption=f"{REPORT_DIR}/tables.rst",
             category="Tables",
             labels={"table": name, "format": ext},
         )
         for name in paths.TABLE_NAMES
-        for ext in ("csv", "md")
+        for ext in paths.TABLE_FORMATS
     }
 
 
-def figure_outputs():
-    """The figure files (PNG and PDF), each with its caption under workflow/report/."""
+def figure_outputs(root=paths.FIGURES):
+    """The figure files under ``root`` (PNG and PDF), each with its caption under workflow/report/."""
     return {
         f"{name}_{ext}": report(
-            f"{paths.FIGURES}/{name}.{ext}",
+            paths.figure_file(name, ext, root),
             caption=f"{REPORT_DIR}/{name}.rst",
             category="Figures",
             labels={"figure": name, "format": ext},
         )
         for name in FIGURE_NAMES
-        for ext in ("png", "pdf")
+        for ext in paths.FIGURE_FORMATS
     }
-
-
-def aggregation_inputs(wildcards):
-    """Every per-run result the tables are built from."""
-    inputs = {
-        "metrics": sorted(set(RUNS["metrics"])),
-        "scores": list(RUNS["score"]),
-    }
-    if rdf_enabled():
-        inputs["rdf"] = list(RUNS["rdf_metrics"])
-    return inputs
 
 
 def all_targets():

@@ -1,9 +1,6 @@
 rule make_reference_data:
     output:
-        train=f"{paths.DATA}/train.xyz",
-        valid=f"{paths.DATA}/valid.xyz",
-        test=f"{paths.DATA}/test.xyz",
-        meta=f"{paths.DATA}/meta.json",
+        **paths.DATA_FILES,
     params:
         data=config["data"],
     log:

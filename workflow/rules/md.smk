@@ -1,15 +1,13 @@
 rule run_md:
     input:
         model=deployed_model,
-        cell=rules.build_structure.output.data,
+        cell=paths.STRUCTURE_FILES["data"],
     output:
-        dump=f"{paths.MD}/dump.lammpstrj",
-        log=f"{paths.MD}/log.lammps",
-        thermo=f"{paths.MD}/thermo.csv",
-        status=f"{paths.MD}/status.json",
+        **paths.MD_FILES,
     params:
-        temp_K=lambda wildcards: int(wildcards.temp),
-        seed=lambda wildcards: int(wildcards.vseed),
+        temp_K=temp_of,
+        seed=vseed_of,
+        family=family_of,
         md=config["md"],
     log:
         LOG(f"{paths.MD}/run_md.log"),
@@ -24,14 +22,14 @@ rule run_md:
 
 rule run_reference_md:
     input:
-        cell=rules.build_structure.output.data,
+        cell=paths.STRUCTURE_FILES["data"],
     output:
-        dump=f"{paths.REFMD}/dump.lammpstrj",
-        thermo=f"{paths.REFMD}/thermo.csv",
+        **paths.REFMD_FILES,
     params:
-        temp_K=lambda wildcards: int(wildcards.temp),
+        temp_K=temp_of,
         seed=0,
-        settings=config["refmd"],
+        refmd=config["refmd"],
+        over_coordination=config["data"]["comb"]["over_coordination"],
     log:
         LOG(f"{paths.REFMD}/run_reference_md.log"),
     benchmark:

@@ -1,12 +1,10 @@
 rule make_tables:
     input:
-        unpack(aggregation_inputs),
+        **result_files(),
     output:
         **table_outputs(),
     params:
         runs=run_records(),
-        methods=config["methods"],
-        models=config["models"],
     log:
         LOG(f"{paths.TABLES}/make_tables.log"),
     conda:
@@ -17,13 +15,11 @@ rule make_tables:
 
 rule make_figures:
     input:
-        unpack(aggregation_inputs),
-        sn=list(RUNS["sn"]),
+        **result_files(),
     output:
         **figure_outputs(),
     params:
         runs=run_records(),
-        methods=config["methods"],
     log:
         LOG(f"{paths.FIGURES}/make_figures.log"),
     conda:
@@ -33,16 +29,19 @@ rule make_figures:
 
 
 rule paper_figures:
-    # Every table and figure again from whatever results exist now, without training or MD: missing
-    # runs become missing cells and empty panels. Run as `snakemake paper_figures`.
+    # Every table and figure again from the results that exist when the workflow is planned, without
+    # training or MD: missing runs become missing cells and empty panels. Its inputs are only existing
+    # files, and it writes under results/paper_figures/, never over make_tables / make_figures.
+    # Run as `snakemake paper_figures` (or `make figures`).
+    input:
+        **result_files(existing_only=True),
+    output:
+        **table_outputs(f"{paths.PAPER_FIGURES}/tables"),
+        **figure_outputs(f"{paths.PAPER_FIGURES}/figures"),
     params:
         runs=run_records(),
-        methods=config["methods"],
-        models=config["models"],
-        tables=paths.TABLES,
-        figures=paths.FIGURES,
     log:
-        LOG(f"{paths.FIGURES}/paper_figures.log"),
+        LOG(f"{paths.PAPER_FIGURES}/paper_figures.log"),
     conda:
         "../../envs/gnnff.yaml"
     script:

@@ -1,9 +1,8 @@
 rule build_structure:
     output:
-        data=f"{paths.STRUCTURE}/cell.data",
-        xyz=f"{paths.STRUCTURE}/cell.xyz",
+        **paths.STRUCTURE_FILES,
     params:
-        ratio=lambda wildcards: float(wildcards.ratio),
+        ratio=ratio_of,
         structures=config["structures"],
     log:
         LOG(f"{paths.STRUCTURE}/build_structure.log"),

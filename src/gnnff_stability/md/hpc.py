@@ -19,20 +19,21 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from gnnff_stability._lammps import lmp_environment
 
-from .forcefield import compile_model, detect_family
+from gnnff_stability.proc import run_streamed
+from gnnff_stability.settings import MDSettings
+from gnnff_stability.species import SPECIES
+from gnnff_stability.train.deploy import compile_model
+
 from .outcome import (
     CrashInfo,
     PartialOutputs,
@@ -42,8 +43,7 @@ from .outcome import (
     thermo_to_csv,
     write_json,
 )
-from .protocol import HALT_VARIABLE, SPECIES, ProtocolPaths, _quote, render_protocol
-from .settings import MDSettings, md_settings
+from .protocol import HALT_VARIABLE, ProtocolPaths, _quote, render_protocol
 
 __all__ = ["HPCEngineError", "lmp_pair_styles", "render_hpc_deck", "run_hpc"]
 
@@ -57,18 +57,16 @@ class HPCEngineError(RuntimeError):
     """The HPC engine cannot start (missing executable, missing pair style, LAMMPS set-up error)."""
 
 
-def _pair_style_for(settings: MDSettings, model_path: Path, family: str | None) -> str:
+def _pair_style_for(settings: MDSettings, family: str | None) -> str:
     style = settings.hpc.pair_style
     if style != "auto":
         return style
-    if family is not None:
-        if family not in ("nequip", "allegro"):
-            raise ValueError(
-                f"the HPC engine supports the nequip and allegro families (pair_nequip_allegro), "
-                f"got family {family!r}"
-            )
-        return family
-    return detect_family(model_path)
+    if family not in ("nequip", "allegro"):
+        raise ValueError(
+            f"the HPC engine supports the nequip and allegro families (pair_nequip_allegro), "
+            f"got family {family!r}"
+        )
+    return family
 
 
 def render_hpc_deck(
@@ -76,7 +74,7 @@ def render_hpc_deck(
     model_path: str | Path,
     temp_K: float,
     seed: int,
-    settings: MDSettings | dict[str, Any] | None,
+    settings: MDSettings | Mapping[str, Any],
     dump_path: str | Path,
     pair_style: str = "nequip",
     pair_block: Sequence[str] | None = None,
@@ -108,7 +106,7 @@ def render_hpc_deck(
     str
         The input deck, ending with ``run <steps>``.
     """
-    s = md_settings(settings)
+    s = MDSettings.coerce(settings)
     if pair_style not in ("nequip", "allegro"):
         raise ValueError(f"pair_style must be 'nequip' or 'allegro', got {pair_style!r}")
     if pair_block is None:
@@ -173,52 +171,29 @@ def lmp_pair_styles(lmp: str | Path) -> set[str]:
     return styles
 
 
-@contextmanager
-def _terminate_child_on_sigterm(proc: subprocess.Popen):
-    """Forward SIGTERM to the lmp child so a killed job leaves no orphan (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
+class _LmpLines:
+    """Classify ``lmp`` output lines for the log, keeping the last ERROR line."""
 
-    def handler(signum, frame):
-        proc.terminate()
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-        raise SystemExit(128 + signum)
+    def __init__(self, log_every_rows: int) -> None:
+        self.log_every_rows = log_every_rows
+        self.rows = 0
+        self.last_error = ""
 
-    signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-
-
-def _stream(cmd: list[str], env: dict[str, str], cwd: Path, log_every_rows: int) -> tuple[int, str]:
-    """Run ``cmd``, stream its output to the logger; return the exit code and the last error line."""
-    logger.info("running %s", shlex.join(cmd))
-    last_error = ""
-    rows = 0
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, cwd=cwd, bufsize=1)
-    with _terminate_child_on_sigterm(proc):
-        for line in proc.stdout or ():
-            line = line.rstrip("\n")
-            m = _ERROR_RE.match(line)
-            if m:
-                last_error = m.group(1)
-                logger.error("lmp: %s", line)
-            elif line.startswith("WARNING") or _HALT_RE.search(line):
-                logger.warning("lmp: %s", line)
-            elif line[:1] == " " and line.split() and line.split()[0].isdigit():
-                rows += 1
-                if rows % log_every_rows == 0:
-                    logger.info("lmp thermo: %s", line.strip())
-                else:
-                    logger.debug("lmp: %s", line)
+    def __call__(self, line: str) -> None:
+        m = _ERROR_RE.match(line)
+        if m:
+            self.last_error = m.group(1)
+            logger.error("lmp: %s", line)
+        elif line.startswith("WARNING") or _HALT_RE.search(line):
+            logger.warning("lmp: %s", line)
+        elif line[:1] == " " and line.split() and line.split()[0].isdigit():
+            self.rows += 1
+            if self.rows % self.log_every_rows == 0:
+                logger.info("lmp thermo: %s", line.strip())
             else:
                 logger.debug("lmp: %s", line)
-        rc = proc.wait()
-    return rc, last_error
+        else:
+            logger.debug("lmp: %s", line)
 
 
 def run_hpc(
@@ -226,7 +201,7 @@ def run_hpc(
     cell_path: str | Path,
     temp_K: float,
     seed: int,
-    settings: MDSettings | dict[str, Any] | None,
+    settings: MDSettings | Mapping[str, Any],
     dump: str | Path,
     log: str | Path,
     thermo: str | Path,
@@ -250,7 +225,8 @@ def run_hpc(
     threads
         ``OMP_NUM_THREADS`` of ``lmp``.
     family
-        Model family for ``md.hpc.pair_style: auto`` (detected from the file when ``None``).
+        Model family (the run table's ``family``), which picks the pair style under
+        ``md.hpc.pair_style: auto``; needed unless ``pair_block`` is given.
     pair_block
         Replaces the pair lines and skips the pair-style check and the compile step (tests: drive the
         engine with the wheel's ``lmp``, which lacks pair_nequip).
@@ -266,11 +242,11 @@ def run_hpc(
         ``lmp`` not found, lacking the pair style, or failing before the first thermo row.
     """
     t_start = time.perf_counter()
-    s = md_settings(settings)
+    s = MDSettings.coerce(settings)
     model_path, cell_path = Path(model_path), Path(cell_path)
     exe = _resolve_lmp(s.hpc.lmp)
     if pair_block is None:
-        style = _pair_style_for(s, model_path, family)
+        style = _pair_style_for(s, family)
         available = lmp_pair_styles(exe)
         if style not in available:
             raise HPCEngineError(
@@ -300,7 +276,9 @@ def run_hpc(
                                               "-log", str(outputs["log"].resolve())]
         t_md = time.perf_counter()
         rows_per_log = max(1, s.steps // s.thermo_every // 20)
-        rc, last_error = _stream(cmd, _lmp_env(exe, threads), workdir, rows_per_log)
+        lines = _LmpLines(rows_per_log)
+        rc, _ = run_streamed(cmd, _lmp_env(exe, threads), "lmp", cwd=workdir, on_line=lines)
+        last_error = lines.last_error
         md_wall = time.perf_counter() - t_md
 
     log_path = outputs["log"]

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.dump import THERMO_COLUMNS, iter_dump
+from gnnff_stability.analysis.dump import THERMO_COLUMNS, iter_dump
 
 from .protocol import THERMO_KEYWORDS
-from .settings import MDSettings
+from gnnff_stability.settings import MDSettings
 
 __all__ = [
     "CrashInfo",
@@ -84,7 +84,7 @@ def parse_thermo_log(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`gnnff_stability.dump.THERMO_COLUMNS` (step, temp_K, pe_eV, ke_eV, etotal_eV,
+        Columns :data:`gnnff_stability.analysis.dump.THERMO_COLUMNS` (step, temp_K, pe_eV, ke_eV, etotal_eV,
         natoms, fmax_eV_per_A), sorted by step; ``nan``/``inf`` kept as such.
     """
     rows: list[list[float]] = []

@@ -19,21 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .settings import MDSettings
+from gnnff_stability.settings import MDSettings
+from gnnff_stability.species import MASSES, SPECIES
 
 __all__ = [
-    "MASSES",
-    "SPECIES",
     "THERMO_KEYWORDS",
     "ProtocolPaths",
     "lammps_seeds",
     "render_protocol",
 ]
 
-#: Species order of the project (LAMMPS type 1 = Hf, type 2 = O).
-SPECIES: tuple[str, ...] = ("Hf", "O")
-#: Atomic masses, amu.
-MASSES: dict[str, float] = {"Hf": 178.49, "O": 15.999}
 #: ``thermo_style custom`` keywords, in the column order of thermo.csv.
 THERMO_KEYWORDS: tuple[str, ...] = ("step", "temp", "pe", "ke", "etotal", "atoms", "c_fmax")
 

@@ -11,7 +11,7 @@ channels) the penalty is the mean off-diagonal absolute Pearson correlation
 
 which is 0 for decorrelated channels and 1 when every channel is a linear function of every other.
 The loss of a batch sums ``L_l`` over the selected layers (and over the irreps groups of a layer, see
-:mod:`gnnff_stability.features`), each ``L_l`` being the mean over the structures of the batch.
+:mod:`gnnff_stability.train.features`), each ``L_l`` being the mean over the structures of the batch.
 
 Rows are sampled **per structure** before the correlation is taken (the paper samples 1024 edges per
 structure; ``"sqrt"`` takes ``floor(sqrt(n))`` of a structure's ``n`` rows), and each structure gets

@@ -29,8 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.dump import DumpReader, Snapshot
-from gnnff_stability.stability import PAIR_NAMES, PAIRS
+from gnnff_stability.settings import RDFSettings
+from gnnff_stability.species import PAIR_NAMES, PAIRS
+
+from .dump import DumpReader, Snapshot
 
 __all__ = [
     "average_rdf",
@@ -219,9 +221,8 @@ def compute_rdf_comparison(
     ref_dump: str | Path,
     rdf_out: str | Path,
     metrics_out: str | Path,
+    settings: RDFSettings,
     *,
-    r_max: float = 6.0,
-    n_bins: int = 120,
     status: str | Path | None = None,
     start_step: int = 0,
 ) -> dict[str, float]:
@@ -238,8 +239,8 @@ def compute_rdf_comparison(
     metrics_out
         JSON with ``js_<pair>``, ``mae_<pair>``, ``js_mean``, ``mae_mean`` plus ``n_snapshots``,
         ``n_snapshots_ref``, ``r_max_A``, ``n_bins``, ``stop_step`` (non-finite values as null).
-    r_max, n_bins
-        Histogram range, Å, and bin count.
+    settings
+        The ``rdf`` block: histogram range (Å) and bin count.
     status
         The run's ``status.json``; if it names a ``crash_step``, only snapshots before it are used.
     start_step
@@ -254,9 +255,10 @@ def compute_rdf_comparison(
     if status is not None and Path(status).exists():
         crash = json.loads(Path(status).read_text()).get("crash_step")
         stop = None if crash is None else int(crash)
-    r, g_run, n_run = average_rdf(DumpReader(dump), r_max=r_max, n_bins=n_bins,
+    settings = RDFSettings.coerce(settings)
+    r, g_run, n_run = average_rdf(DumpReader(dump), r_max=settings.r_max, n_bins=settings.n_bins,
                                   start_step=start_step, stop_step=stop)
-    _, g_ref, n_ref = average_rdf(DumpReader(ref_dump), r_max=r_max, n_bins=n_bins,
+    _, g_ref, n_ref = average_rdf(DumpReader(ref_dump), r_max=settings.r_max, n_bins=settings.n_bins,
                                   start_step=start_step)
     table = pd.DataFrame({"r_A": r})
     for k, name in enumerate(PAIR_NAMES):
@@ -264,8 +266,8 @@ def compute_rdf_comparison(
     for k, name in enumerate(PAIR_NAMES):
         table[f"g_{name}_ref"] = g_ref[k]
     metrics: dict[str, float | int | None] = dict(rdf_distances(g_run, g_ref))
-    metrics.update(n_snapshots=n_run, n_snapshots_ref=n_ref, r_max_A=float(r_max),
-                   n_bins=int(n_bins), stop_step=stop)
+    metrics.update(n_snapshots=n_run, n_snapshots_ref=n_ref, r_max_A=float(settings.r_max),
+                   n_bins=int(settings.n_bins), stop_step=stop)
     clean = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
              for k, v in metrics.items()}
     Path(rdf_out).parent.mkdir(parents=True, exist_ok=True)

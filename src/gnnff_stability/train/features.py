@@ -42,8 +42,9 @@ Allegro (``<graph model>.model.func.allegro``, an ``Allegro_Module``)
         (``[n_edges, num_scalar_features + env_weight_numel]``). The last layer has no env part, so
         its columns equal ``edge``. The tensor track (``allegro.tps[i]``) is not included.
 
-Default selection (used for the Corr value of baseline models): ``edge_1o`` for NequIP (the
-paper's NequIP "corr" row equals its ``edge 1o`` ablation) and ``edge`` for Allegro.
+The selection a baseline model's Corr value is measured on is resolved in the run table
+(:data:`gnnff_stability.grid.DEFAULT_CORR_SELECTION`). The model family is never guessed from the module
+tree: the caller passes the family resolved in the run table.
 """
 
 from __future__ import annotations
@@ -65,23 +66,19 @@ from .corr import (
 )
 
 __all__ = [
-    "DEFAULT_SELECTION",
-    "FAMILIES",
     "SELECTIONS",
     "FeatureRecorder",
     "LayerTap",
     "build_taps",
-    "model_family",
 ]
 
 logger = logging.getLogger(__name__)
 
-FAMILIES = ("nequip", "allegro")
+#: The feature selections this module implements, per model family.
 SELECTIONS: dict[str, tuple[str, ...]] = {
     "nequip": ("edge", "edge_0e", "edge_1o", "edge_0e+1o", "node"),
     "allegro": ("edge", "edge+env"),
 }
-DEFAULT_SELECTION = {"nequip": "edge_1o", "allegro": "edge"}
 
 _NEQUIP_LAYER = re.compile(r"(?:^|\.)layer(\d+)_convnet$")
 _NODE_FEATURES = "node_features"
@@ -140,20 +137,6 @@ class LayerTap:
             self.span_groups = list(self.groups)
 
 
-def model_family(model: torch.nn.Module) -> str:
-    """``"nequip"`` or ``"allegro"``, recognised from the module tree of a (graph) model."""
-    for name, module in model.named_modules():
-        if hasattr(module, "latents") and hasattr(module, "num_scalar_features"):
-            return "allegro"
-    for name, _ in model.named_modules():
-        if _NEQUIP_LAYER.search(name):
-            return "nequip"
-    raise ValueError(
-        "model is neither a NequIP model (no `layer{i}_convnet` modules) nor an Allegro model "
-        "(no module with `latents`); only these families have feature selections"
-    )
-
-
 def _irreps_columns(irreps, wanted: str | None) -> list[int]:
     """Column indices of the irreps chunks equal to ``wanted`` (all columns if ``None``)."""
     columns: list[int] = []
@@ -181,13 +164,15 @@ def _node_features(output: object) -> torch.Tensor:
     return output[_NODE_FEATURES]  # type: ignore[index]
 
 
-def build_taps(model: torch.nn.Module, selection: str) -> list[LayerTap]:
+def build_taps(model: torch.nn.Module, family: str, selection: str) -> list[LayerTap]:
     """Find the per-layer tensors of a feature selection in a built model.
 
     Parameters
     ----------
     model
         A NequIP or Allegro graph model (``GraphModel``, or any module containing one).
+    family
+        Its family (``"nequip"`` or ``"allegro"``), as resolved in the run table.
     selection
         A name from :data:`SELECTIONS` for the model's family.
 
@@ -201,7 +186,8 @@ def build_taps(model: torch.nn.Module, selection: str) -> list[LayerTap]:
     ValueError
         If the selection does not exist for the family or selects no column in any layer.
     """
-    family = model_family(model)
+    if family not in SELECTIONS:
+        raise ValueError(f"no feature selections for model family {family!r}; known: {', '.join(SELECTIONS)}")
     if selection not in SELECTIONS[family]:
         raise ValueError(
             f"feature selection {selection!r} is not defined for {family}; "
@@ -279,7 +265,7 @@ class FeatureRecorder:
         loss, per_layer, _ = recorder.losses(samples)
 
     With ``samples`` the hooks gather the sampled rows right where the tensor is produced
-    (:func:`gnnff_stability.corr.tap_gather`: the layer's output passes through unchanged, and the
+    (:func:`gnnff_stability.train.corr.tap_gather`: the layer's output passes through unchanged, and the
     backward adds the sample's gradient with one ``index_add``); without, they keep a reference to
     the whole tensor (nothing is copied). Outside :meth:`recording` the hooks do nothing.
 
@@ -287,14 +273,16 @@ class FeatureRecorder:
     ----------
     model
         Graph model to hook.
+    family
+        Its family (``"nequip"`` or ``"allegro"``).
     selection
         Feature selection name (see :data:`SELECTIONS`).
     """
 
-    def __init__(self, model: torch.nn.Module, selection: str):
-        self.family = model_family(model)
+    def __init__(self, model: torch.nn.Module, family: str, selection: str):
+        self.family = family
         self.selection = selection
-        self.taps = build_taps(model, selection)
+        self.taps = build_taps(model, family, selection)
         self.outputs: list[torch.Tensor | None] = [None] * len(self.taps)
         self.row_counts: list[int | None] = [None] * len(self.taps)
         self.gathered: list[bool] = [False] * len(self.taps)
@@ -404,7 +392,7 @@ class FeatureRecorder:
             The batch (an ``AtomicDataDict``): ``edge_index`` ``[2, n_edges]``, optionally
             ``batch`` ``[n_atoms]`` and ``num_atoms`` ``[n_structures]``.
         sample, generator
-            See :func:`gnnff_stability.corr.sample_per_structure`.
+            See :func:`gnnff_stability.train.corr.sample_per_structure`.
         """
         n_atoms = _num_atoms(data)
         node_segment = data.get(_BATCH)
@@ -435,7 +423,7 @@ class FeatureRecorder:
         samples
             The samples given to :meth:`recording` (or any samples, if it kept whole tensors).
         eps
-            See :func:`gnnff_stability.corr.pearson_matrix`.
+            See :func:`gnnff_stability.train.corr.pearson_matrix`.
         dtype
             Compute the correlations in this dtype (e.g. ``torch.float64`` for evaluation).
 

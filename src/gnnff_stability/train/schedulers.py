@@ -20,32 +20,18 @@ import math
 
 import lightning
 
-__all__ = ["SCHEDULERS", "CorrCoefficientScheduler", "corr_coefficient", "validate_schedule"]
+__all__ = ["CorrCoefficientScheduler", "corr_coefficient"]
 
 logger = logging.getLogger(__name__)
-
-SCHEDULERS = ("fixed", "linear", "cosine")
-
-
-def validate_schedule(scheduler: str, c_min: float, c_max: float, t_cycle: int) -> None:
-    """Raise ``ValueError`` for an unknown scheduler or inconsistent coefficients."""
-    if scheduler not in SCHEDULERS:
-        raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
-    if c_min < 0 or c_max < 0:
-        raise ValueError(f"c_min and c_max must be >= 0, got c_min={c_min}, c_max={c_max}")
-    if c_min > c_max:
-        raise ValueError(f"c_min must not exceed c_max, got c_min={c_min} > c_max={c_max}")
-    if int(t_cycle) < 1:
-        raise ValueError(f"t_cycle must be a positive number of epochs, got {t_cycle}")
 
 
 def corr_coefficient(
     epoch: int,
     scheduler: str,
-    c_min: float = 0.0,
-    c_max: float = 0.1,
-    t_cycle: int = 100,
-    max_epochs: int = 1,
+    c_min: float,
+    c_max: float,
+    t_cycle: int,
+    max_epochs: int,
 ) -> float:
     """Correlation-loss coefficient before epoch ``epoch`` (0-based).
 
@@ -56,8 +42,8 @@ def corr_coefficient(
     scheduler
         ``"fixed"``, ``"linear"`` or ``"cosine"`` (see the module docstring for the formulas).
     c_min, c_max
-        Smallest and largest coefficient (dimensionless; the paper keeps ``c_max`` at or below the
-        force and energy weights).
+        Smallest and largest coefficient (dimensionless; ``c_min <= c_max`` is checked by the
+        configuration).
     t_cycle
         Cosine cycle length in epochs.
     max_epochs
@@ -68,7 +54,6 @@ def corr_coefficient(
     float
         ``c_corr(t)``.
     """
-    validate_schedule(scheduler, c_min, c_max, t_cycle)
     if epoch < 0:
         raise ValueError(f"epoch must be >= 0, got {epoch}")
     if scheduler == "fixed":
@@ -78,14 +63,16 @@ def corr_coefficient(
             return float(c_max)
         fraction = min(epoch / (max_epochs - 1), 1.0)
         return float(c_min + (c_max - c_min) * fraction)
-    phase = (epoch % t_cycle) / t_cycle
-    return float(c_max - (c_max - c_min) / 2.0 * (1.0 + math.cos(math.pi * phase)))
+    if scheduler == "cosine":
+        phase = (epoch % t_cycle) / t_cycle
+        return float(c_max - (c_max - c_min) / 2.0 * (1.0 + math.cos(math.pi * phase)))
+    raise ValueError(f"unknown scheduler {scheduler!r}; the configuration schema lists the allowed ones")
 
 
 class CorrCoefficientScheduler(lightning.Callback):
     """Set ``pl_module.corr_coeff`` from the schedule at the start of every training epoch.
 
-    The training module (:class:`gnnff_stability.training.CorrLightningModule`) adds this callback
+    The training module (:class:`gnnff_stability.train.module.CorrLightningModule`) adds this callback
     itself (``configure_callbacks``) when the correlation loss is on, and logs the coefficient with
     its epoch metrics. ``max_epochs`` is read from the trainer.
 
@@ -96,7 +83,6 @@ class CorrCoefficientScheduler(lightning.Callback):
     """
 
     def __init__(self, scheduler: str, c_min: float, c_max: float, t_cycle: int):
-        validate_schedule(scheduler, c_min, c_max, t_cycle)
         self.scheduler = scheduler
         self.c_min = float(c_min)
         self.c_max = float(c_max)

@@ -4,13 +4,13 @@ The run uses the campaign's MD protocol (:func:`gnnff_stability.md.protocol.rend
 at T, ``fix langevin`` + ``fix nve``, the dump and thermo formats of the contract), with COMB and
 ``fix qeq/comb`` as the force block instead of a GNN model. So the reference dump and thermo.csv read
 exactly like the model runs' ones. The start charges are equilibrated beforehand in a separate
-single point (:func:`gnnff_stability.data` conventions), so the step-0 snapshot already carries
+single point (:mod:`gnnff_stability.data.comb` conventions), so the step-0 snapshot already carries
 converged forces; during the run the charges are re-equilibrated every ``qeq_every`` steps
-(tolerance :data:`gnnff_stability.data.MD_QEQ_TOL`).
+(tolerance :data:`gnnff_stability.data.comb.MD_QEQ_TOL`).
 
 The force field is the same COMB variant as the reference data (over-coordination correction off by
 default). The dynamics only use COMB's forces; the ``pe_eV`` column of thermo.csv is COMB's
-*reported* energy, which is not the potential of those forces (see :mod:`gnnff_stability.data`), so
+*reported* energy, which is not the potential of those forces (see :mod:`gnnff_stability.data.comb`), so
 do not read energy conservation or phase stability off it.
 """
 
@@ -20,15 +20,15 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gnnff_stability._lammps import import_lammps
-from gnnff_stability.data import MD_QEQ_TOL, OVER_COORDINATION, CombSession, _gather, comb_ffield, initial_charges
-from gnnff_stability.structures import SPECIES
+from gnnff_stability._lammps import gather_atoms, import_lammps
+from gnnff_stability.data.comb import MD_QEQ_TOL, CombSession, comb_ffield, initial_charges
+from gnnff_stability.settings import MDSettings, RefMDSettings
+from gnnff_stability.species import SPECIES
 
 __all__ = ["START_QEQ_TOL", "run_reference_md"]
 
@@ -36,33 +36,6 @@ logger = logging.getLogger(__name__)
 
 #: Charge-equilibration tolerance of the start charges.
 START_QEQ_TOL = 1e-6
-
-_REQUIRED = ("steps", "dt_fs", "damp_fs", "dump_every", "thermo_every", "qeq_every")
-_OPTIONAL = {"over_coordination": OVER_COORDINATION}
-_IGNORED = ("enabled",)
-
-
-def _check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    missing = [k for k in _REQUIRED if k not in settings]
-    unknown = sorted(set(settings) - set(_REQUIRED) - set(_OPTIONAL) - set(_IGNORED))
-    if missing or unknown:
-        raise ValueError(
-            f"refmd settings: missing keys {missing}, unknown keys {unknown}; expected {list(_REQUIRED)}"
-        )
-    out = {k: settings[k] for k in _REQUIRED}
-    out["over_coordination"] = settings.get("over_coordination", OVER_COORDINATION)
-    if not isinstance(out["over_coordination"], bool):
-        raise ValueError(f"refmd.over_coordination must be true or false, got {out['over_coordination']!r}")
-    for key in ("steps", "dump_every", "thermo_every", "qeq_every"):
-        v = out[key]
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"refmd.{key} must be an integer >= 1, got {v!r}")
-    for key in ("dt_fs", "damp_fs"):
-        v = out[key]
-        if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"refmd.{key} must be a finite number > 0, got {v!r}")
-    return out
-
 
 def _start_charges(cell_data_path: Path, ffield: Path) -> np.ndarray:
     """Equilibrated COMB charges of the cell, by atom id, shape [N], e."""
@@ -86,7 +59,8 @@ def run_reference_md(
     cell_data_path: str | Path,
     temp_K: float,
     seed: int,
-    settings: Mapping[str, Any],
+    settings: RefMDSettings,
+    over_coordination: bool,
     dump_path: str | Path,
     thermo_path: str | Path,
 ) -> dict[str, Any]:
@@ -102,10 +76,10 @@ def run_reference_md(
         Seed of the run; the LAMMPS velocity and Langevin seeds derive from it as in the model MD
         (:func:`gnnff_stability.md.protocol.lammps_seeds`).
     settings
-        ``steps``, ``dt_fs``, ``damp_fs``, ``dump_every``, ``thermo_every`` (must divide
-        dump_every), ``qeq_every``; optionally ``over_coordination`` (default False, the same COMB
-        variant as the reference data, see :mod:`gnnff_stability.data`); an ``enabled`` key is
-        ignored.
+        The ``refmd`` block (steps, timestep, damping, dump and thermo intervals, qeq interval).
+    over_coordination
+        COMB variant, the same as the reference data's (``data.comb.over_coordination``; see
+        :mod:`gnnff_stability.data.comb`).
     dump_path
         ``dump.lammpstrj``: id type x y z fx fy fz every ``dump_every`` steps, step 0 included;
         the forces are COMB's (before the thermostat's).
@@ -119,9 +93,7 @@ def run_reference_md(
     """
     from gnnff_stability.md.outcome import parse_thermo_log, thermo_to_csv  # noqa: PLC0415
     from gnnff_stability.md.protocol import ProtocolPaths, render_protocol  # noqa: PLC0415
-    from gnnff_stability.md.settings import md_settings  # noqa: PLC0415
-
-    s = _check_settings(settings)
+    s = RefMDSettings.coerce(settings)
     try:
         temp = float(temp_K)
     except (TypeError, ValueError) as exc:
@@ -134,18 +106,19 @@ def run_reference_md(
     dump_path, thermo_path = Path(dump_path), Path(thermo_path)
     dump_path.parent.mkdir(parents=True, exist_ok=True)
     thermo_path.parent.mkdir(parents=True, exist_ok=True)
-    md = md_settings({k: s[k] for k in ("steps", "dt_fs", "damp_fs", "dump_every", "thermo_every")})
+    md = MDSettings.from_partial({k: getattr(s, k) for k in ("steps", "dt_fs", "damp_fs", "dump_every",
+                                                           "thermo_every")})
 
     t0 = time.perf_counter()
     tmpdir = tempfile.TemporaryDirectory(prefix="refmd_")
     tmp = Path(tmpdir.name)
-    pot = comb_ffield(tmp, s["over_coordination"])
+    pot = comb_ffield(tmp, over_coordination)
     charges = _start_charges(cell_data_path, pot)
     force_block = [
         "fix qprop all property/atom q ghost yes",
         "pair_style comb",
         f"pair_coeff * * {pot} {' '.join(SPECIES)}",
-        f"fix qeq all qeq/comb {s['qeq_every']} {MD_QEQ_TOL:g}",
+        f"fix qeq all qeq/comb {s.qeq_every} {MD_QEQ_TOL:g}",
     ]
     lines = render_protocol(
         ProtocolPaths(cell=cell_data_path, dump=dump_path), temp, int(seed), md, force_block, []
@@ -159,12 +132,12 @@ def run_reference_md(
             _set_charges_by_id(lmp, charges)
             logger.info(
                 "COMB reference MD of %s at %g K: %d steps of %g fs, qeq every %d",
-                cell_data_path, temp_K, s["steps"], s["dt_fs"], s["qeq_every"],
+                cell_data_path, temp_K, s.steps, s.dt_fs, s.qeq_every,
             )
             t_run = time.perf_counter()
-            lmp.command(f"run {s['steps']}")
+            lmp.command(f"run {s.steps}")
             wall_run = time.perf_counter() - t_run
-            final_q = _gather(lmp, "q", 1)
+            final_q = gather_atoms(lmp, "q", 1)
         finally:
             lmp.close()
         table = parse_thermo_log(log_path)
@@ -176,9 +149,9 @@ def run_reference_md(
             f"({len(table)} thermo rows written to {thermo_path})"
         )
     summary = {
-        "steps": int(s["steps"]),
+        "steps": int(s.steps),
         "wall_s": time.perf_counter() - t0,
-        "steps_per_s": s["steps"] / wall_run if wall_run > 0 else math.nan,
+        "steps_per_s": s.steps / wall_run if wall_run > 0 else math.nan,
         "temp_mean_K": float(table["temp_K"].mean()),
         "pe_mean_eV": float(table["pe_eV"].mean()),
         "n_thermo_rows": int(len(table)),

@@ -27,8 +27,9 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from gnnff_stability.species import SPECIES
+
 __all__ = [
-    "SPECIES",
     "THERMO_COLUMNS",
     "DumpReader",
     "Snapshot",
@@ -41,8 +42,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Species order of the project: LAMMPS type 1 is Hf, type 2 is O.
-SPECIES: tuple[str, ...] = ("Hf", "O")
 
 #: Columns of ``thermo.csv`` written by the MD engines.
 THERMO_COLUMNS: tuple[str, ...] = (

@@ -45,18 +45,19 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.dump import SPECIES, DumpReader, Snapshot, read_thermo
+from gnnff_stability.settings import StabilitySettings
+from gnnff_stability.species import PAIR_NAMES, PAIRS
+
+from .dump import DumpReader, Snapshot, read_thermo
 
 __all__ = [
-    "PAIR_NAMES",
-    "PAIRS",
     "TEMP_TERMS",
     "min_pair_distances",
     "pair_ratio_terms",
@@ -72,9 +73,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Species pairs as LAMMPS type pairs (1 = Hf, 2 = O) and their names in files.
-PAIRS: tuple[tuple[int, int], ...] = ((1, 1), (1, 2), (2, 2))
-PAIR_NAMES: tuple[str, ...] = tuple(f"{SPECIES[a - 1]}{SPECIES[b - 1]}" for a, b in PAIRS)
 
 #: Readings of the temperature factor (see the module docstring).
 TEMP_TERMS: tuple[str, ...] = ("symmetric", "clip", "raw")
@@ -199,7 +197,7 @@ def snapshot_observables(snapshots: Iterable[Snapshot]) -> pd.DataFrame:
     Parameters
     ----------
     snapshots
-        Snapshots in step order (e.g. a :class:`~gnnff_stability.dump.DumpReader`).
+        Snapshots in step order (e.g. a :class:`~gnnff_stability.analysis.dump.DumpReader`).
 
     Returns
     -------
@@ -301,9 +299,9 @@ def sn_table(
     dump_every: int,
     steps_planned: int,
     n_atoms_initial: int | None = None,
-    alpha: float = 1.0,
-    beta: float = 0.25,
-    temp_term: str = "symmetric",
+    alpha: float,
+    beta: float,
+    temp_term: str,
 ) -> pd.DataFrame:
     """Per-snapshot score s_n and its factors, for the snapshots ``n = 1 .. num`` that were reached.
 
@@ -313,7 +311,7 @@ def sn_table(
         Output of :func:`snapshot_observables` (``step``, ``natoms``, ``rmin_*``); step 0 is the
         reference snapshot ``n = 0``.
     thermo
-        ``thermo.csv`` as read by :func:`~gnnff_stability.dump.read_thermo`; the temperature of
+        ``thermo.csv`` as read by :func:`~gnnff_stability.analysis.dump.read_thermo`; the temperature of
         snapshot n is the thermo row at the same step (the nearest row within ``dump_every``
         steps if there is none, with a warning). ``None``: the temperature factor is 0.
     temp_set_K
@@ -510,7 +508,7 @@ def score_run(
     thermo: str | Path,
     status: str | Path,
     cell: str | Path | None,
-    settings: Mapping[str, Any],
+    settings: StabilitySettings,
     score_out: str | Path,
     sn_out: str | Path,
     *,
@@ -530,8 +528,7 @@ def score_run(
     cell
         The start cell's LAMMPS data file (``N_0`` if the dump lacks step 0); may be ``None``.
     settings
-        The config's ``stability`` block: ``alpha`` (default 1), ``beta`` (default 0.25),
-        ``ttf_band_K`` (default or ``None``: :data:`TTF_BAND_FRACTION` × T_set), optional ``temp_term`` (default ``"symmetric"``).
+        The ``stability`` block (``ttf_band_K`` ``None``: :data:`TTF_BAND_FRACTION` × T_set).
     score_out, sn_out
         Paths of ``stability.json`` and ``sn.csv``.
     temp_K
@@ -542,15 +539,8 @@ def score_run(
     dict
         The record written to ``stability.json`` (non-finite values written as ``null``).
     """
-    known = {"alpha", "beta", "ttf_band_K", "temp_term"}
-    unknown = set(settings) - known
-    if unknown:
-        raise ValueError(f"unknown stability setting(s) {sorted(unknown)}; allowed {sorted(known)}")
-    alpha = float(settings.get("alpha", 1.0))
-    beta = float(settings.get("beta", 0.25))
-    mode = str(settings.get("temp_term", "symmetric"))
-    if mode not in TEMP_TERMS:
-        raise ValueError(f"stability.temp_term must be one of {TEMP_TERMS}, got {mode!r}")
+    settings = StabilitySettings.coerce(settings)
+    alpha, beta, mode = float(settings.alpha), float(settings.beta), settings.temp_term
 
     stat = json.loads(Path(status).read_text())
     for key in ("steps_planned", "dump_every"):
@@ -561,7 +551,7 @@ def score_run(
     if temp_K is None and stat.get("temp_K") is None:
         raise ValueError(f"no set-point temperature: pass temp_K or give 'temp_K' in {status}")
     temp_set = float(temp_K if temp_K is not None else stat["temp_K"])
-    band_setting = settings.get("ttf_band_K")
+    band_setting = settings.ttf_band_K
     band = float(band_setting) if band_setting is not None else TTF_BAND_FRACTION * temp_set
     n_planned = steps_planned // dump_every
 

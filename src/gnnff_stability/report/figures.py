@@ -15,7 +15,6 @@ Four figures with fixed names (:data:`FIGURE_NAMES`), each written as ``<name>.p
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from gnnff_stability.dump import DumpReader, Snapshot  # noqa: E402
-from gnnff_stability.stability import PAIR_NAMES  # noqa: E402
-from gnnff_stability.tables import collect_results, method_roles  # noqa: E402
+from gnnff_stability.analysis.dump import DumpReader, Snapshot  # noqa: E402
+from gnnff_stability.grid import FAMILY_DISPLAY  # noqa: E402
+from gnnff_stability.species import PAIR_NAMES  # noqa: E402
+
+from .collect import collect_results  # noqa: E402
 
 __all__ = ["FIGURE_NAMES", "make_figures"]
 
@@ -41,7 +42,6 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig5_snapshots",
 )
 _FORMATS = ("png", "pdf")
-_MODEL = {"nequip": "NequIP", "allegro": "Allegro", "gemnet": "GemNet-T"}
 _PAIR_LABEL = {"HfHf": "Hf–Hf", "HfO": "Hf–O", "OO": "O–O"}
 _RATIO_COLOURS = {"1.10": "tab:red", "1.55": "tab:orange", "2.00": "tab:blue"}
 _MAX_RDF_ROWS = 12
@@ -71,11 +71,11 @@ def _ratio_colour(ratio: str) -> str:
     return _RATIO_COLOURS.get(ratio, "tab:gray")
 
 
-def _method_styles(methods: list[str], roles: Mapping[str, dict]) -> dict[str, dict]:
+def _method_styles(methods: list[str], baselines: set[str]) -> dict[str, dict]:
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     styles, k = {}, 0
     for m in methods:
-        if roles.get(m, {}).get("baseline", m == "baseline"):
+        if m in baselines:
             styles[m] = {"color": "0.3", "marker": "o", "ls": "-"}
         else:
             styles[m] = {"color": cycle[(k + 2) % len(cycle)], "marker": "^", "ls": "-"}
@@ -83,7 +83,7 @@ def _method_styles(methods: list[str], roles: Mapping[str, dict]) -> dict[str, d
     return styles
 
 
-def _fig_corr_vs_s(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
+def _fig_corr_vs_s(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> list[Path]:
     sub = res[(res["temp_K"] == temp) & res["s_index"].notna() & res["corr_value"].notna()] \
         if temp is not None else res.iloc[:0]
     models = sorted(sub["model"].unique()) or ["(none)"]
@@ -95,14 +95,14 @@ def _fig_corr_vs_s(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
             continue
         groups = msub.groupby(["layers", "method", "ratio"], dropna=False)
         for (layers, method, ratio), g in groups:
-            base = roles.get(method, {}).get("baseline", method == "baseline")
+            base = method in baselines
             ax.errorbar(g["corr_value"].mean(), g["s_index"].mean(),
                         yerr=g["s_index"].std() if len(g) > 1 else None,
                         marker="o" if base else "^", ms=7, color=_ratio_colour(ratio),
                         mfc="none" if base else _ratio_colour(ratio), ls="none", capsize=2)
             ax.annotate(f"L{layers} {method}", (g["corr_value"].mean(), g["s_index"].mean()),
                         fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax.set_title(_MODEL.get(model, model))
+        ax.set_title(FAMILY_DISPLAY.get(model, model))
         ax.set_xlabel("last-layer Corr value")
         ax.set_ylabel("S_index")
         ax.set_ylim(-0.05, 1.05)
@@ -122,7 +122,7 @@ def _first_runs(sub: pd.DataFrame, column: str) -> pd.DataFrame:
     return ok.sort_values(["seed", "vseed"]).drop_duplicates(["model", "layers", "method", "ratio"])
 
 
-def _fig_rdf(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
+def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> list[Path]:
     sub = _first_runs(res[res["temp_K"] == temp] if temp is not None else res.iloc[:0], "rdf_csv")
     combos = sorted(sub[["model", "layers", "ratio"]].drop_duplicates().itertuples(index=False),
                     key=lambda t: (t[0], int(t[1]) if not pd.isna(t[1]) else -1, t[2]))
@@ -135,7 +135,7 @@ def _fig_rdf(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
     if not combos:
         for ax in axes[0]:
             _no_data(ax)
-    styles = _method_styles(sorted(sub["method"].unique()), roles)
+    styles = _method_styles(sorted(sub["method"].unique()), baselines)
     for row, (model, layers, ratio) in zip(axes, combos):
         runs = sub[(sub["model"] == model) & (sub["layers"] == layers) & (sub["ratio"] == ratio)]
         ref_drawn = False
@@ -150,7 +150,7 @@ def _fig_rdf(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
                         label=rec["method"])
             ref_drawn = True
         for ax, pair in zip(row, PAIR_NAMES):
-            ax.set_title(f"{_MODEL.get(model, model)} L{layers}, Hf:O 1:{float(ratio):g}, "
+            ax.set_title(f"{FAMILY_DISPLAY.get(model, model)} L{layers}, Hf:O 1:{float(ratio):g}, "
                          f"{_PAIR_LABEL[pair]}", fontsize=9)
             ax.set_xlabel("r (Å)")
             ax.set_ylabel("g(r)")
@@ -160,7 +160,7 @@ def _fig_rdf(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
     return _save(fig, out_dir, "fig7_rdf")
 
 
-def _fig_sn(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
+def _fig_sn(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> list[Path]:
     has_sn = np.array([_exists(p) for p in res["sn"]], dtype=bool)
     sub = res[(res["temp_K"] == temp).to_numpy(dtype=bool) & has_sn] if temp is not None \
         else res.iloc[:0]
@@ -173,7 +173,7 @@ def _fig_sn(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
     if not panels:
         for ax in axes[0]:
             _no_data(ax)
-    styles = _method_styles(sorted(sub["method"].unique()), roles)
+    styles = _method_styles(sorted(sub["method"].unique()), baselines)
     for row, (model, layers) in zip(axes, panels):
         for ax, ratio in zip(row, ratios):
             cell = sub[(sub["model"] == model) & (sub["layers"] == layers) & (sub["ratio"] == ratio)]
@@ -190,7 +190,7 @@ def _fig_sn(res: pd.DataFrame, roles, temp, out_dir: Path) -> list[Path]:
                 if rec.get("classification") == "crash" and len(sn):
                     ax.plot(sn["step"].iloc[-1], sn["s_n"].iloc[-1], marker="x", ms=7,
                             color=st["color"])
-            ax.set_title(f"{_MODEL.get(model, model)} L{layers}, Hf:O 1:{float(ratio):g}",
+            ax.set_title(f"{FAMILY_DISPLAY.get(model, model)} L{layers}, Hf:O 1:{float(ratio):g}",
                          fontsize=9)
             ax.set_xlabel("MD step (× marks a crash)")
             ax.set_ylim(-0.05, 1.05)
@@ -259,7 +259,7 @@ def _fig_snapshots(res: pd.DataFrame, temp, out_dir: Path) -> list[Path]:
         if snap is None:
             _no_data(ax, f"{what}: empty dump")
             continue
-        title = (f"{what}: {_MODEL.get(rec['model'], rec['model'])} L{rec['layers']} "
+        title = (f"{what}: {FAMILY_DISPLAY.get(rec['model'], rec['model'])} L{rec['layers']} "
                  f"{rec['method']}, Hf:O 1:{float(rec['ratio']):g}, step {snap.step}")
         _draw_snapshot(ax, snap, title)
     fig.suptitle("Last frame with forces (arrow length ∝ log(1 + |F|), colour log10(1 + |F| eV/Å))")
@@ -271,7 +271,6 @@ def make_figures(
     runs: pd.DataFrame,
     out_dir: str | Path,
     *,
-    method_info: Mapping[str, Any] | None = None,
     temp_K: int | None = None,
     manifest: str | Path | None = None,
 ) -> list[Path]:
@@ -280,15 +279,13 @@ def make_figures(
     Parameters
     ----------
     runs
-        The run table: key columns (``model, layers, method, seed, ratio, temp_K, vseed``) and file
+        The run table: key columns (``model, layers, method, seed, ratio, temp_K, vseed``), the
+        resolved method columns (``corr`` tells baselines from decorrelated methods) and file
         paths ``metrics``, ``score``, ``rdf_metrics`` (see
-        :func:`gnnff_stability.tables.collect_results`) plus ``sn`` (sn.csv), ``rdf`` (the RDF
+        :func:`gnnff_stability.report.collect.collect_results`) plus ``sn`` (sn.csv), ``rdf`` (the RDF
         CSV) and ``dump`` (dump.lammpstrj). Missing columns or files leave panels empty.
     out_dir
         Output directory (created).
-    method_info
-        The config's ``methods`` block, to tell baselines from decorrelated methods (default: a
-        method named ``baseline`` is the baseline).
     temp_K
         Set-point temperature to show; default the lowest one in ``runs`` (the paper: 1200 K).
     manifest
@@ -307,15 +304,15 @@ def make_figures(
         [p if isinstance(p, str) and p.endswith(".csv") else None for p in runs["rdf"]]
         if "rdf" in runs else None
     )
-    roles = method_roles(method_info) if method_info else {}
+    baselines = set(res.loc[~res["corr"], "method"])
     temps = sorted(int(t) for t in res["temp_K"].dropna().unique())
     temp = int(temp_K) if temp_K is not None else (temps[0] if temps else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    written += _fig_corr_vs_s(res, roles, temp, out)
-    written += _fig_rdf(res, roles, temp, out)
-    written += _fig_sn(res, roles, temp, out)
+    written += _fig_corr_vs_s(res, baselines, temp, out)
+    written += _fig_rdf(res, baselines, temp, out)
+    written += _fig_sn(res, baselines, temp, out)
     written += _fig_snapshots(res, temp, out)
     if manifest is not None:
         Path(manifest).parent.mkdir(parents=True, exist_ok=True)

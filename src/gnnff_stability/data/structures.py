@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from gnnff_stability.settings import StructureSettings
+from gnnff_stability.species import MASSES, SPECIES
+
 __all__ = [
-    "MASSES",
-    "SPECIES",
     "build_cell",
     "build_phase",
     "cubic_hfo2",
@@ -46,10 +47,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Species order of the project: LAMMPS type 1 is Hf, type 2 is O.
-SPECIES: tuple[str, str] = ("Hf", "O")
-#: Masses in g/mol written to LAMMPS data files, by species.
-MASSES: dict[str, float] = {"Hf": 178.49, "O": 15.999}
 
 # Monoclinic HfO2, P2_1/c: lattice of the project brief; Wyckoff 4e positions of Ruh & Corfield,
 # J. Am. Ceram. Soc. 53, 126 (1970). Hf is 7-fold coordinated (Hf-O 2.04-2.27 Å).
@@ -298,8 +295,7 @@ def write_extxyz(atoms: Atoms, path: str | Path) -> Path:
 
 def build_cell(
     o_per_hf: float,
-    supercell: Sequence[int],
-    seed: int,
+    settings: StructureSettings,
     data_path: str | Path,
     xyz_path: str | Path,
 ) -> Atoms:
@@ -309,10 +305,9 @@ def build_cell(
     ----------
     o_per_hf
         O-per-Hf ratio of the cell (2.0 is stoichiometric HfO2, the in-distribution cell).
-    supercell
-        Repetitions of the 12-atom monoclinic cell ((2, 2, 2): 96 atoms at 1:2).
-    seed
-        Seed of the oxygen removal.
+    settings
+        The ``structures`` block: supercell of the 12-atom monoclinic cell ((2, 2, 2): 96 atoms at 1:2)
+        and the seed of the oxygen removal.
     data_path, xyz_path
         LAMMPS data file and extended XYZ file to write (same coordinates, same atom order).
 
@@ -321,6 +316,8 @@ def build_cell(
     ase.Atoms
         The cell, in the LAMMPS orientation.
     """
+    settings = StructureSettings.coerce(settings)
+    supercell, seed = settings.supercell, int(settings.seed)
     atoms = remove_oxygen(monoclinic_hfo2(supercell), o_per_hf, seed)
     atoms.info["o_per_hf"] = float(o_per_hf)
     atoms.info["seed"] = int(seed)

@@ -1,0 +1,174 @@
+"""The reference data set of a campaign: train / valid / test extended XYZ and ``meta.json``.
+
+Two sources, selected by ``data.source``: ``comb`` (frames sampled and labelled with the COMB Hf-O
+potential in LAMMPS, :mod:`.sampling` and :mod:`.comb`: a classical stand-in for DFT) and ``samd23``
+(the paper's DFT set, :mod:`.samd23`). Units: Å, eV, eV/Å.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from gnnff_stability.settings import DataSettings
+
+from .samd23 import SAMD23_SOURCE, read_samd23
+from .sampling import generate_comb_frames
+
+__all__ = ["COMB_SOURCE", "frame_statistics", "make_reference_data", "split_frames", "write_frames"]
+
+logger = logging.getLogger(__name__)
+
+#: How ``meta.json`` names the COMB source.
+COMB_SOURCE = "COMB (Shan et al., PRB 81, 125328 (2010)) classical stand-in for DFT"
+
+
+def split_frames(
+    frames: Sequence[Atoms], fractions: Sequence[float], seed: int | np.random.Generator
+) -> tuple[list[Atoms], list[Atoms], list[Atoms]]:
+    """Shuffle frames with ``seed`` and split them into train / valid / test.
+
+    Valid and test get ``round(fraction * n)`` frames (at least one each), train the rest.
+
+    Parameters
+    ----------
+    frames
+        Frames to split.
+    fractions
+        Train, valid, test fractions, non-negative, summing to 1.
+    seed
+        Seed or generator of the shuffle.
+    """
+    fr = [float(f) for f in fractions]
+    if len(fr) != 3 or any(not math.isfinite(f) or f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
+        raise ValueError(f"split must be three non-negative fractions summing to 1, got {list(fractions)}")
+    n = len(frames)
+    n_valid = max(1, int(round(fr[1] * n)))
+    n_test = max(1, int(round(fr[2] * n)))
+    n_train = n - n_valid - n_test
+    if n_train < 1:
+        raise ValueError(f"{n} frames are too few for the split {fr}: train would get {n_train}")
+    order = np.random.default_rng(seed).permutation(n)
+    picked = [frames[i] for i in order]
+    return picked[:n_train], picked[n_train : n_train + n_valid], picked[n_train + n_valid :]
+
+
+def frame_statistics(frames: Sequence[Atoms]) -> dict[str, Any]:
+    """Energy and force statistics of labelled frames (eV, eV/atom, eV/Å)."""
+    if not frames:
+        return {"n_frames": 0}
+    n_atoms = np.array([len(a) for a in frames])
+    energy = np.array([a.get_potential_energy() for a in frames])
+    e_atom = energy / n_atoms
+    forces = np.concatenate([a.get_forces() for a in frames])
+    norms = np.linalg.norm(forces, axis=1)
+    formulas: dict[str, int] = {}
+    for a in frames:
+        formulas[a.get_chemical_formula()] = formulas.get(a.get_chemical_formula(), 0) + 1
+    return {
+        "n_frames": len(frames),
+        "n_atoms_min": int(n_atoms.min()),
+        "n_atoms_max": int(n_atoms.max()),
+        "formulas": formulas,
+        "energy_eV_min": float(energy.min()),
+        "energy_eV_max": float(energy.max()),
+        "energy_per_atom_eV_mean": float(e_atom.mean()),
+        "energy_per_atom_eV_std": float(e_atom.std()),
+        "energy_per_atom_eV_min": float(e_atom.min()),
+        "energy_per_atom_eV_max": float(e_atom.max()),
+        "force_component_rms_eV_per_A": float(np.sqrt(np.mean(forces**2))),
+        "force_norm_mean_eV_per_A": float(norms.mean()),
+        "force_norm_max_eV_per_A": float(norms.max()),
+        "force_sum_max_eV_per_A": float(max(np.abs(a.get_forces().sum(axis=0)).max() for a in frames)),
+    }
+
+
+def write_frames(frames: Sequence[Atoms], path: str | Path) -> Path:
+    """Write labelled frames as extended XYZ (``energy`` in the comment line, ``forces`` per atom)."""
+    import ase.io  # noqa: PLC0415
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ase.io.write(path, list(frames), format="extxyz")
+    return path
+
+
+def make_reference_data(
+    settings: DataSettings,
+    train: str | Path,
+    valid: str | Path,
+    test: str | Path,
+    meta: str | Path,
+    threads: int = 1,
+    ood: str | Path | None = None,
+) -> dict[str, Any]:
+    """Produce the reference data set: train / valid / test extended XYZ and ``meta.json``.
+
+    Parameters
+    ----------
+    settings
+        The ``data`` block.
+    train, valid, test
+        Extended XYZ outputs (energy in eV, forces in eV/Å).
+    meta
+        JSON summary: source, settings, counts, energy/force statistics, wall time.
+    threads
+        Worker processes for COMB trajectories.
+    ood
+        Optional output for SAMD23's ``OOD.xyz`` frames (written only when the file exists).
+
+    Returns
+    -------
+    dict
+        The content of ``meta.json``.
+    """
+    t0 = time.perf_counter()
+    settings = DataSettings.coerce(settings)
+    source = settings.source
+    seed = int(settings.seed)
+    extra: dict[str, Any] = {}
+    if source == "comb":
+        frames, summary = generate_comb_frames(settings.comb, seed, threads)
+        split_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+        splits = dict(zip(("train", "valid", "test"), split_frames(frames, settings.split, split_rng)))
+        source_text = COMB_SOURCE
+        extra["comb"] = summary
+    elif source == "samd23":
+        splits = read_samd23(settings.samd23_dir)
+        source_text = SAMD23_SOURCE
+        extra["samd23_dir"] = str(settings.samd23_dir)
+        extra["split_note"] = "the SAMD23 split is kept (data.split and data.seed are not used)"
+    else:
+        raise ValueError(f"data.source must be 'comb' or 'samd23', got {source!r}")
+    outputs = {"train": train, "valid": valid, "test": test}
+    if "ood" in splits:
+        if ood is not None:
+            outputs["ood"] = ood
+        else:
+            logger.info("%d OOD frames read but not written (no ood output given)", len(splits["ood"]))
+    for split, path in outputs.items():
+        write_frames(splits[split], path)
+        logger.info("wrote %d frames to %s", len(splits[split]), path)
+    content = {
+        "source": source_text,
+        "source_key": source,
+        "settings": settings.as_dict(),
+        "counts": {k: len(v) for k, v in splits.items()},
+        "statistics": {k: frame_statistics(v) for k, v in splits.items()},
+        **extra,
+        "wall_s": time.perf_counter() - t0,
+        "threads": int(threads),
+    }
+    meta = Path(meta)
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps(content, indent=2, default=float) + "\n")
+    logger.info("reference data (%s): counts %s, %.1f s", source, content["counts"], content["wall_s"])
+    return content

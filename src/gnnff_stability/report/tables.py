@@ -1,0 +1,308 @@
+"""The paper's tables, built from whatever per-run results exist, beside the published values.
+
+One aggregation, :func:`collect_results`, reads every run's files into one frame (a missing or
+unreadable file gives NaN, never an error). :func:`build_tables` turns it into Tables 1-4 and
+A1-A4 and writes ``<name>.csv`` (machine-readable: NaN for missing cells) and ``<name>.md``
+(readable: "—" for missing cells) for each.
+
+Conventions
+-----------
+- Training quantities (FMAE, EMAE, Corr value, s/epoch) are averaged over the distinct trained
+  models (model × layers × method × seed); MD quantities (S_index, temperatures, ...) over every MD
+  run (training seeds × velocity seeds) of a cell. A cell reports the mean, a 95 % percentile
+  bootstrap interval of the mean (``_lo``, ``_hi``; 2000 resamples of a seeded generator, NaN for
+  n < 2) and ``_n``. Booleans (crashed, atoms lost) are reported as the fraction of runs.
+- Every MD table has one row per set-point temperature (``temp_K``); the paper reports 1200 K.
+- ``<quantity>_paper`` columns hold the published value (from ``report/paper_reference.csv``) for
+  the cells that have a counterpart in the paper. Which paper row a method stands for is resolved
+  once, in the run table (:func:`gnnff_stability.grid.method_role`: columns ``paper_main``,
+  ``paper_table4``, ``paper_tableA1``, ``paper_tableA3``); the tables only read those columns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gnnff_stability.grid import METHOD_COLUMNS, TRAIN_KEYS
+from gnnff_stability.paths import TABLE_NAMES
+
+from .collect import KEY_COLUMNS, bootstrap_mean, collect_results
+from .markdown import table_markdown
+from .paper import PaperValues, paper_reference
+
+__all__ = ["PAPER_RATIOS", "TABLE_NAMES", "build_tables"]
+
+logger = logging.getLogger(__name__)
+
+PAPER_RATIOS: tuple[str, ...] = ("1.10", "1.55", "2.00")
+
+
+def _run_label(classification: Any, crash_step: Any) -> str | None:
+    if not isinstance(classification, str):
+        return None
+    if classification == "crash":
+        return "crash" if pd.isna(crash_step) else f"crash@s{int(crash_step)}"
+    return classification
+
+
+def _outcome(sub: pd.DataFrame) -> str | float:
+    labels = [lab for lab in (_run_label(c, s) for c, s in
+                              zip(sub["classification"], sub["crash_step"])) if lab]
+    if not labels:
+        return np.nan
+    if len(labels) == 1:
+        return labels[0]
+    n = len(labels)
+    classes = Counter(lab.split("@")[0] for lab in labels)
+    parts = []
+    for cls, k in sorted(classes.items()):
+        if cls == "crash":
+            steps = sorted(int(lab[7:]) for lab in labels if lab.startswith("crash@s"))
+            where = "" if not steps else (
+                f" @s{steps[0]}" if steps[0] == steps[-1] else f" @s{steps[0]}–{steps[-1]}")
+            parts.append(f"crash {k}/{n}{where}")
+        else:
+            parts.append(f"{cls} {k}/{n}")
+    return "; ".join(parts)
+
+
+def _stat(row: dict, name: str, values: Iterable[float], seed: int) -> None:
+    mean, lo, hi, n = bootstrap_mean(values, seed=seed)
+    row[name], row[f"{name}_lo"], row[f"{name}_hi"], row[f"{name}_n"] = mean, lo, hi, n
+
+
+def _ratios(res: pd.DataFrame) -> list[str]:
+    found = {r for r in res["ratio"].dropna().unique()}
+    return sorted(found | set(PAPER_RATIOS), key=float)
+
+
+def _temps(res: pd.DataFrame) -> list[Any]:
+    temps = sorted(int(t) for t in res["temp_K"].dropna().unique())
+    return temps or [pd.NA]
+
+
+def _training(res: pd.DataFrame) -> pd.DataFrame:
+    return res.drop_duplicates(list(TRAIN_KEYS)).reset_index(drop=True)
+
+
+def _md_cell(res: pd.DataFrame, model: str, layers: Any, method: str, ratio: str,
+             temp: Any) -> pd.DataFrame:
+    sel = (res["model"] == model) & (res["method"] == method) & (res["ratio"] == ratio)
+    sel &= res["layers"].isna() if pd.isna(layers) else (res["layers"] == layers)
+    if not pd.isna(temp):
+        sel &= res["temp_K"] == temp
+    return res[sel]
+
+
+def _train_cell(train: pd.DataFrame, model: str, layers: Any, method: str) -> pd.DataFrame:
+    sel = (train["model"] == model) & (train["method"] == method)
+    sel &= train["layers"].isna() if pd.isna(layers) else (train["layers"] == layers)
+    return train[sel]
+
+
+def _row_keys(res: pd.DataFrame, methods: Callable[[str], Iterable[str]] | None = None,
+              models: Iterable[str] | None = None) -> list[tuple[str, Any, str]]:
+    keys = res[["model", "layers", "method"]].drop_duplicates()
+    rows = []
+    for model, layers, method in keys.itertuples(index=False):
+        if models is not None and model not in models:
+            continue
+        if methods is not None and method not in methods(model):
+            continue
+        rows.append((model, layers, method))
+    return sorted(rows, key=lambda t: (t[0], -1 if pd.isna(t[1]) else int(t[1]), t[2]))
+
+
+def _train_stats(row: dict, sub: pd.DataFrame, seed: int,
+                 names: Sequence[str] = ("fmae_meV_per_A", "emae_meV_per_atom")) -> None:
+    for name in names:
+        _stat(row, name, sub[name], seed)
+
+
+def _baseline_of(res: pd.DataFrame) -> str | None:
+    """The baseline method of the runs (the first by name, if several presets train without a loss)."""
+    base = sorted(set(res.loc[~res["corr"], "method"]))
+    return base[0] if base else None
+
+
+def _family_of(res: pd.DataFrame, model: str) -> str:
+    return str(res.loc[res["model"] == model, "family"].iloc[0])
+
+
+def _meaning(res: pd.DataFrame, model: str, method: str) -> dict[str, Any]:
+    """The run table's resolved method columns of a (model, method) pair."""
+    row = res[(res["model"] == model) & (res["method"] == method)].iloc[0]
+    return {k: row[k] for k in METHOD_COLUMNS}
+
+
+def _table1(res, paper, seed):
+    train = _training(res)
+    rows = []
+    for model, layers, method in _row_keys(res[~res["corr"]]):
+        fam = _family_of(res, model)
+        for temp in _temps(res):
+            row = {"model": model, "layers": layers, "method": method, "temp_K": temp}
+            _train_stats(row, _train_cell(train, model, layers, method), seed)
+            for q in ("fmae_meV_per_A", "emae_meV_per_atom"):
+                row[f"{q}_paper"] = paper.value("table1", fam, layers, "baseline", q)
+            for ratio in _ratios(res):
+                cell = _md_cell(res, model, layers, method, ratio, temp)
+                row[f"outcome_{ratio}"] = _outcome(cell)
+                _stat(row, f"s_index_{ratio}", cell["s_index"], seed)
+                row[f"outcome_{ratio}_paper"] = paper.value("table1", fam, layers, "baseline",
+                                                            "outcome", ratio, temp)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _table2(res, paper, seed):
+    train = _training(res)
+    rows = []
+    base = _baseline_of(res)
+    for model, layers, method in _row_keys(res):
+        fam = _family_of(res, model)
+        pm = _meaning(res, model, method)["paper_main"] or None
+        for temp in _temps(res):
+            row = {"model": model, "layers": layers, "method": method, "temp_K": temp,
+                   "paper_method": pm or ""}
+            sub = _train_cell(train, model, layers, method)
+            _train_stats(row, sub, seed, ("corr_value", "fmae_meV_per_A", "emae_meV_per_atom"))
+            bsub = _train_cell(train, model, layers, base) if base else sub.iloc[:0]
+            for q in ("fmae_meV_per_A", "emae_meV_per_atom"):
+                row[f"{q}_diff"] = row[q] - bootstrap_mean(bsub[q])[0]
+            for q in ("corr_value", "fmae_meV_per_A", "emae_meV_per_atom"):
+                row[f"{q}_paper"] = paper.value("table2", fam, layers, pm, q)
+            for ratio in _ratios(res):
+                cell = _md_cell(res, model, layers, method, ratio, temp)
+                _stat(row, f"s_index_{ratio}", cell["s_index"], seed)
+                row[f"s_index_{ratio}_paper"] = paper.value("table2", fam, layers, pm, "s_index",
+                                                            ratio, temp)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _table3(res, paper, seed):
+    train = _training(res)
+    base = _baseline_of(res)
+    rows = []
+    for model, layers, method in _row_keys(res):
+        fam = _family_of(res, model)
+        pm = _meaning(res, model, method)["paper_main"] or None
+        row = {"model": model, "layers": layers, "method": method, "paper_method": pm or ""}
+        _stat(row, "s_per_epoch", _train_cell(train, model, layers, method)["s_per_epoch"], seed)
+        b = (bootstrap_mean(_train_cell(train, model, layers, base)["s_per_epoch"])[0]
+             if base else np.nan)
+        row["baseline_s_per_epoch"] = b
+        row["overhead_pct"] = 100.0 * (row["s_per_epoch"] / b - 1.0) if b and b > 0 else np.nan
+        row["s_per_epoch_paper"] = paper.value("table3", fam, layers, pm, "s_per_epoch")
+        row["overhead_pct_paper"] = paper.value("table3", fam, layers, pm, "overhead_pct")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _ablation(res, paper, seed, *, table, family, key_column, physical, train_qs):
+    """Shared body of Tables 4/A2 (NequIP selections) and A1/A3 (Allegro selections/schedulers).
+
+    ``key_column`` is the run-table column holding the method's row key in this paper table.
+    """
+    train = _training(res)
+    models = [m for m in res["model"].unique() if _family_of(res, m) == family]
+    rows = []
+    for model, layers, method in _row_keys(res, models=models):
+        meaning = _meaning(res, model, method)
+        key = meaning[key_column] or None
+        for temp in _temps(res):
+            row = {"model": model, "layers": layers, "method": method, "temp_K": temp,
+                   "selection": meaning["selection"], "scheduler": meaning["scheduler"],
+                   "paper_method": key or ""}
+            _train_stats(row, _train_cell(train, model, layers, method), seed, train_qs)
+            for q in train_qs:
+                row[f"{q}_paper"] = paper.value(table, family, layers, key, q)
+            for ratio in _ratios(res):
+                cell = _md_cell(res, model, layers, method, ratio, temp)
+                qs = ("crashed", "atoms_lost", "temp_mean_K", "s_index") if physical else (
+                    "crashed", "s_index")
+                for q in qs:
+                    _stat(row, f"{q}_{ratio}", cell[q], seed)
+                    row[f"{q}_{ratio}_paper"] = paper.value(table, family, layers, key, q, ratio,
+                                                            temp)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _tableA4(res, paper, seed):
+    rows = []
+    qs = ("crashed", "atoms_lost", "temp_mean_K", "temp_max_K", "fmax_eV_per_A", "rmin_HfHf_A",
+          "rmin_HfO_A", "rmin_OO_A", "s_index")
+    extra = ("ttf_legato_steps", "ttf_arena_fraction", "js_mean", "mae_mean")
+    order = res.sort_values(list(KEY_COLUMNS), key=lambda s: s.astype(str))
+    for rec in order.to_dict("records"):
+        fam = rec["family"]
+        pm = rec["paper_main"] or None
+        row = {k: rec[k] for k in KEY_COLUMNS}
+        row["classification"] = rec["classification"]
+        row["crash_step"] = rec["crash_step"]
+        for q in (*qs, *extra):
+            row[q] = rec[q]
+        for q in qs:
+            row[f"{q}_paper"] = paper.value("tableA4", fam, rec["layers"], pm, q, rec["ratio"],
+                                            rec["temp_K"])
+        row["paper_method"] = pm or ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def build_tables(runs: pd.DataFrame, out_dir: str | Path, *, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Build Tables 1-4 and A1-A4 and write ``<out_dir>/<name>.csv`` and ``.md`` for each.
+
+    Parameters
+    ----------
+    runs
+        The run table (see :func:`~gnnff_stability.report.collect.collect_results`): key columns,
+        resolved method columns and file paths.
+    out_dir
+        Directory for the tables (created).
+    seed
+        Seed of the bootstrap generator.
+
+    Returns
+    -------
+    dict
+        ``name -> DataFrame`` for every name of :data:`TABLE_NAMES`.
+    """
+    res = collect_results(pd.DataFrame(runs))
+    paper = PaperValues(paper_reference())
+    tables = {
+        "table1": _table1(res, paper, seed),
+        "table2": _table2(res, paper, seed),
+        "table3": _table3(res, paper, seed),
+        "table4": _ablation(res, paper, seed, table="table4", family="nequip",
+                            key_column="paper_table4", physical=False,
+                            train_qs=("fmae_meV_per_A", "emae_meV_per_atom")),
+        "tableA1": _ablation(res, paper, seed, table="tableA1", family="allegro",
+                             key_column="paper_tableA1", physical=True,
+                             train_qs=("fmae_meV_per_A", "emae_meV_per_atom")),
+        "tableA2": _ablation(res, paper, seed, table="tableA2", family="nequip",
+                             key_column="paper_table4", physical=True, train_qs=()),
+        "tableA3": _ablation(res, paper, seed, table="tableA3", family="allegro",
+                             key_column="paper_tableA3", physical=True,
+                             train_qs=("emae_meV_per_atom",)),
+        "tableA4": _tableA4(res, paper, seed),
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ratios = _ratios(res)
+    for name, df in tables.items():
+        if df.columns.empty:
+            df = tables[name] = pd.DataFrame(columns=["model", "layers", "method"])
+        df.to_csv(out / f"{name}.csv", index=False)
+        (out / f"{name}.md").write_text(table_markdown(name, df, ratios))
+        logger.info("wrote %s (%d rows)", out / f"{name}.csv", len(df))
+    return tables

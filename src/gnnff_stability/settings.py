@@ -1,0 +1,294 @@
+"""Typed, frozen views of a validated campaign configuration.
+
+:func:`gnnff_stability.config.validate_config` is the only gate: it fills every default from the schema
+and checks every rule that spans keys. The classes here are built from its output **without checking
+it again**, and library functions take them instead of loose dicts. Field meanings, units and defaults
+are documented once, in ``schemas/config.schema.yaml``; each class names the block it mirrors.
+
+Library callers that start from a partial block (tests, benchmarks, notebooks) use
+``Class.from_partial({...})``, which validates the partial block through the same gate, so no default
+is restated outside the schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, ClassVar, TypeVar
+
+__all__ = [
+    "CombSettings",
+    "CorrSettings",
+    "DataSettings",
+    "HPCSettings",
+    "MDSettings",
+    "MethodPreset",
+    "ModelPreset",
+    "RDFSettings",
+    "RefMDSettings",
+    "StabilitySettings",
+    "StructureSettings",
+    "TrainingSettings",
+    "corr_for",
+]
+
+S = TypeVar("S", bound="_Section")
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return value.as_dict()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class _Section:
+    """A configuration block: one field per schema key, nested blocks as their own classes."""
+
+    block: ClassVar[str] = ""
+    nested: ClassVar[dict[str, type]] = {}
+
+    @classmethod
+    def from_config(cls: type[S], values: Mapping[str, Any]) -> S:
+        """Build from the validated block (every key present; nothing is checked again)."""
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            value = values[f.name]
+            kwargs[f.name] = cls.nested[f.name].from_config(value) if f.name in cls.nested else _frozen(value)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_partial(cls: type[S], values: Mapping[str, Any] | None = None) -> S:
+        """Validate a partial block (schema defaults fill the rest), then build."""
+        from gnnff_stability.config import section  # noqa: PLC0415 (config imports nothing from here)
+
+        return cls.from_config(section(cls.block, values or {}))
+
+    @classmethod
+    def coerce(cls: type[S], value: S | Mapping[str, Any] | None) -> S:
+        """``value`` itself if it is already built, else :meth:`from_partial` of it (for library entry
+        points that also accept a partial block from tests and notebooks)."""
+        return value if isinstance(value, cls) else cls.from_partial(value)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The block as plain Python values (for JSON and Hydra)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
+class CombSettings(_Section):
+    """``data.comb``: the COMB reference-data generator (Å, K, fs)."""
+
+    block: ClassVar[str] = "data.comb"
+    n_frames: int
+    temps_K: tuple[float, ...]
+    phases: tuple[str, ...]
+    extra_ratios: tuple[float, ...]
+    supercell: tuple[int, int, int]
+    equil_steps: int
+    sample_every: int
+    dt_fs: float
+    damp_fs: float
+    qeq_every: int
+    label_qeq_tol: float
+    over_coordination: bool
+
+
+@dataclass(frozen=True)
+class DataSettings(_Section):
+    """``data``: where the reference energies and forces come from."""
+
+    block: ClassVar[str] = "data"
+    nested: ClassVar[dict[str, type]] = {"comb": CombSettings}
+    source: str
+    samd23_dir: str
+    seed: int
+    split: tuple[float, float, float]
+    comb: CombSettings
+
+
+@dataclass(frozen=True)
+class StructureSettings(_Section):
+    """``structures``: the MD start cells."""
+
+    block: ClassVar[str] = "structures"
+    supercell: tuple[int, int, int]
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrainingSettings(_Section):
+    """``training``: nequip-train settings shared by every model."""
+
+    block: ClassVar[str] = "training"
+    max_epochs: int
+    batch_size: int
+    lr: float
+    loss_coeffs: Mapping[str, float]
+    dtype: str
+    device: str
+
+
+@dataclass(frozen=True)
+class HPCSettings(_Section):
+    """``md.hpc``: the HPC engine (an external ``lmp`` with pair_nequip / pair_allegro)."""
+
+    block: ClassVar[str] = "md.hpc"
+    lmp: str
+    launcher: str
+    pair_style: str
+
+
+@dataclass(frozen=True)
+class MDSettings(_Section):
+    """``md``: the MD protocol and the crash / fail thresholds (fs, K, eV/Å, Å)."""
+
+    block: ClassVar[str] = "md"
+    nested: ClassVar[dict[str, type]] = {"hpc": HPCSettings}
+    engine: str
+    steps: int
+    dt_fs: float
+    damp_fs: float
+    dump_every: int
+    thermo_every: int
+    model_format: str
+    device: str
+    fmax_crash_eV_per_A: float
+    temp_fail_factor: float
+    rmin_fail_A: float
+    hpc: HPCSettings
+
+    @property
+    def dt_ps(self) -> float:
+        """Timestep in ps (LAMMPS ``units metal``)."""
+        return self.dt_fs / 1000.0
+
+    @property
+    def damp_ps(self) -> float:
+        """Langevin damping time in ps."""
+        return self.damp_fs / 1000.0
+
+
+@dataclass(frozen=True)
+class RefMDSettings(_Section):
+    """``refmd``: the reference-potential (COMB) MD behind the RDF metrics."""
+
+    block: ClassVar[str] = "refmd"
+    enabled: bool
+    steps: int
+    dt_fs: float
+    damp_fs: float
+    dump_every: int
+    thermo_every: int
+    qeq_every: int
+
+
+@dataclass(frozen=True)
+class StabilitySettings(_Section):
+    """``stability``: S_index exponents, the temperature-factor reading, the time-to-failure band."""
+
+    block: ClassVar[str] = "stability"
+    alpha: float
+    beta: float
+    temp_term: str
+    ttf_band_K: float | None
+
+
+@dataclass(frozen=True)
+class RDFSettings(_Section):
+    """``rdf``: radial distribution functions (Å)."""
+
+    block: ClassVar[str] = "rdf"
+    r_max: float
+    n_bins: int
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """``models.<name>``: a model family and the hyper-parameters passed to its Hydra template.
+
+    ``hyper`` holds only the keys of the schema's ``models`` block that this family reads
+    (:data:`gnnff_stability.config.FAMILY_MODEL_KEYS`); ``overrides`` are full Hydra paths.
+    """
+
+    name: str
+    family: str
+    hyper: Mapping[str, Any]
+    overrides: Mapping[str, Any]
+
+    @classmethod
+    def from_config(cls, name: str, values: Mapping[str, Any]) -> ModelPreset:
+        rest = {k: v for k, v in values.items() if k not in ("family", "overrides")}
+        return cls(name, values["family"], _frozen(rest), _frozen(values["overrides"]))
+
+
+@dataclass(frozen=True)
+class CorrSettings(_Section):
+    """The correlation loss for one model family: what the training module needs.
+
+    ``selection`` is the feature selection of that family (``methods.<name>.corr.features``); the rest
+    is the coefficient schedule and the edge sampling of ``methods.<name>.corr``.
+    """
+
+    selection: str
+    scheduler: str
+    c_min: float
+    c_max: float
+    t_cycle: int
+    sample_edges: int | str
+
+
+@dataclass(frozen=True)
+class MethodPreset:
+    """``methods.<name>``: a training method (the baseline when ``corr`` is ``None``)."""
+
+    name: str
+    description: str
+    corr: Mapping[str, Any] | None
+
+    @classmethod
+    def from_config(cls, name: str, values: Mapping[str, Any]) -> MethodPreset:
+        return cls(name, values["description"], None if values["corr"] is None else _frozen(values["corr"]))
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.corr is None
+
+    def applies_to(self, family: str) -> bool:
+        """Whether this method can train ``family`` (the baseline trains every family)."""
+        return self.corr is None or family in self.corr["features"]
+
+    def corr_for(self, family: str) -> CorrSettings | None:
+        """The correlation-loss settings for ``family`` (``None`` for the baseline)."""
+        if self.corr is None:
+            return None
+        values = {k: v for k, v in self.corr.items() if k != "features"}
+        return CorrSettings.from_config({"selection": self.corr["features"][family], **values})
+
+
+def corr_for(family: str, selection: str, **values: Any) -> CorrSettings:
+    """The correlation-loss settings of one family from a partial ``methods.<name>.corr`` block,
+    validated like a campaign's (the schema fills what ``values`` leaves out): for tests, benchmarks
+    and notebooks."""
+    from gnnff_stability.config import validate_config  # noqa: PLC0415
+
+    config = validate_config({
+        "grid": {"model": ["m"], "layers": {"m": [1]}, "method": ["c"]},
+        "models": {"m": {"family": family}},
+        "methods": {"c": {"corr": {"features": {family: selection}, **values}}},
+    })
+    return MethodPreset.from_config("c", config["methods"]["c"]).corr_for(family)

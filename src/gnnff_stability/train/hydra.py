@@ -1,0 +1,104 @@
+"""The Hydra templates of the model families, and the overrides that turn one into one training run.
+
+One template per family (``templates/<family>.yaml``, package data) holds the object graph nequip-train
+instantiates: data module, trainer, callbacks, :class:`~gnnff_stability.train.module.CorrLightningModule`
+and the model builder. Every value the campaign configuration owns is left mandatory (``???``) in the
+template and passed by :func:`hydra_overrides`, so a template holds no copy of a configuration default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gnnff_stability.settings import CorrSettings, ModelPreset, TrainingSettings
+
+__all__ = ["ACCELERATORS", "hydra_overrides", "hydra_value", "template_dir"]
+
+#: ``training.device`` -> Lightning accelerator.
+ACCELERATORS = {"cpu": "cpu", "cuda": "gpu", "auto": "auto"}
+#: Model-preset keys whose template key has another name.
+_TEMPLATE_KEY = {"r_max": "cutoff_radius"}
+
+
+@contextmanager
+def template_dir() -> Iterator[Path]:
+    """The directory of the Hydra templates, as a real path for ``nequip-train -cp`` (any install)."""
+    with resources.as_file(resources.files("gnnff_stability.train").joinpath("templates")) as path:
+        yield Path(path)
+
+
+def hydra_value(value: Any) -> str:
+    """Format a Python value in Hydra's override grammar (strings quoted)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    if isinstance(value, str | Path):
+        text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+        return f"'{text}'"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, Sequence):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    raise ValueError(f"cannot pass {value!r} of type {type(value).__name__} as a Hydra override")
+
+
+def hydra_overrides(
+    model: ModelPreset,
+    layers: int,
+    seed: int,
+    corr: CorrSettings | None,
+    training: TrainingSettings,
+    files: Mapping[str, str | Path],
+    run_dir: str | Path,
+) -> list[str]:
+    """Hydra overrides of ``templates/<model.family>.yaml`` for one training run.
+
+    Parameters
+    ----------
+    model
+        The model preset: its hyper-parameters become top-level template keys (``r_max`` is the
+        template's ``cutoff_radius``), its ``overrides`` are passed verbatim as full Hydra paths.
+    layers, seed
+        Interaction layers and training seed.
+    corr
+        The correlation loss of this run (``None``: baseline).
+    training
+        The ``training`` block.
+    files
+        ``train``, ``valid``, ``test``: the extended-XYZ splits.
+    run_dir
+        nequip-train's output directory.
+    """
+    out = [
+        f"hydra.run.dir={hydra_value(Path(run_dir).resolve())}",
+        f"family={hydra_value(model.family)}",
+        f"seed={int(seed)}",
+        f"num_layers={int(layers)}",
+        f"train_file={hydra_value(Path(files['train']).resolve())}",
+        f"val_file={hydra_value(Path(files['valid']).resolve())}",
+        f"test_file={hydra_value(Path(files['test']).resolve())}",
+        f"corr={hydra_value(None if corr is None else corr.as_dict())}",
+        f"max_epochs={int(training.max_epochs)}",
+        f"batch_size={int(training.batch_size)}",
+        f"lr={hydra_value(float(training.lr))}",
+        f"loss_coeffs.forces={hydra_value(float(training.loss_coeffs['forces']))}",
+        f"loss_coeffs.total_energy={hydra_value(float(training.loss_coeffs['total_energy']))}",
+        f"model_dtype={hydra_value(training.dtype)}",
+        f"accelerator={ACCELERATORS[training.device]}",
+    ]
+    for key in sorted(model.hyper):
+        out.append(f"{_TEMPLATE_KEY.get(key, key)}={hydra_value(model.hyper[key])}")
+    for key, value in model.overrides.items():
+        out.append(f"{key}={hydra_value(value)}")
+    return out

@@ -1,0 +1,177 @@
+"""One training run of the campaign: ``nequip-train`` on a family's template, packaging, evaluation.
+
+:func:`train_model` is the ``train_model`` rule's library call. It takes the run-table row (where the
+method preset was resolved for the model's family) and the typed presets, runs the real ``nequip-train``
+with every campaign setting passed as a Hydra override, resumes from ``last.ckpt``, packages the best
+checkpoint, and writes ``metrics.json`` (carrying the method preset's own name and role) and
+``metrics_epoch.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from gnnff_stability.proc import check_streamed, cli, cli_env
+from gnnff_stability.settings import MethodPreset, ModelPreset, TrainingSettings
+
+from .deploy import package_checkpoint
+from .evaluate import evaluate_model
+from .hydra import hydra_overrides, hydra_value, template_dir
+
+__all__ = ["collect_epoch_metrics", "train_model"]
+
+logger = logging.getLogger(__name__)
+
+
+def collect_epoch_metrics(run_dir: str | Path) -> pd.DataFrame:
+    """Per-epoch metrics of a run from nequip's CSV logs (all ``csv/version_*``, resumed runs too).
+
+    Step-level columns (``*_step/*``, ``step``) are dropped, the epoch-level rows of each epoch are
+    merged into one, and for an epoch logged by several (resumed) runs the latest run wins.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per epoch, ``epoch`` first, then the metric columns sorted by name.
+    """
+    paths = sorted(
+        Path(run_dir).glob("csv/version_*/metrics.csv"),
+        key=lambda p: int(re.sub(r"\D", "", p.parent.name) or 0),
+    )
+    frames = []
+    for order, path in enumerate(paths):
+        df = pd.read_csv(path)
+        if df.empty or "epoch" not in df:
+            continue
+        df["_run"] = order
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame({"epoch": pd.Series(dtype=int)})
+    df = pd.concat(frames, ignore_index=True)
+    keep = [c for c in df.columns if c not in ("step",) and "_step/" not in c and not c.startswith("test")]
+    df = df[keep]
+    metric_cols = [c for c in df.columns if c not in ("epoch", "_run")]
+    df = df.dropna(subset=metric_cols, how="all")
+    if df.empty:
+        return pd.DataFrame({"epoch": pd.Series(dtype=int)})
+    latest = df.groupby("epoch")["_run"].transform("max")
+    df = df[df["_run"] == latest]
+    merged = df.groupby("epoch", as_index=False)[metric_cols].last()
+    merged["epoch"] = merged["epoch"].astype(int)
+    cols = ["epoch"] + sorted(c for c in merged.columns if c != "epoch" and merged[c].notna().any())
+    return merged[cols].sort_values("epoch").reset_index(drop=True)
+
+
+def train_model(
+    run: Mapping[str, Any],
+    model: ModelPreset,
+    method: MethodPreset,
+    training: TrainingSettings,
+    files: Mapping[str, str | Path],
+    run_dir: str | Path,
+    outputs: Mapping[str, str | Path],
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Train one model with ``nequip-train``, package it, evaluate it and write its metrics.
+
+    Parameters
+    ----------
+    run
+        The run-table row of this training (:func:`gnnff_stability.grid.training_runs`): ``model``,
+        ``layers``, ``method``, ``seed`` and the resolved ``family``, ``corr_selection``, ``role``.
+    model
+        The model preset (family and hyper-parameters).
+    method
+        The method preset: its correlation loss for the row's family, if any.
+    training
+        The ``training`` block.
+    files
+        ``train``, ``valid``, ``test``: the extended-XYZ splits.
+    run_dir
+        nequip-train's output directory (checkpoints, CSV logs, Hydra config). A ``last.ckpt``
+        there is resumed: the epoch counter, optimiser, EMA and schedule continue.
+    outputs
+        ``model`` (``model.nequip.zip``), ``metrics`` (``metrics.json``), ``epochs``
+        (``metrics_epoch.csv``).
+    threads
+        CPU threads of the training process.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``outputs["metrics"]``: the run's keys (``method`` is the preset's own
+        name) and resolved role, EMAE, FMAE, the Corr value (last selected layer and per layer),
+        ``s_per_epoch`` (median epoch wall time), ``s_per_epoch_train`` (training batches only),
+        ``train_wall_s`` (sum of the per-epoch wall times over all resumed runs), ``resumed``.
+    """
+    family = run["family"]
+    corr = method.corr_for(family)
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    overrides = hydra_overrides(model, int(run["layers"]), int(run["seed"]), corr, training, files, run_dir)
+    last = run_dir / "last.ckpt"
+    resumed = last.exists()
+    if resumed:
+        logger.info("resuming from %s", last)
+        overrides.append(f"+ckpt_path={hydra_value(last)}")
+    t0 = time.perf_counter()
+    with template_dir() as templates:
+        check_streamed([cli("nequip-train"), "-cp", str(templates), "-cn", family, *overrides],
+                       cli_env(threads), "nequip-train")
+    logger.info("nequip-train finished in %.1f s", time.perf_counter() - t0)
+
+    best = run_dir / "best.ckpt"
+    if not best.exists():
+        raise RuntimeError(f"nequip-train wrote no {best}")
+    package_checkpoint(best, outputs["model"], threads)
+
+    epochs = collect_epoch_metrics(run_dir)
+    Path(outputs["epochs"]).parent.mkdir(parents=True, exist_ok=True)
+    epochs.to_csv(outputs["epochs"], index=False)
+
+    torch.set_num_threads(max(int(threads), 1))
+    evaluation = evaluate_model(outputs["model"], files["test"], family, run["corr_selection"])
+
+    def _median(column: str) -> float:
+        if column in epochs and epochs[column].notna().any():
+            return float(epochs[column].median())
+        return math.nan
+
+    metrics = {
+        "model": run["model"],
+        "family": family,
+        "layers": int(run["layers"]),
+        "method": run["method"],
+        "role": run["role"],
+        "seed": int(run["seed"]),
+        "emae_meV_per_atom": evaluation["emae_meV_per_atom"],
+        "fmae_meV_per_A": evaluation["fmae_meV_per_A"],
+        "corr_value": evaluation["corr_value"],
+        "corr_value_per_layer": evaluation["corr_value_per_layer"],
+        "corr_layers": evaluation["corr_layers"],
+        "corr_selection": evaluation["corr_selection"],
+        "s_per_epoch": _median("time/epoch_s"),
+        "s_per_epoch_train": _median("time/train_s"),
+        "epochs": int(epochs["epoch"].max() + 1) if len(epochs) else 0,
+        "train_wall_s": float(epochs["time/epoch_s"].sum()) if "time/epoch_s" in epochs else math.nan,
+        "n_test_frames": evaluation["n_frames"],
+        "resumed": resumed,
+    }
+    Path(outputs["metrics"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(outputs["metrics"]).write_text(json.dumps(metrics, indent=2) + "\n")
+    logger.info(
+        "%s L%d %s seed %d: EMAE %.2f meV/atom, FMAE %.1f meV/Å, Corr %.4f, %.2f s/epoch",
+        run["model"], metrics["layers"], run["method"], metrics["seed"], metrics["emae_meV_per_atom"],
+        metrics["fmae_meV_per_A"], metrics["corr_value"], metrics["s_per_epoch"],
+    )
+    return metrics
