@@ -85,7 +85,7 @@ def test_oxygen_deficient_cell_converges(mono96):
 def rattled_cubic(tmp_path_factory):
     """A COMB session on the cubic cell, with a reference and two rattled configurations."""
     tmp = tmp_path_factory.mktemp("comb")
-    cell = write_lammps_data(cubic_hfo2(), tmp / "cell.data")
+    cell = write_lammps_data(cubic_hfo2((2, 2, 2)), tmp / "cell.data")
     comb = CombSession(cell, comb_ffield(tmp, False))
     rng = np.random.default_rng(7)
     x0 = comb.positions
@@ -197,7 +197,7 @@ def test_comb_reference_data_tiny(tmp_path):
     again = comb_single_point(frame, label_qeq_tol=1e-5, over_coordination=False)
     np.testing.assert_allclose(again.forces, frame.get_forces(), atol=1e-2)
     assert again.energy == pytest.approx(frame.info["comb_energy_reported"], abs=1e-3)
-    u = force_consistent_energy(cubic_hfo2(), frame, label_qeq_tol=1e-5, over_coordination=False)
+    u = force_consistent_energy(cubic_hfo2((2, 2, 2)), frame, label_qeq_tol=1e-5, over_coordination=False)
     assert u.energy == pytest.approx(frame.get_potential_energy(), abs=0.05)
     stats = meta["statistics"]["train"]
     assert stats["n_frames"] == 8 and stats["force_norm_max_eV_per_A"] > 0

@@ -55,7 +55,7 @@ def test_tetragonal_and_cubic_have_96_atoms(builder, lengths):
 
 def test_build_phase_rejects_unknown_phase():
     with pytest.raises(ValueError, match="orthorhombic.*allowed"):
-        build_phase("orthorhombic")
+        build_phase("orthorhombic", (2, 2, 2))
 
 
 @pytest.mark.parametrize(("ratio", "n_o"), [(1.10, 35), (1.55, 50), (2.00, 64)])
@@ -81,7 +81,7 @@ def test_remove_oxygen_refuses_bad_ratios(mono96, bad):
 
 
 def test_lammps_data_reads_back_in_lammps(tmp_path):
-    atoms = remove_oxygen(monoclinic_hfo2(), 1.10, seed=0)
+    atoms = remove_oxygen(monoclinic_hfo2((2, 2, 2)), 1.10, seed=0)
     path = write_lammps_data(atoms, tmp_path / "cell.data")
     text = path.read_text()
     assert "2 atom types" in text and "1 178.49 # Hf" in text and "2 15.999 # O" in text

@@ -117,7 +117,7 @@ def _from_spacegroup(spacegroup, lattice, species, coords) -> Atoms:
     return AseAtomsAdaptor.get_atoms(structure)
 
 
-def monoclinic_hfo2(supercell: Sequence[int] = (2, 2, 2)) -> Atoms:
+def monoclinic_hfo2(supercell: Sequence[int]) -> Atoms:
     """Monoclinic (P2_1/c) HfO2, the ground-state polymorph and the paper's start cell.
 
     Lattice a 5.117, b 5.175, c 5.291 Å, β 99.22°; Hf, O1 and O2 on Wyckoff 4e sites. The 12-atom
@@ -140,7 +140,7 @@ def monoclinic_hfo2(supercell: Sequence[int] = (2, 2, 2)) -> Atoms:
     return _supercell(_from_spacegroup("P2_1/c", lattice, species, coords), supercell)
 
 
-def tetragonal_hfo2(supercell: Sequence[int] = (2, 2, 2)) -> Atoms:
+def tetragonal_hfo2(supercell: Sequence[int]) -> Atoms:
     """Tetragonal (P4_2/nmc) HfO2, built on its 12-atom pseudo-fluorite cell.
 
     Primitive cell a 3.58, c 5.20 Å with the O sublattice shifted by ±0.046 c along z, turned into
@@ -167,7 +167,7 @@ def tetragonal_hfo2(supercell: Sequence[int] = (2, 2, 2)) -> Atoms:
     return _supercell(conv, supercell)
 
 
-def cubic_hfo2(supercell: Sequence[int] = (2, 2, 2)) -> Atoms:
+def cubic_hfo2(supercell: Sequence[int]) -> Atoms:
     """Cubic (fluorite, Fm-3m) HfO2: a = 5.08 Å, 12-atom conventional cell; (2, 2, 2) gives 96 atoms.
 
     Parameters
@@ -190,7 +190,7 @@ def cubic_hfo2(supercell: Sequence[int] = (2, 2, 2)) -> Atoms:
 _BUILDERS = {"monoclinic": monoclinic_hfo2, "tetragonal": tetragonal_hfo2, "cubic": cubic_hfo2}
 
 
-def build_phase(phase: str, supercell: Sequence[int] = (2, 2, 2)) -> Atoms:
+def build_phase(phase: str, supercell: Sequence[int]) -> Atoms:
     """Build an HfO2 polymorph by name (``monoclinic``, ``tetragonal`` or ``cubic``)."""
     if phase not in _BUILDERS:
         raise ValueError(f"unknown HfO2 phase {phase!r}; allowed: {sorted(_BUILDERS)}")
