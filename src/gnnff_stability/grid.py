@@ -26,6 +26,7 @@ __all__ = [
     "METHOD_COLUMNS",
     "PAPER_TABLE_KEYS",
     "RUN_KEYS",
+    "STOICHIOMETRIC_RATIO",
     "TRAIN_KEYS",
     "expand_grid",
     "method_presets",
@@ -36,7 +37,9 @@ __all__ = [
 ]
 
 TRAIN_KEYS = ("model", "layers", "method", "seed")
-RUN_KEYS = (*TRAIN_KEYS, "ratio", "temp_K", "vseed")
+RUN_KEYS = (*TRAIN_KEYS, "ratio", "cell_seed", "temp_K", "vseed")
+#: O-per-Hf ratio of the stoichiometric cell: nothing is removed, so the cell seed changes nothing.
+STOICHIOMETRIC_RATIO = 2.0
 
 #: The feature selection the Corr value of a model is measured on when its method sets none (the
 #: baseline): the paper's NequIP "corr" row equals its ``edge 1o`` ablation; Allegro's scalar edge latent.
@@ -146,8 +149,8 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
     pandas.DataFrame
         The key columns :data:`RUN_KEYS` (``ratio`` is O per Hf as float), sorted, without duplicates,
         then :data:`METHOD_COLUMNS` (see :func:`method_role`). Methods are paired only with the model
-        families their feature selection names; ``grid.exclude`` rules remove the combinations they
-        match.
+        families their feature selection names; the stoichiometric cell takes only the first cell
+        seed; ``grid.exclude`` rules remove the combinations they match.
     """
     grid = config["grid"]
     models, methods = model_presets(config), method_presets(config)
@@ -155,15 +158,19 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
     for model in grid["model"]:
         family = models[model].family
         applicable = [m for m in grid["method"] if methods[m].applies_to(family)]
-        for layers, method, seed, ratio, temp, vseed in itertools.product(
-            grid["layers"][model], applicable, grid["seed"], grid["ratio"], grid["temp_K"], grid["vseed"]
+        for layers, method, seed, ratio, cell_seed, temp, vseed in itertools.product(
+            grid["layers"][model], applicable, grid["seed"], grid["ratio"], grid["cell_seed"],
+            grid["temp_K"], grid["vseed"]
         ):
+            if float(ratio) >= STOICHIOMETRIC_RATIO and cell_seed != grid["cell_seed"][0]:
+                continue  # no vacancy to draw: one cell
             row = dict(
                 model=model,
                 layers=int(layers),
                 method=method,
                 seed=int(seed),
                 ratio=round(float(ratio), 2),
+                cell_seed=int(cell_seed),
                 temp_K=int(temp),
                 vseed=int(vseed),
             )

@@ -1,7 +1,7 @@
 """Result paths of the campaign, written once.
 
 Every path template here uses the workflow's wildcards (``model``, ``layers``, ``method``, ``seed``,
-``ratio``, ``temp``, ``vseed``). The Snakemake rules declare their outputs with these templates, and the
+``ratio``, ``cell``, ``temp``, ``vseed``). The Snakemake rules declare their outputs with these templates, and the
 aggregation steps fill them from the run table built by :func:`gnnff_stability.grid.expand_grid`, so no
 path is typed twice and no script recovers values by parsing a path.
 """
@@ -45,12 +45,12 @@ __all__ = [
 
 RESULTS = "results"
 DATA = f"{RESULTS}/data/reference"
-STRUCTURE = f"{RESULTS}/structures/HfO{{ratio}}"
+STRUCTURE = f"{RESULTS}/structures/HfO{{ratio}}/c{{cell}}"
 TRAIN = f"{RESULTS}/train/{{model}}/L{{layers}}/{{method}}/seed{{seed}}"
-_RUN = "{model}/L{layers}/{method}/seed{seed}/HfO{ratio}/T{temp}K/v{vseed}"
+_RUN = "{model}/L{layers}/{method}/seed{seed}/HfO{ratio}/c{cell}/T{temp}K/v{vseed}"
 MD = f"{RESULTS}/md/{_RUN}"
 ANALYSIS = f"{RESULTS}/analysis/{_RUN}"
-REFMD = f"{RESULTS}/refmd/HfO{{ratio}}/T{{temp}}K"
+REFMD = f"{RESULTS}/refmd/HfO{{ratio}}/c{{cell}}/T{{temp}}K"
 TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
 #: ``snakemake paper_figures``: tables and figures regenerated from the results that exist.
@@ -129,12 +129,14 @@ def ratio_token(o_per_hf: float) -> str:
 def fill(template: str, run: Mapping[str, Any]) -> str:
     """Fill a path template from one row of the run table.
 
-    The run table stores the temperature as ``temp_K`` and the ratio as a float; the path wildcards are
-    ``temp`` and the two-decimal ``ratio`` token.
+    The run table stores the temperature as ``temp_K``, the cell seed as ``cell_seed`` and the ratio as a
+    float; the path wildcards are ``temp``, ``cell`` and the two-decimal ``ratio`` token.
     """
     values = dict(run)
     if "temp_K" in values:
         values.setdefault("temp", int(values["temp_K"]))
+    if "cell_seed" in values:
+        values.setdefault("cell", int(values["cell_seed"]))
     if "ratio" in values:
         values["ratio"] = ratio_token(values["ratio"])
     return template.format(**values)

@@ -127,7 +127,9 @@ class StructureSettings(_Section):
 
     block: ClassVar[str] = "structures"
     supercell: tuple[int, int, int]
-    seed: int
+    relax: str
+    relax_fmax_eV_per_A: float
+    relax_max_steps: int
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def _runs(tmp_path):
                     train = tmp_path / f"train/{model}/L{layers}/{method}/seed{seed}"
                     an = tmp_path / f"analysis/{model}/L{layers}/{method}/seed{seed}/HfO{ratio:.2f}"
                     rows.append(dict(model=model, layers=layers, method=method, seed=seed,
-                                     ratio=ratio, temp_K=1200, vseed=0,
+                                     ratio=ratio, cell_seed=0, temp_K=1200, vseed=0,
                                      **method_role(PRESETS[method], model),
                                      metrics=str(train / "metrics.json"),
                                      score=str(an / "stability.json"), sn=str(an / "sn.csv"),

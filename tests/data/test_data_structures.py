@@ -106,7 +106,7 @@ def test_lammps_data_reads_back_in_lammps(tmp_path):
 
 
 def test_build_cell_writes_matching_files(tmp_path):
-    atoms = build_cell(1.55, {"supercell": [2, 2, 2], "seed": 0}, tmp_path / "s" / "cell.data",
+    atoms = build_cell(1.55, 0, {"supercell": [2, 2, 2]}, tmp_path / "s" / "cell.data",
                        tmp_path / "s" / "cell.xyz")
     from_xyz = ase.io.read(tmp_path / "s" / "cell.xyz")
     from_data = ase.io.read(tmp_path / "s" / "cell.data", format="lammps-data", atom_style="atomic",
@@ -115,3 +115,22 @@ def test_build_cell_writes_matching_files(tmp_path):
     np.testing.assert_allclose(from_xyz.positions, atoms.positions, atol=1e-7)
     np.testing.assert_allclose(from_data.positions, atoms.positions, atol=1e-9)
     np.testing.assert_allclose(from_data.cell.array, from_xyz.cell.array, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_comb_relaxation_reaches_its_force_threshold(tmp_path):
+    """A small oxygen-deficient cell relaxed with COMB; its forces checked by an independent single point."""
+    from gnnff_stability.data.comb import comb_single_point
+    from gnnff_stability.settings import CombSettings
+
+    comb = CombSettings.from_partial({"label_qeq_tol": 1e-5})
+    atoms = build_cell(1.5, 0, {"supercell": [1, 1, 1], "relax": "comb", "relax_fmax_eV_per_A": 0.1,
+                                "relax_max_steps": 200},
+                       tmp_path / "cell.data", tmp_path / "cell.xyz", comb=comb)
+    assert atoms.info["relax_fmax_start_eV_per_A"] > 0.5  # removing O leaves a strained cell
+    assert atoms.info["relax_converged"] and atoms.info["relax_fmax_end_eV_per_A"] <= 0.1
+    check = comb_single_point(atoms, label_qeq_tol=1e-5, over_coordination=False)
+    assert np.linalg.norm(check.forces, axis=1).max() <= 0.1 + 0.02
+    unrelaxed = build_cell(1.5, 0, {"supercell": [1, 1, 1]}, tmp_path / "u.data", tmp_path / "u.xyz")
+    np.testing.assert_allclose(atoms.cell.array, unrelaxed.cell.array, atol=1e-9)  # positions only
+    assert len(atoms) == len(unrelaxed) == 10

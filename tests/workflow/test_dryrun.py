@@ -25,7 +25,7 @@ def test_dry_run(workdir, config):
 
 
 def test_one_run_rebuilt_alone(workdir):
-    target = "results/analysis/nequip/L2/corr/seed0/HfO1.10/T1200K/v0/stability.json"
+    target = "results/analysis/nequip/L2/corr/seed0/HfO1.10/c0/T1200K/v0/stability.json"
     proc = run_snakemake("-n", target, "--configfile", "config/config.yaml", cwd=workdir)
     assert job_counts(proc.stdout) == {
         "make_reference_data": 1,

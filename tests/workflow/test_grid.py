@@ -57,8 +57,8 @@ def test_everything_excluded_is_an_error():
 def test_paths_from_the_table():
     runs = with_paths(expand_grid(_config(ratio=[1.1])))
     row = runs[(runs.model == "nq") & (runs.layers == 4) & (runs.method == "c1o")].iloc[0]
-    assert row["status"] == "results/md/nq/L4/c1o/seed0/HfO1.10/T1200K/v0/status.json"
-    assert row["score"] == "results/analysis/nq/L4/c1o/seed0/HfO1.10/T1200K/v0/stability.json"
+    assert row["status"] == "results/md/nq/L4/c1o/seed0/HfO1.10/c0/T1200K/v0/status.json"
+    assert row["score"] == "results/analysis/nq/L4/c1o/seed0/HfO1.10/c0/T1200K/v0/stability.json"
     assert row["metrics"] == "results/train/nq/L4/c1o/seed0/metrics.json"
     assert paths.ratio_token(2) == "2.00"
     assert paths.log_path(paths.MD).startswith("results/logs/md/")
@@ -107,3 +107,12 @@ def test_each_method_is_resolved_once_in_the_table():
     # the preset's own name is carried, never a family default
     assert set(runs.method) == {"baseline", "corr", "corr_mixed", "corr_0e", "corr_0e1o", "corr_node",
                                 "corr_fixed_edge", "corr_fixed_env", "corr_linear_env"}
+
+
+def test_cell_seeds_draw_vacancies_only_where_there_are_any():
+    runs = expand_grid(_config(ratio=[1.1, 2.0], cell_seed=[3, 5], method=["baseline"]))
+    per_ratio = runs.groupby("ratio")["cell_seed"].apply(lambda s: sorted(set(s))).to_dict()
+    assert per_ratio == {1.1: [3, 5], 2.0: [3]}  # the stoichiometric cell has no vacancy to draw
+    assert len(runs) == 3 * (2 + 1)  # 3 trained models (nq L2, nq L4, al L1) x 3 cells
+    row = with_paths(runs).iloc[0]
+    assert "/HfO1.10/c3/T1200K/" in row["status"]

@@ -23,6 +23,7 @@ wildcard_constraints:
     layers=r"\d+",
     seed=r"\d+",
     ratio=r"\d\.\d\d",
+    cell=r"\d+",
     temp=r"\d+",
     vseed=r"\d+",
 
@@ -32,6 +33,10 @@ wildcard_constraints:
 
 def ratio_of(wildcards):
     return float(wildcards.ratio)
+
+
+def cell_seed_of(wildcards):
+    return int(wildcards.cell)
 
 
 def temp_of(wildcards):

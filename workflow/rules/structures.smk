@@ -3,7 +3,9 @@ rule build_structure:
         **paths.STRUCTURE_FILES,
     params:
         ratio=ratio_of,
+        cell_seed=cell_seed_of,
         structures=config["structures"],
+        comb=config["data"]["comb"],
     log:
         LOG(f"{paths.STRUCTURE}/build_structure.log"),
     conda:

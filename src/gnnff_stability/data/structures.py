@@ -24,13 +24,14 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ase import Atoms
 
-from gnnff_stability.settings import StructureSettings
+from gnnff_stability.settings import CombSettings, StructureSettings
 from gnnff_stability.species import MASSES, SPECIES
 
 __all__ = [
@@ -295,9 +296,11 @@ def write_extxyz(atoms: Atoms, path: str | Path) -> Path:
 
 def build_cell(
     o_per_hf: float,
-    settings: StructureSettings,
+    cell_seed: int,
+    settings: StructureSettings | Mapping[str, Any] | None,
     data_path: str | Path,
     xyz_path: str | Path,
+    comb: CombSettings | Mapping[str, Any] | None = None,
 ) -> Atoms:
     """Build an MD start cell: monoclinic HfO2 supercell, O removed to ``o_per_hf``, both files written.
 
@@ -305,11 +308,15 @@ def build_cell(
     ----------
     o_per_hf
         O-per-Hf ratio of the cell (2.0 is stoichiometric HfO2, the in-distribution cell).
+    cell_seed
+        Seed of the oxygen removal (the grid's ``cell_seed``).
     settings
-        The ``structures`` block: supercell of the 12-atom monoclinic cell ((2, 2, 2): 96 atoms at 1:2)
-        and the seed of the oxygen removal.
+        The ``structures`` block: supercell of the 12-atom monoclinic cell ((2, 2, 2): 96 atoms at
+        1:2), and whether to relax the cell with the reference potential first.
     data_path, xyz_path
         LAMMPS data file and extended XYZ file to write (same coordinates, same atom order).
+    comb
+        The ``data.comb`` block, used by ``relax: comb`` (its COMB variant and charge tolerance).
 
     Returns
     -------
@@ -317,15 +324,22 @@ def build_cell(
         The cell, in the LAMMPS orientation.
     """
     settings = StructureSettings.coerce(settings)
-    supercell, seed = settings.supercell, int(settings.seed)
+    supercell, seed = settings.supercell, int(cell_seed)
     atoms = remove_oxygen(monoclinic_hfo2(supercell), o_per_hf, seed)
     atoms.info["o_per_hf"] = float(o_per_hf)
-    atoms.info["seed"] = int(seed)
+    atoms.info["seed"] = seed
+    if settings.relax == "comb":
+        from .relax import relax_with_comb  # noqa: PLC0415 (LAMMPS only when asked for)
+
+        atoms, summary = relax_with_comb(atoms, CombSettings.coerce(comb), settings.relax_fmax_eV_per_A,
+                                         settings.relax_max_steps)
+        atoms.info.update({f"relax_{k}": v for k, v in summary.items()})
     write_lammps_data(atoms, data_path)
     write_extxyz(atoms, xyz_path)
     n_hf = atoms.get_chemical_symbols().count("Hf")
     logger.info(
-        "built cell O/Hf %.2f: %d atoms (%d Hf, %d O), supercell %s, seed %d -> %s, %s",
-        o_per_hf, len(atoms), n_hf, len(atoms) - n_hf, list(supercell), seed, data_path, xyz_path,
+        "built cell O/Hf %.2f: %d atoms (%d Hf, %d O), supercell %s, seed %d, relax %s -> %s, %s",
+        o_per_hf, len(atoms), n_hf, len(atoms) - n_hf, list(supercell), seed, settings.relax, data_path,
+        xyz_path,
     )
     return atoms

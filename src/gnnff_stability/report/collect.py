@@ -76,7 +76,7 @@ def collect_results(runs: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         The key and method columns (``ratio`` as the two-decimal token, ``layers``/``seed``/``temp_K``/
-        ``vseed`` as nullable integers), the quantities of :data:`METRICS_KEYS`,
+        ``cell_seed``/``vseed`` as nullable integers), the quantities of :data:`METRICS_KEYS`,
         :data:`SCORE_KEYS` and :data:`RDF_KEYS`, and ``has_metrics``, ``has_score``, ``has_rdf``.
     """
     missing = [k for k in KEY_COLUMNS if k not in runs.columns]
@@ -96,7 +96,7 @@ def collect_results(runs: pd.DataFrame) -> pd.DataFrame:
     out["model"] = out["model"].astype(str)
     out["method"] = out["method"].astype(str)
     out["ratio"] = [_ratio_token(v) for v in out["ratio"]]
-    for col in ("layers", "seed", "temp_K", "vseed"):
+    for col in ("layers", "seed", "cell_seed", "temp_K", "vseed"):
         out[col] = pd.to_numeric(out[col], errors="coerce").round().astype("Int64")
 
     rdf_col = "rdf_metrics" if "rdf_metrics" in runs.columns else None

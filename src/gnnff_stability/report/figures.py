@@ -117,9 +117,9 @@ def _fig_corr_vs_s(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) 
 
 
 def _first_runs(sub: pd.DataFrame, column: str) -> pd.DataFrame:
-    """One run per (model, layers, method, ratio): the lowest seed/vseed with an existing file."""
+    """One run per (model, layers, method, ratio): the lowest seeds with an existing file."""
     ok = sub[np.array([_exists(p) for p in sub[column]], dtype=bool)]
-    return ok.sort_values(["seed", "vseed"]).drop_duplicates(["model", "layers", "method", "ratio"])
+    return ok.sort_values(["seed", "cell_seed", "vseed"]).drop_duplicates(["model", "layers", "method", "ratio"])
 
 
 def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> list[Path]:
@@ -181,7 +181,7 @@ def _fig_sn(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> list
                 _no_data(ax)
                 continue
             seen = set()
-            for rec in cell.sort_values(["method", "seed", "vseed"]).to_dict("records"):
+            for rec in cell.sort_values(["method", "seed", "cell_seed", "vseed"]).to_dict("records"):
                 sn = pd.read_csv(rec["sn"])
                 st = styles[rec["method"]]
                 label = None if rec["method"] in seen else rec["method"]
@@ -254,7 +254,7 @@ def _fig_snapshots(res: pd.DataFrame, temp, out_dir: Path) -> list[Path]:
         if cand.empty:
             _no_data(ax, f"no {what}")
             continue
-        rec = cand.sort_values(["model", "layers", "method", "ratio", "seed", "vseed"]).iloc[0]
+        rec = cand.sort_values(["model", "layers", "method", "ratio", "seed", "cell_seed", "vseed"]).iloc[0]
         snap = _last_snapshot(rec["dump"])
         if snap is None:
             _no_data(ax, f"{what}: empty dump")
@@ -279,7 +279,7 @@ def make_figures(
     Parameters
     ----------
     runs
-        The run table: key columns (``model, layers, method, seed, ratio, temp_K, vseed``), the
+        The run table: key columns (:data:`gnnff_stability.grid.RUN_KEYS`), the
         resolved method columns (``corr`` tells baselines from decorrelated methods) and file
         paths ``metrics``, ``score``, ``rdf_metrics`` (see
         :func:`gnnff_stability.report.collect.collect_results`) plus ``sn`` (sn.csv), ``rdf`` (the RDF

@@ -138,6 +138,7 @@ def table_markdown(name: str, df: pd.DataFrame, ratios: Sequence[str]) -> str:
         title = "Table 3: training time, seconds per epoch"
     elif name == "tableA4":
         spec = keys + [("seed", _int_col("seed")), ("Hf:O", lambda r: _ratio_label(r["ratio"])),
+                       ("cell", _int_col("cell_seed")),
                        ("T_set K", _int_col("temp_K")), ("v", _int_col("vseed")),
                        ("crash", _col("crashed", kind="yn")),
                        (paper, _col("crashed_paper", kind="yn")),
