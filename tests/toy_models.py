@@ -334,9 +334,9 @@ def build_toy_package(
              out / "package.log", env)
         tmp.rename(package)
     if compile_ase and not compiled.exists():
-        from .forcefield import compile_model  # noqa: PLC0415
+        from gnnff_stability.train.deploy import compile_model  # noqa: PLC0415
 
-        compile_model(package, compiled, target="ase", device="cpu", log=out / "compile.log")
+        compile_model(package, compiled, target="ase", device="cpu", threads=2)
     return package
 
 
