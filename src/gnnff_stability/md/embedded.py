@@ -314,9 +314,10 @@ def _run(lmp: Any, loaded: LoadedModel, cell_path: Path, temp_K: float, seed: in
         if done % log_every == 0 or done == s.steps:
             last = lmp.last_thermo()
             elapsed = time.perf_counter() - t_md
-            logger.info("step %d/%d  T %.1f K  PE %.6g eV  max|F| %.3g eV/A  %.2f steps/s",
+            rate = done / elapsed if elapsed > 0 else math.nan
+            logger.info("step %d/%d  T %.1f K  PE %.6g eV  max|F| %.3g eV/A  %.2f steps/s  ETA %.0f s",
                         done, s.steps, last.get("Temp", math.nan), last.get("PotEng", math.nan),
-                        last.get("c_fmax", math.nan), done / elapsed if elapsed > 0 else math.nan)
+                        last.get("c_fmax", math.nan), rate, (s.steps - done) / rate if rate > 0 else math.nan)
     md_wall = time.perf_counter() - t_md
     steps_done = int(lmp.extract_global("ntimestep"))
     n_final = int(lmp.get_natoms())

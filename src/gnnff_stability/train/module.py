@@ -190,6 +190,7 @@ class CorrLightningModule(EMALightningModule):
         super().on_train_epoch_end()
         now = time.perf_counter()
         self.log("time/epoch_s", now - self._t_epoch)
+        self._log_progress(now - self._t_epoch)
         self.log("time/train_s", self._t_last_batch - self._t_epoch)
         if self.corr_settings is not None:
             self.log("loss_coeff/corr", self.corr_coeff)
@@ -199,3 +200,13 @@ class CorrLightningModule(EMALightningModule):
                 self.log("train_loss_epoch/corr", mean.sum())
                 for tap, value in zip(self._recorder.taps, mean):
                     self.log(f"train_loss_epoch/corr_layer{tap.layer}", value)
+
+    def _log_progress(self, epoch_s: float) -> None:
+        """One progress line per epoch in the training log: epochs done, s/epoch, time left, c_corr."""
+        trainer = self._trainer
+        if trainer is None:
+            return
+        done, total = trainer.current_epoch + 1, trainer.max_epochs or 0
+        left = max(total - done, 0) * epoch_s
+        logger.info("epoch %d/%d  %.2f s/epoch  ETA %.0f s  c_corr %.4g", done, total, epoch_s, left,
+                    self.corr_coeff)
