@@ -17,6 +17,16 @@ O-O) under periodic boundary conditions, and
 
 where snapshots never reached (the run crashed first) contribute 0.
 
+Crashed runs
+------------
+The paper scores every run that crashed or lost atoms ``S_index = 0`` ("S_index = 0, which
+indicating system crash because of lost atoms"): its NequIP baseline at 1:1.55 crashed at step 6698
+and is 0, and its Allegro "fixed" run at 1:1.10 lost atoms without crashing and is 0 as well. That
+is the default here (``crash_score: "zero"``). The sum above, with the credit a run earned before it
+crashed, is kept as ``crash_score: "partial"`` (a run that crashed at step 6698 of 40,000 with
+s_n ≈ 0.85 before would score about 66/400 × 0.85 ≈ 0.14). ``stability.json`` carries both:
+``s_index`` under the configured rule, ``s_index_zero`` and ``s_index_partial``.
+
 Temperature term
 ----------------
 The paper writes the temperature factor as ``(T_set / T_n)^β``, which exceeds 1 whenever the
@@ -57,10 +67,12 @@ from gnnff_stability.dump import SPECIES, DumpReader, Snapshot, read_thermo
 __all__ = [
     "PAIR_NAMES",
     "PAIRS",
+    "CRASH_SCORES",
     "TEMP_TERMS",
     "min_pair_distances",
     "pair_ratio_terms",
     "read_data_atom_count",
+    "crash_scored_s_index",
     "s_index",
     "score_run",
     "sn_table",
@@ -78,6 +90,8 @@ PAIR_NAMES: tuple[str, ...] = tuple(f"{SPECIES[a - 1]}{SPECIES[b - 1]}" for a, b
 
 #: Readings of the temperature factor (see the module docstring).
 TEMP_TERMS: tuple[str, ...] = ("symmetric", "clip", "raw")
+#: How a run that crashed or lost atoms is scored (see the module docstring); the first is the default.
+CRASH_SCORES: tuple[str, ...] = ("zero", "partial")
 TTF_BAND_FRACTION = 0.75
 """Default half-width of the time-to-failure temperature band, as a fraction of T_set."""
 
@@ -440,6 +454,27 @@ def s_index(sn: pd.DataFrame, n_planned: int) -> float:
     return float(np.nan_to_num(values, nan=0.0).sum() / n_planned)
 
 
+def crash_scored_s_index(s_partial: float, crashed: bool, atoms_lost: bool,
+                         crash_score: str = "zero") -> float:
+    """S_index of a run under a crash rule.
+
+    Parameters
+    ----------
+    s_partial
+        ``(1 / num) Σ s_n`` over the snapshots reached (:func:`s_index`).
+    crashed, atoms_lost
+        Whether the run crashed, and whether it lost atoms.
+    crash_score
+        ``"zero"`` (the paper: 0 for a run that crashed or lost atoms) or ``"partial"`` (keep
+        ``s_partial``).
+    """
+    if crash_score not in CRASH_SCORES:
+        raise ValueError(f"crash_score must be one of {CRASH_SCORES}, got {crash_score!r}")
+    if crash_score == "zero" and (crashed or atoms_lost):
+        return 0.0
+    return float(s_partial)
+
+
 # --------------------------------------------------------------------------------------------
 # Metrics beyond the paper
 # --------------------------------------------------------------------------------------------
@@ -531,7 +566,8 @@ def score_run(
         The start cell's LAMMPS data file (``N_0`` if the dump lacks step 0); may be ``None``.
     settings
         The config's ``stability`` block: ``alpha`` (default 1), ``beta`` (default 0.25),
-        ``ttf_band_K`` (default or ``None``: :data:`TTF_BAND_FRACTION` × T_set), optional ``temp_term`` (default ``"symmetric"``).
+        ``ttf_band_K`` (default or ``None``: :data:`TTF_BAND_FRACTION` × T_set), optional ``temp_term`` (default ``"symmetric"``),
+        optional ``crash_score`` (one of :data:`CRASH_SCORES`, default ``"zero"``).
     score_out, sn_out
         Paths of ``stability.json`` and ``sn.csv``.
     temp_K
@@ -542,7 +578,7 @@ def score_run(
     dict
         The record written to ``stability.json`` (non-finite values written as ``null``).
     """
-    known = {"alpha", "beta", "ttf_band_K", "temp_term"}
+    known = {"alpha", "beta", "ttf_band_K", "temp_term", "crash_score"}
     unknown = set(settings) - known
     if unknown:
         raise ValueError(f"unknown stability setting(s) {sorted(unknown)}; allowed {sorted(known)}")
@@ -551,6 +587,9 @@ def score_run(
     mode = str(settings.get("temp_term", "symmetric"))
     if mode not in TEMP_TERMS:
         raise ValueError(f"stability.temp_term must be one of {TEMP_TERMS}, got {mode!r}")
+    crash_score = str(settings.get("crash_score", CRASH_SCORES[0]))
+    if crash_score not in CRASH_SCORES:
+        raise ValueError(f"stability.crash_score must be one of {CRASH_SCORES}, got {crash_score!r}")
 
     stat = json.loads(Path(status).read_text())
     for key in ("steps_planned", "dump_every"):
@@ -589,7 +628,7 @@ def score_run(
     sn = sn_table(obs, th, temp_set_K=temp_set, dump_every=dump_every,
                   steps_planned=steps_planned, n_atoms_initial=n0, alpha=alpha, beta=beta,
                   temp_term=mode)
-    sidx = s_index(sn, n_planned)
+    s_partial = s_index(sn, n_planned)
 
     steps_done = int(stat.get("steps_done", obs["step"].max() if len(obs) else 0))
     classification = stat.get("classification")
@@ -604,12 +643,17 @@ def score_run(
         or (len(obs) and n0 is not None and int(obs["natoms"].min()) < n0)
     )
 
+    sidx = crash_scored_s_index(s_partial, crashed, atoms_lost, crash_score)
+
     tsel = th[th["step"] <= steps_done] if th is not None else None
     temps = tsel["temp_K"].to_numpy(dtype=float) if tsel is not None else np.array([])
     finite_t = temps[np.isfinite(temps)]
     ttf = ttf_legato_steps(th, temp_set, band, steps_done)
     record: dict[str, Any] = {
         "s_index": sidx,
+        "s_index_zero": crash_scored_s_index(s_partial, crashed, atoms_lost, "zero"),
+        "s_index_partial": s_partial,
+        "crash_score": crash_score,
         "classification": classification,
         "crash_step": stat.get("crash_step"),
         "atoms_lost": atoms_lost,
@@ -651,7 +695,9 @@ def score_run(
     Path(score_out).write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
     sn.to_csv(sn_out, index=False)
     logger.info(
-        "S_index %.4f (%d of %d snapshots reached, classification %s, T mean %s K)",
-        sidx, len(sn), n_planned, classification, record["temp_mean_K"],
+        "S_index %.4f (crash_score %s; partial credit %.4f; %d of %d snapshots reached, "
+        "classification %s, atoms lost %s, T mean %s K)",
+        sidx, crash_score, s_partial, len(sn), n_planned, classification, atoms_lost,
+        record["temp_mean_K"],
     )
     return record
