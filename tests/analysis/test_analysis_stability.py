@@ -84,6 +84,23 @@ def test_heating_and_cooling_temperature_term(tmp_path, crystal):
         temperature_term(1.0, 1200.0, 0.25, "nonsense")
 
 
+def test_literal_temperature_factor_rewards_a_cold_run_above_one(tmp_path, crystal):
+    """The default (raw) reading is the paper's (T_set/T_n)^β: S ≤ 1 no longer holds for cold snapshots."""
+    pos, types, cell = crystal
+    snaps = [snapshot(s, pos, types, cell) for s in STEPS]
+    temps = {s: (600.0 if s >= 600 else 1200.0) for s in STEPS}  # the last five snapshots at T_set / 2
+    rec, sn = _score(tmp_path, snaps, temps)
+    assert rec["temp_term"] == "raw"
+    # (1200 / 600)^(1/4) = 2^(1/4) = 1.18921 at each of the five cold snapshots
+    np.testing.assert_allclose(sn["t_term"], [1.0] * 5 + [1.189207115] * 5, rtol=1e-9)
+    assert rec["s_index"] == pytest.approx((5 + 5 * 1.189207115) / 10) and rec["s_index"] > 1
+    np.testing.assert_allclose(sn["t_ratio_raw"], [1.0] * 5 + [2.0] * 5)
+    files = write_run(tmp_path / "sym", snaps, temps)
+    sym = score_run(files["dump"], files["thermo"], files["status"], None,
+                    {**SETTINGS, "temp_term": "symmetric"}, tmp_path / "s2.json", tmp_path / "sn2.csv")
+    assert sym["s_index"] == pytest.approx((5 + 5 * 0.840896415) / 10) and sym["s_index"] <= 1
+
+
 def test_crash_at_known_step_counts_missing_snapshots_as_zero(tmp_path, crystal):
     pos, types, cell = crystal
     snaps = [snapshot(s, pos, types, cell) for s in STEPS if s <= 500]
