@@ -9,7 +9,7 @@ Three pieces:
   land in the CSV log). ``corr: null`` trains the plain baseline with the same module.
 - :func:`train_model`, which runs ``nequip-train`` on a template in ``config/models/<family>.yaml``
   with every varying setting passed as a Hydra override, resumes from ``last.ckpt``, packages the
-  best checkpoint with ``nequip-package``, and evaluates EMAE / FMAE / Corr on the test split.
+  best or the last checkpoint (``training.checkpoint``) with ``nequip-package``, and evaluates EMAE / FMAE / Corr on the test split.
 - :func:`compile_model`, a wrapper of ``nequip-compile --mode aotinductor``.
 
 Loss weighting
@@ -53,6 +53,7 @@ from .features import DEFAULT_SELECTION, FAMILIES, SELECTIONS, FeatureRecorder
 from .schedulers import CorrCoefficientScheduler, corr_coefficient, validate_schedule
 
 __all__ = [
+    "CHECKPOINT_FILES",
     "COMPILE_TARGETS",
     "CorrLightningModule",
     "collect_epoch_metrics",
@@ -68,6 +69,9 @@ logger = logging.getLogger(__name__)
 
 _SOLE_MODEL_KEY = "sole_model"
 COMPILE_TARGETS = ("ase", "pair_nequip", "pair_allegro")
+#: ``training.checkpoint`` → the file of the run directory that is packaged: the epoch with the lowest
+#: validation loss, or the last epoch (the template's unmonitored checkpoint with ``save_last``).
+CHECKPOINT_FILES = {"best": "best.ckpt", "last": "last.ckpt"}
 _CORR_KEYS = {"selection", "scheduler", "c_min", "c_max", "t_cycle", "sample_edges", "eps"}
 _CORR_DEFAULTS = {
     "scheduler": "cosine",
@@ -334,7 +338,8 @@ def hydra_overrides(
     ``num_tensor_features``, ``num_bessels``, ``parity``) become top-level template keys;
     ``model_settings["overrides"]`` is passed through verbatim (``{"training_module.model.x": v}``).
     Training keys: ``max_epochs``, ``batch_size``, ``lr``, ``loss_coeffs`` {forces, total_energy},
-    ``dtype``, ``device`` (cpu|cuda|auto).
+    ``dtype``, ``device`` (cpu|cuda|auto); ``checkpoint`` (best|last) is not a Hydra key, it picks
+    the checkpoint :func:`train_model` packages.
     """
     out = [
         f"hydra.run.dir={_hydra_value(Path(run_dir).resolve())}",
@@ -356,7 +361,7 @@ def hydra_overrides(
         out.append(f"{name}={_hydra_value(model_settings[key])}")
     for key, value in (model_settings.get("overrides") or {}).items():
         out.append(f"{key}={_hydra_value(value)}")
-    training_keys = {"max_epochs", "batch_size", "lr", "loss_coeffs", "dtype", "device"}
+    training_keys = {"max_epochs", "batch_size", "lr", "loss_coeffs", "dtype", "device", "checkpoint"}
     unknown = set(training_settings) - training_keys
     if unknown:
         raise ValueError(f"unknown training settings {sorted(unknown)}; allowed: {sorted(training_keys)}")
@@ -631,7 +636,8 @@ def train_model(
     -------
     dict
         The metrics written to ``metrics_out``: the contract keys plus ``s_per_epoch_train``
-        (training batches only), ``corr_selection``, ``corr_layers``, ``family``, ``resumed``.
+        (training batches only), ``corr_selection``, ``corr_layers``, ``family``, ``checkpoint``
+        (best|last, the packaged one), ``resumed``.
         ``train_wall_s`` is the sum of the per-epoch wall times over all (resumed) runs.
     """
     family = model_settings.get("family")
@@ -646,6 +652,11 @@ def train_model(
         raise ValueError(f"model family must be one of {FAMILIES} (or gemnet), got {family!r}")
     if int(layers) < 1:
         raise ValueError(f"layers must be >= 1, got {layers}")
+    checkpoint = training_settings.get("checkpoint", "best")
+    if checkpoint not in CHECKPOINT_FILES:
+        raise ValueError(
+            f"training.checkpoint must be one of {sorted(CHECKPOINT_FILES)}, got {checkpoint!r}"
+        )
     corr = resolve_corr_settings(family, method_settings)
     if corr is not None and corr["selection"] not in SELECTIONS[family]:
         raise ValueError(
@@ -671,10 +682,11 @@ def train_model(
     _run_streamed(cmd, env, "nequip-train")
     logger.info("nequip-train finished in %.1f s", time.perf_counter() - t0)
 
-    best = run_dir / "best.ckpt"
-    if not best.exists():
-        raise RuntimeError(f"nequip-train wrote no {best}")
-    package_checkpoint(best, model_out, threads)
+    chosen = run_dir / CHECKPOINT_FILES[checkpoint]
+    if not chosen.exists():
+        raise RuntimeError(f"nequip-train wrote no {chosen} (training.checkpoint: {checkpoint})")
+    logger.info("packaging the %s checkpoint %s", checkpoint, chosen)
+    package_checkpoint(chosen, model_out, threads)
 
     epochs = collect_epoch_metrics(run_dir)
     Path(epoch_csv_out).parent.mkdir(parents=True, exist_ok=True)
@@ -705,6 +717,7 @@ def train_model(
         "epochs": int(epochs["epoch"].max() + 1) if len(epochs) else 0,
         "train_wall_s": float(epochs["time/epoch_s"].sum()) if "time/epoch_s" in epochs else math.nan,
         "n_test_frames": evaluation["n_frames"],
+        "checkpoint": checkpoint,
         "resumed": resumed,
     }
     Path(metrics_out).parent.mkdir(parents=True, exist_ok=True)

@@ -149,6 +149,17 @@ def test_hydra_overrides_quote_and_map_keys(tmp_path):
         hydra_overrides("nequip", 2, 0, {"num_scalar_features": 8}, None, {}, "a", "b", "c", "d")
     with pytest.raises(ValueError, match="unknown training settings"):
         hydra_overrides("nequip", 2, 0, {}, None, {"epochs": 3}, "a", "b", "c", "d")
+    # training.checkpoint picks the packaged file; it is not a Hydra key
+    plain = hydra_overrides("nequip", 2, 0, {}, None, {}, "a", "b", "c", "d")
+    assert hydra_overrides("nequip", 2, 0, {}, None, {"checkpoint": "last"}, "a", "b", "c", "d") == plain
+
+
+def test_unknown_checkpoint_is_refused_before_training(tmp_path):
+    with pytest.raises(ValueError, match=r"training.checkpoint must be one of \['best', 'last'\], got 'middle'"):
+        train_model("nequip", 2, 0, {"family": "nequip"}, {"corr": None}, {"checkpoint": "middle"},
+                    "a", "b", "c", tmp_path, tmp_path / "m.nequip.zip", tmp_path / "m.json",
+                    tmp_path / "e.csv")
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_gemnet_raises_a_clear_error(tmp_path):
