@@ -481,6 +481,9 @@ def _tableA4(res, roles, paper, families, seed):
         for q in qs:
             row[f"{q}_paper"] = paper.value("tableA4", fam, rec["layers"], pm, q, rec["ratio"],
                                             rec["temp_K"])
+        # the model's Corr value beside its runs; the paper's is that of Table 2
+        row["corr_value"] = rec["corr_value"]
+        row["corr_value_paper"] = paper.value("table2", fam, rec["layers"], pm, "corr_value")
         row["paper_method"] = pm or ""
         rows.append(row)
     return pd.DataFrame(rows)
@@ -622,7 +625,9 @@ def _markdown(name: str, df: pd.DataFrame, ratios: Sequence[str]) -> str:
         for p, label in (("HfHf", "Hf–Hf"), ("HfO", "Hf–O"), ("OO", "O–O")):
             spec += [(f"{label} Å", _col(f"rmin_{p}_A", 2, "num")),
                      (paper, _col(f"rmin_{p}_A_paper", 1, "num"))]
-        spec += [("S", _col("s_index", 4, "num")), (paper, _col("s_index_paper", 4, "num")),
+        spec += [("Corr value", _col("corr_value", 4, "num")),
+                 (paper, _col("corr_value_paper", 4, "num")),
+                 ("S", _col("s_index", 4, "num")), (paper, _col("s_index_paper", 4, "num")),
                  ("TTF Legato", _col("ttf_legato_steps", 0, "num")),
                  ("TTF Arena", _col("ttf_arena_fraction", 3, "num"))]
         title = "Table A4: physical values per run"
@@ -710,7 +715,7 @@ def build_tables(
                              match=_nequip_match, physical=True, train_qs=()),
         "tableA3": _ablation(res, roles, paper, fam, seed, table="tableA3", family="allegro",
                              match=_allegro_sched_match, physical=True,
-                             train_qs=("emae_meV_per_atom",)),
+                             train_qs=("fmae_meV_per_A", "emae_meV_per_atom")),
         "tableA4": _tableA4(res, roles, paper, fam, seed),
     }
     out = Path(out_dir)
