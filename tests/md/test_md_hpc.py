@@ -260,5 +260,6 @@ def test_real_hpc_run(toy_model, cubic_cell, tmp_path):
     settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10,
                 "hpc": {"lmp": os.environ["GNNFF_HPC_LMP"]}}
     record = run_hpc(toy_model, cubic_cell, 300, 0, settings, **_outputs(tmp_path))
-    assert record["classification"] in ("stable", "fail", "crash")
-    assert record["steps_done"] > 0
+    # the toy model runs 300 steps at 300 K stably in the embedded engine (test_md_embedded)
+    assert record["classification"] == "stable", record["reason"]
+    assert record["steps_done"] == 100 and record["n_atoms_final"] == 96
