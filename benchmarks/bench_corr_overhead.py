@@ -5,60 +5,84 @@ with the correlation loss) are built from the same config and seed, so they star
 weights, and they step on the same pre-collated batches (data loading is left out: it is the same
 for both). Each step is what Lightning runs: ``training_step`` (forward with forces, nequip's loss,
 plus the sampled correlation penalty), ``backward``, ``Adam.step`` and the EMA update. Blocks of
-``--steps`` steps alternate between the two modes (ABBA order) for ``--repeats`` rounds; the
-reported ratio is the median over rounds of corr/baseline block times, with the range over rounds
-and the ratio of the fastest blocks (the estimate least affected by other load on the machine).
-On a shared machine use many short rounds (``--steps 5 --repeats 40``).
+``--steps`` steps alternate between the two modes (ABBA order) for ``--repeats`` rounds.
 
-Sizes: ``embedded`` (NequIP 2 layers, l_max 1, 16 features, r_max 5 Å; Allegro 2 layers, l_max 1,
-16 scalar / 4 tensor) and ``paper`` (NequIP 4 layers, l_max 2, 32 features, r_max 6 Å; Allegro
-3 layers, l_max 2, 32 scalar / 16 tensor, r_max 6 Å). Frames: 96-atom monoclinic HfO2 cells
-(``--data`` extended XYZ, or rattled cells with synthetic labels, which is all the timing needs).
+Reported per model:
+
+- the median over rounds of the corr/baseline ratio of block times, with a 95 % bootstrap interval
+  of that median (2000 resamples of the rounds, seeded) and the range over rounds;
+- the ratio of the fastest blocks (the estimate least affected by other load on the machine);
+- the share of the correlation loss in the training step from ``torch.profiler`` (one profiled
+  block of the corr mode): the self-CPU time of every operation run for the loss (drawing the
+  sample, the gather in the forward hooks, the fused Pearson, their backward nodes) over the
+  self-CPU time of all operations of the step. Unlike the ratio, it does not depend on how the two
+  modes' blocks happened to share the machine, so it resolves a 1 % cost on a noisy machine.
+
+Sizes come from the campaign configs, so the overhead belongs to the models the grids train:
+``embedded`` from ``config/config.yaml`` and ``paper`` from ``config/paper.yaml`` (each family's
+preset at its largest layer count, built from the Hydra template with the same overrides
+``train_model`` passes: the paper NequIP is the hidden-irreps layout of Table A5, the paper
+Allegro that of Table A6). The penalty uses the config's ``corr`` method (its feature selection and
+``sample_edges``) with a fixed coefficient, so it is on in every step. Frames: 96-atom monoclinic
+HfO2 cells (``--data`` extended XYZ, or rattled cells with synthetic labels, which is all the
+timing needs).
 
 Usage::
 
-    python benchmarks/bench_corr_overhead.py                     # CPU, both families and sizes
-    python benchmarks/bench_corr_overhead.py --device cuda --steps 20 --repeats 10
+    python benchmarks/bench_corr_overhead.py --size embedded     # CPU, both families
+    python benchmarks/bench_corr_overhead.py --device cuda --size paper --steps 20 --repeats 10
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
-SIZES = {
-    ("nequip", "embedded"): dict(
-        r_max=5.0, model=dict(_target_="nequip.model.NequIPGNNModel", num_layers=2, l_max=1, num_features=16,
-                              radial_mlp_depth=2, radial_mlp_width=32, num_bessels=8),
-    ),
-    ("nequip", "paper"): dict(
-        r_max=6.0, model=dict(_target_="nequip.model.NequIPGNNModel", num_layers=4, l_max=2, num_features=32,
-                              radial_mlp_depth=2, radial_mlp_width=64, num_bessels=8),
-    ),
-    ("allegro", "embedded"): dict(
-        r_max=5.0, model=dict(
-            _target_="allegro.model.AllegroModel", num_layers=2, l_max=1, num_scalar_features=16,
-            num_tensor_features=4, scalar_embed_mlp_hidden_layers_width=32, allegro_mlp_hidden_layers_width=32,
-            readout_mlp_hidden_layers_width=32,
-            radial_chemical_embed={"_target_": "allegro.nn.TwoBodyBesselScalarEmbed", "num_bessels": 8},
-        ),
-    ),
-    ("allegro", "paper"): dict(
-        r_max=6.0, model=dict(
-            _target_="allegro.model.AllegroModel", num_layers=3, l_max=2, num_scalar_features=32,
-            num_tensor_features=16, scalar_embed_mlp_hidden_layers_depth=3,
-            scalar_embed_mlp_hidden_layers_width=32, allegro_mlp_hidden_layers_width=32,
-            readout_mlp_hidden_layers_width=32,
-            radial_chemical_embed={"_target_": "allegro.nn.TwoBodyBesselScalarEmbed", "num_bessels": 8},
-        ),
-    ),
-}
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = {"embedded": REPO / "config" / "config.yaml", "paper": REPO / "config" / "paper.yaml"}
+#: Data statistics the templates take from resolvers (numbers of the right size for 96-atom HfO2).
+STATS = {"avg_num_neighbors": 40.0, "per_type_energy_shifts": -9.8, "per_type_energy_scales": 1.5}
+#: Profiler ranges and autograd nodes that belong to the correlation loss.
+CORR_MARKS = ("gnnff_corr::", "_OffdiagAbsPearson", "_TapGather", "_Gram")
 TYPES = ["Hf", "O"]
+
+
+def model_spec(family: str, size: str, dtype: str) -> dict:
+    """The model ``train_model`` would train for ``family`` in the size's config, as a plain dict.
+
+    Returns ``{"r_max", "layers", "model" (the resolved ``training_module.model``), "corr"
+    (the config's ``corr`` method resolved for the family), "preset"}``.
+    """
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from gnnff_stability.config import load_config
+    from gnnff_stability.grid import method_presets, model_presets
+    from gnnff_stability.settings import TrainingSettings
+    from gnnff_stability.train.hydra import hydra_overrides, template_dir
+
+    config = load_config(CONFIGS[size])
+    name = next(n for n in config["grid"]["model"] if config["models"][n]["family"] == family)
+    preset = model_presets(config)[name]
+    layers = max(config["grid"]["layers"][name])
+    training = dataclasses.replace(TrainingSettings.from_config(config["training"]), dtype=dtype)
+    files = {"train": "a.xyz", "valid": "b.xyz", "test": "c.xyz"}
+    overrides = [o for o in hydra_overrides(preset, layers, 0, None, training, files, "run")
+                 if not o.startswith("hydra.")]
+    overrides += [f"training_module.model.{k}={v}" for k, v in STATS.items()]
+    with template_dir() as templates, initialize_config_dir(config_dir=str(templates), version_base=None):
+        cfg = compose(config_name=family, overrides=overrides)
+    model = OmegaConf.to_container(cfg.training_module.model, resolve=True)
+    method = next(m for m in method_presets(config).values() if not m.is_baseline and m.applies_to(family))
+    return {"r_max": float(model["r_max"]), "layers": layers, "model": model, "preset": name,
+            "corr": method.corr_for(family)}
 
 
 def synthetic_frames(n: int, seed: int):
@@ -102,14 +126,12 @@ def batches(frames, r_max: float, batch_size: int, device: str):
     ]
 
 
-def build(family: str, size: str, corr, device: str, dtype: str):
+def build(family: str, model: dict, corr, device: str):
     from gnnff_stability.train.module import CorrLightningModule
 
-    spec = SIZES[(family, size)]
-    model = dict(spec["model"], seed=0, model_dtype=dtype, type_names=TYPES, r_max=spec["r_max"],
-                 avg_num_neighbors=40.0, per_type_energy_shifts=-9.8, per_type_energy_scales=1.5)
+
     module = CorrLightningModule(
-        family=family, corr=None if corr is None else corr.as_dict(), corr_seed=0, model=model,
+        family=family, corr=None if corr is None else corr.as_dict(), corr_seed=0, model=dict(model),
         loss=dict(_target_="nequip.train.EnergyForceLoss", per_atom_energy=True,
                   coeffs={"total_energy": 1.0, "forces": 1.0}),
         val_metrics=dict(_target_="nequip.train.EnergyForceMetrics", coeffs={"forces_mae": 1.0}),
@@ -138,6 +160,64 @@ def run_block(module, optimizer, data, steps: int, device: str) -> float:
     return (time.perf_counter() - t0) / steps
 
 
+def _mark_corr_operations() -> None:
+    """Wrap the correlation loss's Python entry points in profiler ranges (this process only)."""
+    from torch.profiler import record_function
+
+    from gnnff_stability import features
+
+    def ranged(name, fn):
+        def wrapper(*args, **kwargs):
+            with record_function(f"gnnff_corr::{name}"):
+                return fn(*args, **kwargs)
+        return wrapper
+
+    if getattr(features, "_bench_marked", False):
+        return
+    features.tap_gather = ranged("gather", features.tap_gather)
+    features.FeatureRecorder.samples = ranged("sample", features.FeatureRecorder.samples)
+    features.FeatureRecorder.losses = ranged("pearson", features.FeatureRecorder.losses)
+    features._bench_marked = True
+
+
+def corr_share(module, optimizer, data, steps: int, device: str) -> tuple[float, float, float, dict]:
+    """Self-CPU time of the correlation-loss operations over that of the whole step (profiled).
+
+    Returns ``(share, corr ms per step, all ms per step, {part: ms per step})``: an operation
+    counts for the loss when it or one of its parents is a ``gnnff_corr::`` range (sampling, hook
+    gather, Pearson) or an autograd node of the loss's own functions (their backward); the part is
+    the outermost such parent.
+    """
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        run_block(module, optimizer, data, steps, device)
+    corr = total = 0.0
+    parts: dict[str, float] = {}
+    for event in prof.events():
+        self_us = event.self_cpu_time_total
+        total += self_us
+        node, part = event, None
+        while node is not None:
+            if any(mark in node.name for mark in CORR_MARKS):
+                part = node.name
+            node = node.cpu_parent
+        if part is not None:
+            corr += self_us
+            label = part.replace("gnnff_corr::", "").replace("autograd::engine::evaluate_function: ", "")
+            parts[label] = parts.get(label, 0.0) + self_us / steps / 1e3
+    return corr / total, corr / steps / 1e3, total / steps / 1e3, parts
+
+
+def bootstrap_median(values, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile bootstrap interval of the median of ``values`` (seeded)."""
+    values = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(values, size=(n_boot, values.size), replace=True), axis=1)
+    return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
+
+
 def profile(modes, data, args) -> None:
     """Print torch.profiler op tables of one block of each mode (where the extra time goes)."""
     from torch.profiler import ProfilerActivity
@@ -156,15 +236,15 @@ def profile(modes, data, args) -> None:
 
 
 def bench(family, size, args, frames):
-    from gnnff_stability.grid import DEFAULT_CORR_SELECTION
-    from gnnff_stability.settings import corr_for
-
-    selection = args.selection or DEFAULT_CORR_SELECTION[family]
-    corr = corr_for(family, selection, scheduler="fixed", c_max=0.1, sample_edges=args.sample_edges)
-    data = batches(frames, SIZES[(family, size)]["r_max"], args.batch_size, args.device)
+    spec = model_spec(family, size, args.dtype)
+    corr = dataclasses.replace(spec["corr"], selection=args.selection or spec["corr"].selection,
+                               scheduler="fixed", c_max=spec["corr"].c_max or 0.1,
+                               sample_edges=args.sample_edges or spec["corr"].sample_edges)
+    data = batches(frames, spec["r_max"], args.batch_size, args.device)
     n_edges = data[0]["edge_index"].shape[1]
-    modes = {"baseline": build(family, size, None, args.device, args.dtype),
-             "corr": build(family, size, corr, args.device, args.dtype)}
+    modes = {"baseline": build(family, spec["model"], None, args.device),
+             "corr": build(family, spec["model"], corr, args.device)}
+    n_params = sum(p.numel() for p in modes["baseline"][0].model.parameters() if p.requires_grad)
     for module, optimizer in modes.values():
         run_block(module, optimizer, data, args.warmup, args.device)
     times = {"baseline": [], "corr": []}
@@ -172,18 +252,25 @@ def bench(family, size, args, frames):
         order = ("baseline", "corr") if r % 2 == 0 else ("corr", "baseline")
         for name in order:
             times[name].append(run_block(*modes[name], data, args.steps, args.device))
+    share, corr_ms, all_ms, parts = corr_share(*modes["corr"], data, args.steps, args.device)
     if args.profile:
         profile(modes, data, args)
     ratios = [c / b for c, b in zip(times["corr"], times["baseline"])]
+    lo, hi = bootstrap_median(ratios)
     base, cor = statistics.median(times["baseline"]), statistics.median(times["corr"])
     print(
-        f"{family:8s} {size:9s} {selection:10s} edges/batch {n_edges:6d}  "
-        f"baseline {base * 1e3:9.2f} ms/step  corr {cor * 1e3:9.2f} ms/step  "
-        f"ratio {statistics.median(ratios):.4f} (rounds: {min(ratios):.3f}-{max(ratios):.3f}; "
-        f"fastest blocks: {min(times['corr']) / min(times['baseline']):.4f})",
+        f"{family:8s} {size:9s} L{spec['layers']} {spec['model']['_target_'].rsplit('.', 1)[-1]} "
+        f"({n_params} parameters) {corr['selection']:9s} edges/batch {n_edges:6d}\n"
+        f"    baseline {base * 1e3:9.2f} ms/step  corr {cor * 1e3:9.2f} ms/step  "
+        f"ratio {statistics.median(ratios):.4f} [95% bootstrap {lo:.4f}-{hi:.4f}] "
+        f"(rounds: {min(ratios):.3f}-{max(ratios):.3f}; fastest blocks: "
+        f"{min(times['corr']) / min(times['baseline']):.4f})\n"
+        f"    profiler: correlation loss {corr_ms:.2f} of {all_ms:.2f} ms self-CPU per step "
+        f"= {100 * share:.2f} % of the step ("
+        + ", ".join(f"{k} {v:.2f}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])) + " ms)",
         flush=True,
     )
-    return statistics.median(ratios)
+    return statistics.median(ratios), (lo, hi), share
 
 
 def main(argv=None):
@@ -197,17 +284,21 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=5, help="steps per timed block")
     parser.add_argument("--repeats", type=int, default=6, help="rounds of (baseline, corr) blocks")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per mode")
-    parser.add_argument("--sample-edges", default="1024", help="edges per structure (int or 'sqrt')")
-    parser.add_argument("--selection", default=None, help="feature selection (default: family default)")
+    parser.add_argument("--sample-edges", default=None,
+                        help="edges per structure (int or 'sqrt'; default: the config's corr method)")
+    parser.add_argument("--selection", default=None,
+                        help="feature selection (default: the config's corr method)")
     parser.add_argument("--profile", type=int, default=0, help="print this many rows of profiler tables")
     parser.add_argument("--data", default=None, help="extended XYZ frames (default: synthetic 96-atom cells)")
     args = parser.parse_args(argv)
-    args.sample_edges = args.sample_edges if args.sample_edges == "sqrt" else int(args.sample_edges)
+    if args.sample_edges not in (None, "sqrt"):
+        args.sample_edges = int(args.sample_edges)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     from nequip.utils.global_state import set_global_state
 
     set_global_state()
+    _mark_corr_operations()
     if args.data:
         import ase.io
 

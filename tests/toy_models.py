@@ -347,3 +347,33 @@ def _run(cmd: list[str], log: Path, env: dict[str, str]) -> None:
     if proc.returncode != 0:
         tail = log.read_text()[-3000:]
         raise RuntimeError(f"{cmd[0]} failed with exit code {proc.returncode}; log {log}:\n{tail}")
+
+
+def train_from_campaign(family: str, model: dict, method: dict, training: dict, splits: dict,
+                        folder: Path, layers: int = 2, method_name: str = "m", threads: int = 2):
+    """One ``train_model`` call resolved from a one-model campaign, as the workflow resolves it.
+
+    ``model``, ``method`` and ``training`` are partial config blocks (the schema fills the rest);
+    ``splits`` holds the ``train``, ``valid`` and ``test`` files. Returns the metrics.
+    """
+    from gnnff_stability.config import validate_config  # noqa: PLC0415
+    from gnnff_stability.grid import expand_grid, method_presets, model_presets, training_runs  # noqa: PLC0415
+    from gnnff_stability.settings import TrainingSettings  # noqa: PLC0415
+    from gnnff_stability.train.run import train_model  # noqa: PLC0415
+
+    config = validate_config({
+        "grid": {"model": [family], "layers": {family: [layers]}, "method": [method_name]},
+        "models": {family: {"family": family, **model}},
+        "methods": {method_name: method},
+        "training": training,
+    })
+    run = training_runs(expand_grid(config)).iloc[0].to_dict()
+    folder = Path(folder)
+    return train_model(
+        run, model_presets(config)[family], method_presets(config)[method_name],
+        TrainingSettings.from_config(config["training"]),
+        {k: splits[k] for k in ("train", "valid", "test")}, folder / "run",
+        {"model": folder / "model.nequip.zip", "metrics": folder / "metrics.json",
+         "epochs": folder / "epochs.csv"},
+        threads=threads,
+    )

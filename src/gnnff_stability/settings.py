@@ -143,6 +143,7 @@ class TrainingSettings(_Section):
     loss_coeffs: Mapping[str, float]
     dtype: str
     device: str
+    checkpoint: str
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ class StabilitySettings(_Section):
     alpha: float
     beta: float
     temp_term: str
+    crash_score: str
     ttf_band_K: float | None
 
 

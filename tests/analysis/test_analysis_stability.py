@@ -21,7 +21,7 @@ from gnnff_stability.analysis.stability import (
     ttf_legato_steps,
 )
 
-SETTINGS = {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0, "temp_term": "symmetric"}
+SETTINGS = {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0}
 STEPS = list(range(0, 1001, 100))  # num = 10 snapshots after step 0
 
 
@@ -44,7 +44,8 @@ def test_perfect_crystal_at_set_temperature_scores_one(tmp_path, crystal):
         assert rec[f"rmin_{pair}_A"] == pytest.approx(r)
     assert not rec["crashed"] and not rec["atoms_lost"] and rec["classification"] == "stable"
     assert rec["ttf_legato_steps"] == 1000 and rec["ttf_arena_fraction"] == 1.0
-    contract = {"s_index", "classification", "crash_step", "atoms_lost", "crashed", "temp_mean_K",
+    contract = {"s_index", "s_index_zero", "s_index_partial", "crash_score", "classification",
+                "crash_step", "atoms_lost", "crashed", "temp_mean_K",
                 "temp_max_K", "fmax_eV_per_A", "rmin_HfHf_A", "rmin_HfO_A", "rmin_OO_A",
                 "n_snapshots", "n_planned", "ttf_legato_steps", "ttf_arena_fraction"}
     assert contract <= set(json.loads((tmp_path / "stability.json").read_text()))
@@ -58,8 +59,11 @@ def test_removing_atoms_scales_by_the_atom_fraction(tmp_path, crystal):
              for s in STEPS]
     rec, sn = _score(tmp_path, snaps, {s: 1200.0 for s in STEPS})
     expected = (3 * 1.0 + 7 * (95 / 96)) / 10
-    assert rec["s_index"] == pytest.approx(expected)
-    assert rec["atoms_lost"] and rec["n_atoms_final"] == 95
+    assert rec["s_index_partial"] == pytest.approx(expected)
+    # the paper's rule: a run that lost atoms scores 0, even without a crash (Table A1, edge+env 1:1.1)
+    assert rec["s_index"] == rec["s_index_zero"] == 0.0 and rec["crash_score"] == "zero"
+    assert rec["atoms_lost"] and not rec["crashed"] and rec["n_atoms_final"] == 95
+    np.testing.assert_allclose(sn["n_term"], [1.0] * 3 + [95 / 96] * 7)
 
 
 def test_heating_and_cooling_temperature_term(tmp_path, crystal):
@@ -80,6 +84,23 @@ def test_heating_and_cooling_temperature_term(tmp_path, crystal):
         temperature_term(1.0, 1200.0, 0.25, "nonsense")
 
 
+def test_literal_temperature_factor_rewards_a_cold_run_above_one(tmp_path, crystal):
+    """The default (raw) reading is the paper's (T_set/T_n)^β: S ≤ 1 no longer holds for cold snapshots."""
+    pos, types, cell = crystal
+    snaps = [snapshot(s, pos, types, cell) for s in STEPS]
+    temps = {s: (600.0 if s >= 600 else 1200.0) for s in STEPS}  # the last five snapshots at T_set / 2
+    rec, sn = _score(tmp_path, snaps, temps)
+    assert rec["temp_term"] == "raw"
+    # (1200 / 600)^(1/4) = 2^(1/4) = 1.18921 at each of the five cold snapshots
+    np.testing.assert_allclose(sn["t_term"], [1.0] * 5 + [1.189207115] * 5, rtol=1e-9)
+    assert rec["s_index"] == pytest.approx((5 + 5 * 1.189207115) / 10) and rec["s_index"] > 1
+    np.testing.assert_allclose(sn["t_ratio_raw"], [1.0] * 5 + [2.0] * 5)
+    files = write_run(tmp_path / "sym", snaps, temps)
+    sym = score_run(files["dump"], files["thermo"], files["status"], None,
+                    {**SETTINGS, "temp_term": "symmetric"}, tmp_path / "s2.json", tmp_path / "sn2.csv")
+    assert sym["s_index"] == pytest.approx((5 + 5 * 0.840896415) / 10) and sym["s_index"] <= 1
+
+
 def test_crash_at_known_step_counts_missing_snapshots_as_zero(tmp_path, crystal):
     pos, types, cell = crystal
     snaps = [snapshot(s, pos, types, cell) for s in STEPS if s <= 500]
@@ -89,9 +110,10 @@ def test_crash_at_known_step_counts_missing_snapshots_as_zero(tmp_path, crystal)
     text = files["dump"].read_text()
     extra = text[text.index("ITEM: TIMESTEP\n500"):].replace("TIMESTEP\n500", "TIMESTEP\n600")
     files["dump"].write_text(text + extra[: len(extra) // 2])
-    rec = score_run(files["dump"], files["thermo"], files["status"], None, SETTINGS,
-                    tmp_path / "s.json", tmp_path / "sn.csv")
-    assert rec["s_index"] == pytest.approx(5 / 10)
+    rec = score_run(files["dump"], files["thermo"], files["status"], None,
+                    {**SETTINGS, "crash_score": "partial"}, tmp_path / "s.json", tmp_path / "sn.csv")
+    assert rec["s_index"] == rec["s_index_partial"] == pytest.approx(5 / 10)
+    assert rec["s_index_zero"] == 0.0 and rec["crash_score"] == "partial"
     assert rec["crashed"] and rec["crash_step"] == 560 and rec["dump_truncated"]
     assert rec["n_snapshots"] == 5 and rec["ttf_arena_fraction"] == pytest.approx(0.56)
 
@@ -192,6 +214,36 @@ def test_unknown_setting_is_refused(tmp_path, crystal):
     with pytest.raises(ValueError, match="unknown key 'gamma'"):
         score_run(files["dump"], files["thermo"], files["status"], None, {"gamma": 1},
                   tmp_path / "s.json", tmp_path / "sn.csv")
+    with pytest.raises(ValueError, match="crash_score.*'half'"):
+        score_run(files["dump"], files["thermo"], files["status"], None, {"crash_score": "half"},
+                  tmp_path / "s.json", tmp_path / "sn.csv")
+
+
+@pytest.mark.parametrize(("row", "crash_step", "lost"), [
+    # Table 1 / A4: NequIP baseline (4 layers) at 1:1.55 crashed at step 6698, no atoms lost, S = 0
+    ("nequip_base_1.55", 6698, 0),
+    # Table 1 / A4: Allegro baseline (3 layers) at 1:1.10 crashed at step 150 and lost atoms, S = 0
+    ("allegro_base_1.10", 150, 3),
+])
+def test_paper_crash_rows_score_zero(tmp_path, crystal, row, crash_step, lost):
+    """The paper's 40,000-step protocol (dump every 100): crashed rows score 0, whatever came first."""
+    pos, types, cell = crystal
+    steps = [s for s in range(0, 40001, 100) if s < crash_step]
+    snaps = [snapshot(s, pos, types, cell) for s in steps]
+    temps = {s: 1262.0 for s in range(0, crash_step, 10)}  # T > T_set: every reading of τ agrees
+    files = write_run(tmp_path / row, snaps, temps, steps_planned=40000, classification="crash",
+                      crash_step=crash_step, steps_done=crash_step)
+    status = json.loads(files["status"].read_text())
+    status["n_atoms_final"] = 96 - lost
+    files["status"].write_text(json.dumps(status))
+    rec = score_run(files["dump"], files["thermo"], files["status"], None, {"alpha": 1, "beta": 0.25},
+                    tmp_path / "s.json", tmp_path / "sn.csv")
+    assert (rec["crashed"], rec["atoms_lost"], rec["crash_step"]) == (True, lost > 0, crash_step)
+    assert rec["s_index"] == 0.0 and rec["crash_score"] == "zero"
+    # the partial-credit reading keeps what was earned before the crash: (1200/1262)^(1/4) per snapshot
+    reached = len(steps) - 1
+    assert rec["s_index_partial"] == pytest.approx(reached * (1200 / 1262) ** 0.25 / 400)
+    assert rec["n_snapshots"] == reached and rec["n_planned"] == 400
 
 
 def test_crash_before_the_first_snapshot_scores_zero(tmp_path, crystal):

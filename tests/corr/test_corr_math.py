@@ -171,3 +171,22 @@ def test_fused_loss_matches_autograd_reference(masked):
     # and against finite differences
     probe = x.detach()[:2, :12].clone().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda t: offdiag_abs_pearson(t, None, 1e-8), (probe,))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e-5])
+def test_correlation_does_not_depend_on_the_feature_scale(scale):
+    """The variance floor is relative: messages of size 1e-5 (variance 1e-10, below the default eps
+    1e-8) give numpy's correlations, as messages of size 1 do."""
+    from gnnff_stability.train.corr import offdiag_abs_pearson
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 6))
+    x[:, 1] += 0.9 * x[:, 0]
+    x[:, 5] = x[:, 2] - 0.5 * x[:, 3]
+    reference = np.abs(np.corrcoef(x, rowvar=False))
+    expected = (reference.sum() - np.trace(reference)) / 30
+    for dtype in (torch.float64, torch.float32):
+        value = offdiag_abs_pearson(torch.tensor(scale * x, dtype=dtype)[None])
+        assert value.item() == pytest.approx(expected, rel=1e-5)
+        matrix = pearson_matrix(torch.tensor(scale * x, dtype=dtype)).double().numpy()
+        np.testing.assert_allclose(np.abs(matrix), reference, atol=1e-5)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -91,13 +92,62 @@ def test_nequip_train_packages_and_reports(nequip_run):
     assert 0 <= on_disk["corr_value"] <= 1 and on_disk["corr_value"] == on_disk["corr_value_per_layer"][-1]
     epochs = pd.read_csv(tmp_path / "metrics_epoch.csv")
     assert epochs["epoch"].tolist() == [0, 1, 2]
-    # Eq. 5 with c_min 0, c_max 0.1, t_cycle 2: c(0) = 0, c(1) = 0.1 - 0.05 (1 + cos(pi/2)) = 0.05, c(2) = 0
+    # Eq. 5 with c_min 0, c_max 0.1, t_cycle 2: cos 0 = 1 → 0; cos(π/2) = 0 → 0.05; restart → 0
     expected = [0.0, 0.05, 0.0]
-    assert epochs["loss_coeff/corr"].tolist() == pytest.approx(expected)
+    assert epochs["loss_coeff/corr"].tolist() == pytest.approx(expected, abs=1e-12)
     assert epochs["loss_coeff/corr_effective"].tolist() == pytest.approx([c / 2 for c in expected])
     for column in ("train_loss_epoch/corr", "train_loss_epoch/corr_layer0", "train_loss_epoch/corr_layer1",
                    "val0_epoch/forces_mae", "time/epoch_s"):
         assert epochs[column].notna().all(), column
+
+
+def _offdiag_abs_pearson(x):
+    """Mean |pearson| over the off-diagonal column pairs of x [rows, d] (numpy's corrcoef)."""
+    c = np.abs(np.corrcoef(x, rowvar=False))
+    d = c.shape[0]
+    return (c.sum() - np.trace(c)) / (d * (d - 1))
+
+
+def test_evaluate_model_against_the_ase_calculator_and_numpy(nequip_run, hfo2_splits):
+    """EMAE, FMAE and Corr of evaluate_model recomputed another way: nequip's ASE calculator for the
+    predictions, plain forward hooks and numpy's Pearson for the correlations."""
+    import ase.io
+    from nequip.integrations.ase import NequIPCalculator
+
+    from gnnff_stability.train.evaluate import evaluate_model
+
+    folder, _ = nequip_run
+    package = folder / "model.nequip.zip"
+    got = evaluate_model(package, hfo2_splits["test"], "nequip", "edge_0e+1o")
+
+    calc = NequIPCalculator._from_saved_model(package, device="cpu", chemical_species_to_atom_type_map=True)
+    func = calc.model.model.func if hasattr(calc.model, "model") else calc.model.func
+    tps = [getattr(func, f"layer{i}_convnet").conv.tp_scatter for i in (0, 1)]
+    # the tiny model (2 layers, l_max 1, 4 features, nequip's own layout): layer 0 messages 4x0e+4x1o,
+    # layer 1 (scalar outputs only) 0e⊗0e and 1o⊗1o, both 0e
+    assert [str(t.irreps_mid) for t in tps] == ["4x0e+4x1o", "4x0e+4x0e"]
+    captured = {}
+    handles = [t.tp.register_forward_hook(lambda m, a, out, i=i: captured.__setitem__(i, out.detach()))
+               for i, t in enumerate(tps)]
+    e_err, f_err, corr0, corr1 = [], [], [], []
+    try:
+        for atoms in ase.io.read(hfo2_splits["test"], ":"):
+            e_ref, f_ref = atoms.get_potential_energy(), atoms.get_forces()
+            atoms.calc = calc
+            e_err.append(abs(atoms.get_potential_energy() - e_ref) / len(atoms))
+            f_err.append(np.abs(atoms.get_forces() - f_ref).ravel())
+            m0, m1 = (captured[i].double().numpy() for i in (0, 1))
+            corr0.append((_offdiag_abs_pearson(m0[:, :4]) + _offdiag_abs_pearson(m0[:, 4:])) / 2)
+            corr1.append(_offdiag_abs_pearson(m1))
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert got["n_frames"] == len(e_err) == 4
+    assert got["emae_meV_per_atom"] == pytest.approx(1000 * np.mean(e_err), rel=1e-4, abs=1e-4)
+    assert got["fmae_meV_per_A"] == pytest.approx(1000 * np.mean(np.concatenate(f_err)), rel=1e-4)
+    assert got["corr_layers"] == [0, 1]
+    assert got["corr_value_per_layer"] == pytest.approx([np.mean(corr0), np.mean(corr1)], rel=1e-4)
+    assert got["corr_value"] == got["corr_value_per_layer"][-1]
 
 
 def test_allegro_resumes_after_a_kill(hfo2_splits, tmp_path):

@@ -144,6 +144,13 @@ def test_method_preset_resolves_per_family_with_schema_defaults():
         _campaign({"x": {"corr": {"features": {"nequip": "edge"}, "c_min": 0.5}}})
 
 
+def test_unknown_checkpoint_is_refused_before_training():
+    with pytest.raises(ConfigError, match="training.checkpoint.*'middle'.*best"):
+        validate_config({"grid": {"model": ["n"], "layers": {"n": [2]}, "method": ["b"]},
+                         "models": {"n": {"family": "nequip"}}, "methods": {"b": {}},
+                         "training": {"checkpoint": "middle"}})
+
+
 def test_hydra_overrides_quote_and_map_keys(tmp_path):
     config = _campaign({"b": {}}, {"nq": {"family": "nequip", "r_max": 6.0, "l_max": 2, "num_features": 32,
                                           "overrides": {"radial_mlp_width": 64}}})
@@ -169,6 +176,8 @@ def test_hydra_overrides_quote_and_map_keys(tmp_path):
 
     with template_dir() as templates:
         template = yaml.safe_load((templates / "nequip.yaml").read_text())
+    # training.checkpoint picks the packaged file; it is not a Hydra key
+    assert not any(o.startswith("checkpoint") for o in overrides)
     mandatory = {k for k, v in template.items() if v == "???"}
     mandatory |= {f"loss_coeffs.{k}" for k, v in template["loss_coeffs"].items() if v == "???"}
     given = {o.split("=", 1)[0] for o in overrides}

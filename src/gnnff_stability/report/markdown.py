@@ -151,7 +151,9 @@ def table_markdown(name: str, df: pd.DataFrame, ratios: Sequence[str]) -> str:
         for p, label in (("HfHf", "Hf–Hf"), ("HfO", "Hf–O"), ("OO", "O–O")):
             spec += [(f"{label} Å", _col(f"rmin_{p}_A", 2, "num")),
                      (paper, _col(f"rmin_{p}_A_paper", 1, "num"))]
-        spec += [("S", _col("s_index", 4, "num")), (paper, _col("s_index_paper", 4, "num")),
+        spec += [("Corr value", _col("corr_value", 4, "num")),
+                 (paper, _col("corr_value_paper", 4, "num")),
+                 ("S", _col("s_index", 4, "num")), (paper, _col("s_index_paper", 4, "num")),
                  ("TTF Legato", _col("ttf_legato_steps", 0, "num")),
                  ("TTF Arena", _col("ttf_arena_fraction", 3, "num"))]
         title = "Table A4: physical values per run"

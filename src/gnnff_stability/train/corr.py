@@ -22,8 +22,10 @@ nothing scales with the number of edges except drawing the sample. On a GPU no v
 the host (shapes depend only on the number of rows).
 
 Conventions: ``S`` structures, ``n`` rows in total, ``K`` sampled rows per structure (padded), ``d``
-feature columns. The Pearson correlation of a constant column is defined as 0 (an ``eps`` is added to
-the variance), so constant channels never give NaN.
+feature columns. The Pearson correlation of a constant column is defined as 0 (``eps`` times the mean
+column variance of the matrix is added to every variance, see :func:`variance_floor`), so constant
+channels never give NaN, and the floor scales with the features: messages of size 1e-4 (variance 1e-8,
+common in a last interaction layer) are correlated exactly like messages of size 1.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "sampled_correlation_loss",
     "tap_gather",
     "validate_sample_size",
+    "variance_floor",
 ]
 
 logger = logging.getLogger(__name__)
@@ -56,7 +59,33 @@ SampleSize = Union[int, Literal["sqrt"], None]
 or ``None`` (all rows, evaluation only: it synchronises once to find the largest structure)."""
 
 DEFAULT_EPS = 1e-8
-"""Added to each column variance before dividing by the standard deviation (units of feature²)."""
+"""Relative variance floor: ``eps`` times the mean column variance is added to each column variance
+before dividing by the standard deviation (dimensionless; see :func:`variance_floor`)."""
+
+
+def variance_floor(var: torch.Tensor, eps: float) -> torch.Tensor:
+    """``eps · mean(var) + sqrt(tiny)`` over the last axis: what is added to each column variance.
+
+    Relative to the columns' own scale, so it changes a correlation by a factor ``1 - O(eps)`` at any
+    feature magnitude; an absolute floor would shrink every correlation of columns whose variance is
+    comparable to it (``var / (var + eps)`` on the diagonal). ``sqrt(tiny)`` (the square root of the
+    dtype's smallest normal number: 1.1e-19 in float32) keeps an all-constant matrix at 0 instead of
+    0/0, with ``floor^(-3/2)`` (in the gradient) still finite. Treated as a constant in the backward
+    pass (its derivative is of relative order ``eps``).
+
+    Parameters
+    ----------
+    var
+        ``[..., d]`` column variances.
+    eps
+        Relative floor (>= 0).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[..., 1]``.
+    """
+    return eps * var.mean(-1, keepdim=True).detach() + math.sqrt(torch.finfo(var.dtype).tiny)
 
 
 def validate_sample_size(sample: SampleSize) -> SampleSize:
@@ -206,7 +235,7 @@ def pearson_matrix(
 
     The columns are centred (masked mean), one (batched) matrix product gives the scatter matrix
     ``Xc^T Xc``, and rows and columns of that ``d x d`` matrix are divided by the standard
-    deviations (``sqrt(var + eps)``): two passes over the ``[..., K, d]`` sample and one product.
+    deviations (``sqrt(var + floor)``): two passes over the ``[..., K, d]`` sample and one product.
 
     Parameters
     ----------
@@ -215,14 +244,14 @@ def pearson_matrix(
     mask
         ``[..., K]`` bool (or 0/1) tensor of the rows to use; ``None`` uses all rows.
     eps
-        Added to every column variance: a constant column has correlation 0 with every column
-        (and ``var / (var + eps)`` = 0 on the diagonal) instead of NaN.
+        Relative variance floor (:func:`variance_floor`): a constant column has correlation 0 with
+        every column (and 0 on the diagonal) instead of NaN.
 
     Returns
     -------
     torch.Tensor
         ``[..., d, d]`` correlation matrices (population normalisation; the diagonal is
-        ``var / (var + eps)``, i.e. 1 to within ``eps / var``).
+        ``var / (var + eps · mean(var))``, i.e. 1 to within ``eps · mean(var) / var``).
     """
     if x.dim() < 2:
         raise ValueError(f"x must be [..., rows, columns], got shape {tuple(x.shape)}")
@@ -235,7 +264,8 @@ def pearson_matrix(
         mean = (x * w).sum(-2, keepdim=True) / count
         centred = (x - mean) * w
     scatter = _Gram.apply(centred) / count  # [..., d, d] covariance
-    inv_std = torch.rsqrt(torch.diagonal(scatter, dim1=-2, dim2=-1) + eps)  # [..., d]
+    var = torch.diagonal(scatter, dim1=-2, dim2=-1)  # [..., d]
+    inv_std = torch.rsqrt(var + variance_floor(var, eps))
     return scatter * inv_std[..., :, None] * inv_std[..., None, :]
 
 
@@ -243,7 +273,7 @@ class _OffdiagAbsPearson(torch.autograd.Function):
     """Per-structure mean off-diagonal ``|pearson|`` with a hand-written backward.
 
     Forward: centre the (masked) columns, ``cov = Xc^T Xc / n`` (one batched product),
-    ``s = (diag(cov) + eps)^(-1/2)``, ``C = cov * s s^T``, value ``= sum_{k!=j} |C_kj| / (d(d-1))``.
+    ``s = (diag(cov) + floor)^(-1/2)`` (:func:`variance_floor`), ``C = cov * s s^T``, value ``= sum_{k!=j} |C_kj| / (d(d-1))``.
     Backward (first order): with ``G = sign(C)`` off the diagonal (times the incoming gradient and
     ``1 / (d(d-1))``), ``u = 2 (G * cov) s`` and ``H = G * s s^T - diag(u * s^3 / 2)``, the gradient
     is ``dX = 2 Xc H / n`` (the centring projection drops out because ``Xc`` has zero column means,
@@ -261,7 +291,8 @@ class _OffdiagAbsPearson(torch.autograd.Function):
             inv_n = 1.0 / w.sum(-2, keepdim=True).clamp(min=1.0)  # [S, 1, 1]
             centred = (x - (x * w).sum(-2, keepdim=True) * inv_n) * w
         cov = torch.matmul(centred.transpose(-1, -2), centred) * inv_n  # [S, d, d]
-        s = torch.rsqrt(torch.diagonal(cov, dim1=-2, dim2=-1) + eps)  # [S, d]
+        var = torch.diagonal(cov, dim1=-2, dim2=-1)  # [S, d]
+        s = torch.rsqrt(var + variance_floor(var, eps))
         corr = cov * (s.unsqueeze(-1) * s.unsqueeze(-2))
         d = x.shape[-1]
         magnitude = corr.abs()

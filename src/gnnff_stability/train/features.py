@@ -26,10 +26,12 @@ NequIP (``<graph model>.model.func.layer{i}_convnet``, ``i = 0 .. num_layers-1``
         The node features after the layer (``NODE_FEATURES`` in the output of
         ``layer{i}_convnet``, after the gate), ``[n_atoms, dim]``, all columns; rows are atoms.
 
-    nequip 0.19 makes the last interaction layer output scalars only, so its message has only
-    ``0e`` irreps: ``edge_1o`` covers layers ``0 .. num_layers-2`` (a 2-layer model has one ``1o``
-    layer), and ``edge_0e+1o`` has only its ``0e`` group in the last layer. A layer with no selected
-    columns is skipped; "the last layer" of a selection is the last layer that has columns.
+    nequip 0.19's own builder makes the last interaction layer output scalars only, so its message
+    has only ``0e`` irreps: ``edge_1o`` covers layers ``0 .. num_layers-2`` (a 2-layer model has one
+    ``1o`` layer), and ``edge_0e+1o`` has only its ``0e`` group in the last layer. The paper's layout
+    (:func:`gnnff_stability.models.nequip_layout.HiddenIrrepsNequIPModel`) keeps the hidden irreps
+    in every layer, so there ``edge_1o`` covers every layer. A layer with no selected columns is
+    skipped; "the last layer" of a selection is the last layer that has columns.
 
 Allegro (``<graph model>.model.func.allegro``, an ``Allegro_Module``)
     ``edge``

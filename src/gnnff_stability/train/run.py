@@ -2,8 +2,8 @@
 
 :func:`train_model` is the ``train_model`` rule's library call. It takes the run-table row (where the
 method preset was resolved for the model's family) and the typed presets, runs the real ``nequip-train``
-with every campaign setting passed as a Hydra override, resumes from ``last.ckpt``, packages the best
-checkpoint, and writes ``metrics.json`` (carrying the method preset's own name and role) and
+with every campaign setting passed as a Hydra override, resumes from ``last.ckpt``, packages the best or
+the last checkpoint (``training.checkpoint``), and writes ``metrics.json`` (carrying the method preset's own name and role) and
 ``metrics_epoch.csv``.
 """
 
@@ -28,9 +28,13 @@ from .deploy import package_checkpoint
 from .evaluate import evaluate_model
 from .hydra import hydra_overrides, hydra_value, template_dir
 
-__all__ = ["collect_epoch_metrics", "train_model"]
+__all__ = ["CHECKPOINT_FILES", "collect_epoch_metrics", "train_model"]
 
 logger = logging.getLogger(__name__)
+
+#: ``training.checkpoint`` → the file of the run directory that is packaged: the epoch with the lowest
+#: validation loss, or the last epoch (the template's unmonitored checkpoint with ``save_last``).
+CHECKPOINT_FILES = {"best": "best.ckpt", "last": "last.ckpt"}
 
 
 def collect_epoch_metrics(run_dir: str | Path) -> pd.DataFrame:
@@ -112,7 +116,8 @@ def train_model(
         The metrics written to ``outputs["metrics"]``: the run's keys (``method`` is the preset's own
         name) and resolved role, EMAE, FMAE, the Corr value (last selected layer and per layer),
         ``s_per_epoch`` (median epoch wall time), ``s_per_epoch_train`` (training batches only),
-        ``train_wall_s`` (sum of the per-epoch wall times over all resumed runs), ``resumed``.
+        ``train_wall_s`` (sum of the per-epoch wall times over all resumed runs), ``checkpoint`` (the
+        packaged one, best|last), ``resumed``.
     """
     family = run["family"]
     corr = method.corr_for(family)
@@ -130,10 +135,11 @@ def train_model(
                        cli_env(threads), "nequip-train")
     logger.info("nequip-train finished in %.1f s", time.perf_counter() - t0)
 
-    best = run_dir / "best.ckpt"
-    if not best.exists():
-        raise RuntimeError(f"nequip-train wrote no {best}")
-    package_checkpoint(best, outputs["model"], threads)
+    chosen = run_dir / CHECKPOINT_FILES[training.checkpoint]
+    if not chosen.exists():
+        raise RuntimeError(f"nequip-train wrote no {chosen} (training.checkpoint: {training.checkpoint})")
+    logger.info("packaging the %s checkpoint %s", training.checkpoint, chosen)
+    package_checkpoint(chosen, outputs["model"], threads)
 
     epochs = collect_epoch_metrics(run_dir)
     Path(outputs["epochs"]).parent.mkdir(parents=True, exist_ok=True)
@@ -165,6 +171,7 @@ def train_model(
         "epochs": int(epochs["epoch"].max() + 1) if len(epochs) else 0,
         "train_wall_s": float(epochs["time/epoch_s"].sum()) if "time/epoch_s" in epochs else math.nan,
         "n_test_frames": evaluation["n_frames"],
+        "checkpoint": training.checkpoint,
         "resumed": resumed,
     }
     Path(outputs["metrics"]).parent.mkdir(parents=True, exist_ok=True)
