@@ -37,6 +37,9 @@ MASSES: dict[str, float] = {"Hf": 178.49, "O": 15.999}
 #: ``thermo_style custom`` keywords, in the column order of thermo.csv.
 THERMO_KEYWORDS: tuple[str, ...] = ("step", "temp", "pe", "ke", "etotal", "atoms", "c_fmax")
 
+#: Largest seed LAMMPS's Marsaglia generator (``fix langevin``) accepts.
+MARSAGLIA_SEED_MAX = 900_000_000
+
 #: Fix/compute/variable ids used by the protocol.
 FIX_EXTERNAL = "gnnff_ext"
 FIX_STORE = "gnnff_fstore"
@@ -56,7 +59,9 @@ def lammps_seeds(seed: int) -> tuple[int, int]:
 
     LAMMPS seeds must be positive integers, and the campaign's seeds start at 0, so both are drawn from
     ``numpy.random.default_rng(seed)`` in [1, 2**30): reproducible, distinct for the two uses, and
-    distinct between seeds.
+    distinct between seeds. ``fix langevin``'s Marsaglia generator accepts only seeds up to
+    900,000,000, so a larger Langevin draw is folded into [1, 900,000,000] (seeds that were valid
+    keep their value).
 
     Parameters
     ----------
@@ -66,6 +71,8 @@ def lammps_seeds(seed: int) -> tuple[int, int]:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     velocity_seed, langevin_seed = np.random.default_rng(int(seed)).integers(1, 2**30, size=2)
+    if langevin_seed > MARSAGLIA_SEED_MAX:
+        langevin_seed = 1 + (langevin_seed - 1) % MARSAGLIA_SEED_MAX
     return int(velocity_seed), int(langevin_seed)
 
 
