@@ -52,6 +52,7 @@ def test_render_hpc_deck_has_the_protocol(tmp_path):
         "mass 2 15.999",
         "pair_style nequip",
         'pair_coeff * * "/models/model.nequip.pt2" Hf O',
+        "atom_modify sort 0 0.0",
         "timestep 0.00025",
         f"velocity all create 1200 {vseed} dist gaussian mom yes rot yes",
         f"fix gnnff_langevin all langevin 1200 1200 0.1 {lseed}",

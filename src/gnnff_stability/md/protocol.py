@@ -9,6 +9,13 @@ Forces in the dump and in the thermo ``fmax`` column are the **model's** forces:
 defined after the force source and before ``fix langevin``, so it records the forces before the
 thermostat adds its friction and random kicks (those reach ~10 eV/Å for Hf at 0.25 fs, 100 fs damping,
 1200 K and would otherwise swamp the model's forces). The dump names those columns ``fx fy fz``.
+
+Spatial atom sorting is off (``atom_modify sort 0 0.0``). ``fix langevin`` draws its random forces in
+local atom order, and LAMMPS's default sort bins are half the neighbour cutoff, which differs between
+the engines (``pair_style zero 1.0`` beside ``fix external`` versus the model's ``r_max``); with
+sorting on, the same seed gave the two engines different thermostat kicks from step 1. With it off,
+the same model, cell and seed give the same trajectory in both engines (96 atoms gain nothing from
+sorting).
 """
 
 from __future__ import annotations
@@ -131,6 +138,7 @@ def render_protocol(
     lines += list(force_block)
     lines += [
         "neighbor 2.0 bin",
+        "atom_modify sort 0 0.0",
         "neigh_modify every 1 delay 0 check yes",
         f"timestep {s.dt_ps:.10g}",
         f"velocity all create {temp_K:.10g} {velocity_seed} dist gaussian mom yes rot yes",
