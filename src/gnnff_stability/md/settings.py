@@ -45,7 +45,8 @@ class HPCSettings:
     Attributes
     ----------
     lmp
-        LAMMPS executable built with pair_nequip_allegro (name on ``PATH`` or a path).
+        LAMMPS executable with pair_nequip_allegro built in, or one that loads ``plugin`` (name on
+        ``PATH`` or a path).
     launcher
         Command prefix, e.g. ``"srun"`` or ``"mpirun -np 1"``; empty for none.
     pair_style
