@@ -27,6 +27,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 __all__ = [
     "MORSE_PARAMS",
+    "PLUGIN_ENV",
     "build_toy_package",
     "fluorite_hfo2",
     "morse_labels",
@@ -44,6 +45,10 @@ MORSE_PARAMS: dict[tuple[str, str], tuple[float, float, float]] = {
     ("Hf", "Hf"): (0.25, 1.2, 3.55),
 }
 _MORSE_CUTOFF_A = 6.0
+
+#: Environment variable naming a LAMMPS plugin with ``pair_style nequip`` / ``allegro`` (the shared
+#: library), read by the tests and benchmarks that run the real pair styles.
+PLUGIN_ENV = "GNNFF_LAMMPS_PLUGIN"
 
 
 def fluorite_hfo2(repeat: tuple[int, int, int] = (1, 1, 1), a_A: float = 5.08) -> Atoms:

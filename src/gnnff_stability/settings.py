@@ -154,6 +154,7 @@ class HPCSettings(_Section):
     lmp: str
     launcher: str
     pair_style: str
+    plugin: str
 
 
 @dataclass(frozen=True)

