@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from gnnff_stability.analysis.dump import DumpReader, Snapshot, write_dump
-from gnnff_stability.analysis.stability import min_pair_distances, snapshot_observables
+from gnnff_stability.analysis.distances import min_pair_distances, snapshot_observables
 
 A = 5.08  # Å, cubic fluorite HfO2
 

@@ -1,6 +1,6 @@
 """Snakemake entry point of ``score_run``: stability.json and sn.csv of one MD run."""
 
-from gnnff_stability.analysis.stability import score_run
+from gnnff_stability.analysis.score import score_run
 from gnnff_stability.logs import setup_script_logging
 from gnnff_stability.settings import StabilitySettings
 

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from analysis_builders import FLUORITE_RMIN, fluorite, snapshot, write_run
 
+from gnnff_stability.analysis.distances import min_pair_distances
+from gnnff_stability.analysis.score import score_run
 from gnnff_stability.analysis.stability import (
-    min_pair_distances,
     pair_ratio_terms,
     s_index,
-    score_run,
     sn_table,
     temperature_term,
     ttf_arena_fraction,

@@ -12,7 +12,7 @@ from analysis_builders import fluorite, snapshot, write_run
 
 from gnnff_stability.report.figures import FIGURE_NAMES, make_figures
 from gnnff_stability.analysis.rdf import compute_rdf_comparison
-from gnnff_stability.analysis.stability import score_run
+from gnnff_stability.analysis.score import score_run
 from gnnff_stability.config import validate_config
 from gnnff_stability.grid import METHOD_COLUMNS, RUN_KEYS, method_presets, method_role
 from gnnff_stability.report.collect import bootstrap_mean, collect_results, run_files

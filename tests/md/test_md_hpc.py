@@ -39,7 +39,7 @@ from gnnff_stability.md.outcome import (
     halt_crash,
     parse_thermo_log,
 )
-from gnnff_stability.analysis.stability import score_run
+from gnnff_stability.analysis.score import score_run
 from gnnff_stability.settings import MDSettings
 from toy_models import PLUGIN_ENV
 

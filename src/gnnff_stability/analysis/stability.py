@@ -1,4 +1,6 @@
-"""Stability index S_index of an MD run (the paper's Eqs. 7-8) and the physical values of Table A4.
+"""Stability index S_index of an MD run (the paper's Eqs. 7-8): the formula and its readings.
+
+Scoring a run from its files is :mod:`.score`; the minimum distances are :mod:`.distances`.
 
 For the snapshots ``n = 1 .. num`` written every ``dump_every`` steps (``num = steps_planned //
 dump_every``), the per-snapshot score is
@@ -57,32 +59,20 @@ one of them 0.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.settings import StabilitySettings
-from gnnff_stability.species import PAIR_NAMES, PAIRS
-
-from .dump import DumpReader, Snapshot, read_thermo
+from gnnff_stability.species import PAIR_NAMES
 
 __all__ = [
     "CRASH_SCORES",
     "TEMP_TERMS",
-    "min_pair_distances",
     "pair_ratio_terms",
-    "read_data_atom_count",
     "crash_scored_s_index",
     "s_index",
-    "score_run",
     "sn_table",
-    "snapshot_observables",
     "temperature_term",
     "ttf_arena_fraction",
     "ttf_legato_steps",
@@ -99,158 +89,8 @@ CRASH_SCORES: tuple[str, ...] = ("zero", "partial")
 TTF_BAND_FRACTION = 0.75
 """Default half-width of the time-to-failure temperature band, as a fraction of T_set."""
 
-_INITIAL_CUTOFF_FACTOR = 1.2
-_MIN_CUTOFF_A = 0.5
 
 
-# --------------------------------------------------------------------------------------------
-# Minimum distances
-# --------------------------------------------------------------------------------------------
-def min_pair_distances(
-    positions: np.ndarray,
-    types: np.ndarray,
-    cell: np.ndarray,
-    pbc: Sequence[bool] | np.ndarray = (True, True, True),
-    *,
-    pairs: Sequence[tuple[int, int]] = PAIRS,
-    start_cutoff_A: Sequence[float] | None = None,
-    growth: float = 1.5,
-) -> np.ndarray:
-    """Minimum interatomic distance of each species pair under periodic boundary conditions.
-
-    A cell-list neighbour search (matscipy, O(N)) with a per-pair cutoff; a pair that has no
-    neighbour within its cutoff is searched again with the cutoff multiplied by ``growth`` until
-    found. Periodic images count, including an atom's own image (the only O-O distance of a cell
-    with one O atom). Works for triclinic cells and for 10^5 atoms.
-
-    Parameters
-    ----------
-    positions
-        Cartesian positions, shape [N, 3], Å. Atoms outside the cell are wrapped along periodic
-        directions.
-    types
-        LAMMPS atom types, shape [N], int.
-    cell
-        Lattice vectors as rows, shape [3, 3], Å.
-    pbc
-        Periodicity per direction, shape [3].
-    pairs
-        Type pairs ``(a, b)``; default Hf-Hf, Hf-O, O-O.
-    start_cutoff_A
-        First search radius per pair, Å (e.g. 1.15 × the previous snapshot's minima). Default:
-        1.2 × ``(V / max(N_a, N_b))^(1/3)``, the mean spacing of the more numerous species.
-    growth
-        Factor applied to the radius of a pair not yet found (> 1).
-
-    Returns
-    -------
-    numpy.ndarray
-        Minimum distances, shape [len(pairs)], Å. NaN for a pair with an absent species, or for
-        every pair when a position is not finite.
-    """
-    from matscipy.neighbours import neighbour_list  # noqa: PLC0415
-
-    positions = np.asarray(positions, dtype=float)
-    types = np.asarray(types)
-    cell = np.asarray(cell, dtype=float)
-    pbc = np.asarray(pbc, dtype=bool)
-    if positions.ndim != 2 or positions.shape[1] != 3:
-        raise ValueError(f"positions must have shape [N, 3], got {positions.shape}")
-    if types.shape != (positions.shape[0],):
-        raise ValueError(f"types must have shape [{positions.shape[0]}], got {types.shape}")
-    if cell.shape != (3, 3):
-        raise ValueError(f"cell must have shape [3, 3], got {cell.shape}")
-    if pbc.shape != (3,):
-        raise ValueError(f"pbc must have 3 entries, got {pbc.shape}")
-    if growth <= 1.0:
-        raise ValueError(f"growth must be > 1, got {growth}")
-    result = np.full(len(pairs), np.nan)
-    if not np.all(np.isfinite(positions)):
-        return result
-    volume = abs(float(np.linalg.det(cell)))
-    if not np.isfinite(volume) or volume <= 0.0:
-        raise ValueError(f"cell has zero or non-finite volume {volume}: {cell.tolist()}")
-
-    # Wrap along periodic directions (matscipy does as well; doing it here keeps huge
-    # coordinates of a blown-up run from reaching the cell lists).
-    frac = np.linalg.solve(cell.T, positions.T).T
-    frac[:, pbc] -= np.floor(frac[:, pbc])
-    positions = frac @ cell
-
-    counts = {int(t): int(c) for t, c in zip(*np.unique(types, return_counts=True))}
-    lengths = np.linalg.norm(cell, axis=1)
-    span = float(np.ptp(positions, axis=0).max()) if positions.shape[0] else 0.0
-    bound = float(lengths.sum()) * 1.01 + (span if not pbc.all() else 0.0) + 1e-6
-
-    numbers = types.astype(np.int32)
-    for k, (a, b) in enumerate(pairs):
-        na, nb = counts.get(a, 0), counts.get(b, 0)
-        if na == 0 or nb == 0 or (a == b and na == 1 and not pbc.any()):
-            continue
-        if start_cutoff_A is not None and np.isfinite(start_cutoff_A[k]) and start_cutoff_A[k] > 0:
-            cut = float(start_cutoff_A[k])
-        else:
-            n_ref = na if a == b else na + nb
-            cut = _INITIAL_CUTOFF_FACTOR * (volume / n_ref) ** (1.0 / 3.0)
-        cut = max(min(cut, bound), _MIN_CUTOFF_A)
-        # Same species: search the subset of that species only (cheaper cell lists).
-        sub = positions[numbers == a] if a == b else positions
-        while True:
-            if a == b:
-                d = neighbour_list("d", positions=sub, cell=cell, pbc=pbc, cutoff=cut)
-            else:
-                d = neighbour_list("d", positions=sub, cell=cell, pbc=pbc, numbers=numbers,
-                                   cutoff={(a, b): cut})
-            if d.size:
-                result[k] = float(d.min())
-                break
-            if cut >= bound:
-                logger.warning("no %s pair found within %.1f Å; reporting NaN", pairs[k], bound)
-                break
-            cut = min(cut * growth, bound)
-    return result
-
-
-def snapshot_observables(snapshots: Iterable[Snapshot]) -> pd.DataFrame:
-    """Per-snapshot quantities needed by the stability index, streaming over a trajectory.
-
-    Parameters
-    ----------
-    snapshots
-        Snapshots in step order (e.g. a :class:`~gnnff_stability.analysis.dump.DumpReader`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per snapshot: ``step``, ``natoms``, ``rmin_HfHf``, ``rmin_HfO``, ``rmin_OO`` (Å),
-        ``fmax_eV_per_A`` (largest per-atom force norm, NaN without forces), ``finite`` (all
-        positions finite).
-    """
-    rows = []
-    hint: np.ndarray | None = None
-    for snap in snapshots:
-        start = None if hint is None else 1.15 * hint + 0.05
-        rmin = min_pair_distances(snap.positions, snap.types, snap.cell, snap.pbc,
-                                  start_cutoff_A=start)
-        if np.all(np.isfinite(rmin)):
-            hint = rmin
-        fmax = np.nan
-        if snap.forces is not None and snap.n_atoms:
-            with np.errstate(over="ignore", invalid="ignore"):
-                norms = np.linalg.norm(snap.forces, axis=1)
-            fmax = float(np.inf) if not np.all(np.isfinite(norms)) else float(norms.max())
-        row = {"step": snap.step, "natoms": snap.n_atoms}
-        row.update({f"rmin_{name}": float(r) for name, r in zip(PAIR_NAMES, rmin)})
-        row["fmax_eV_per_A"] = fmax
-        row["finite"] = bool(np.all(np.isfinite(snap.positions)))
-        rows.append(row)
-        logger.debug("snapshot step %d: rmin %s", snap.step, rmin)
-    columns = ["step", "natoms", *(f"rmin_{n}" for n in PAIR_NAMES), "fmax_eV_per_A", "finite"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-# --------------------------------------------------------------------------------------------
-# Terms of s_n
 # --------------------------------------------------------------------------------------------
 def temperature_term(
     temp_K: np.ndarray | float, temp_set_K: float, beta: float, mode: str = "raw"
@@ -520,178 +360,3 @@ def ttf_arena_fraction(steps_done: int, steps_planned: int) -> float:
 
 # --------------------------------------------------------------------------------------------
 # One run, from files
-# --------------------------------------------------------------------------------------------
-def read_data_atom_count(path: str | Path) -> int:
-    """Number of atoms declared in the header of a LAMMPS data file (``<N> atoms``)."""
-    with open(path, encoding="ascii", errors="replace") as fh:
-        next(fh, None)  # the first line is a comment
-        for line in fh:
-            words = line.split("#")[0].split()
-            if len(words) == 2 and words[1] == "atoms":
-                return int(words[0])
-            if words and words[0][0].isalpha() and words[0] not in ("atoms",):
-                break  # first section keyword: header is over
-    raise ValueError(f"{path}: no '<N> atoms' line in the LAMMPS data file header")
-
-
-def _finite_or_none(x: Any) -> Any:
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(float(x)) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
-
-
-def score_run(
-    dump: str | Path,
-    thermo: str | Path,
-    status: str | Path,
-    cell: str | Path | None,
-    settings: StabilitySettings,
-    score_out: str | Path,
-    sn_out: str | Path,
-    *,
-    temp_K: float | None = None,
-) -> dict[str, Any]:
-    """Score one MD run: write ``stability.json`` and ``sn.csv``, return the stability record.
-
-    Parameters
-    ----------
-    dump
-        ``dump.lammpstrj`` of the run (may end inside a snapshot after a crash).
-    thermo
-        ``thermo.csv`` of the run (temperatures at the dump steps).
-    status
-        ``status.json`` of the run (classification, crash_step, steps_planned, steps_done,
-        dump_every, temp_K, n_atoms_initial, n_atoms_final).
-    cell
-        The start cell's LAMMPS data file (``N_0`` if the dump lacks step 0); may be ``None``.
-    settings
-        The ``stability`` block (``ttf_band_K`` ``None``: :data:`TTF_BAND_FRACTION` × T_set; ``crash_score``
-        one of :data:`CRASH_SCORES`).
-    score_out, sn_out
-        Paths of ``stability.json`` and ``sn.csv``.
-    temp_K
-        Set-point temperature, K; default ``status["temp_K"]``.
-
-    Returns
-    -------
-    dict
-        The record written to ``stability.json`` (non-finite values written as ``null``).
-    """
-    settings = StabilitySettings.coerce(settings)
-    alpha, beta, mode = float(settings.alpha), float(settings.beta), settings.temp_term
-    crash_score = settings.crash_score
-
-    stat = json.loads(Path(status).read_text())
-    for key in ("steps_planned", "dump_every"):
-        if key not in stat:
-            raise ValueError(f"{status}: status.json lacks '{key}'")
-    steps_planned = int(stat["steps_planned"])
-    dump_every = int(stat["dump_every"])
-    if temp_K is None and stat.get("temp_K") is None:
-        raise ValueError(f"no set-point temperature: pass temp_K or give 'temp_K' in {status}")
-    temp_set = float(temp_K if temp_K is not None else stat["temp_K"])
-    band_setting = settings.ttf_band_K
-    band = float(band_setting) if band_setting is not None else TTF_BAND_FRACTION * temp_set
-    n_planned = steps_planned // dump_every
-
-    reader = DumpReader(dump) if Path(dump).exists() else []
-    if not Path(dump).exists():
-        logger.warning("dump %s does not exist: no snapshot reached", dump)
-    obs = snapshot_observables(reader)
-    truncated = bool(getattr(reader, "truncated", False))
-    th = read_thermo(thermo) if Path(thermo).exists() else None
-    if th is None:
-        logger.warning("thermo file %s does not exist: temperature factors are 0", thermo)
-
-    n0 = None
-    if len(obs) and (obs["step"] == 0).any():
-        n0 = int(obs.loc[obs["step"] == 0, "natoms"].iloc[0])
-    if cell is not None and Path(cell).exists():
-        n_cell = read_data_atom_count(cell)
-        if n0 is not None and n0 != n_cell:
-            logger.warning("step-0 snapshot has %d atoms but the cell file %s has %d", n0, cell,
-                           n_cell)
-        n0 = n0 if n0 is not None else n_cell
-    if n0 is None and stat.get("n_atoms_initial"):
-        n0 = int(stat["n_atoms_initial"])
-
-    sn = sn_table(obs, th, temp_set_K=temp_set, dump_every=dump_every,
-                  steps_planned=steps_planned, n_atoms_initial=n0, alpha=alpha, beta=beta,
-                  temp_term=mode)
-    s_partial = s_index(sn, n_planned)
-
-    steps_done = int(stat.get("steps_done", obs["step"].max() if len(obs) else 0))
-    classification = stat.get("classification")
-    if classification is None:
-        classification = "stable" if steps_done >= steps_planned else "crash"
-    crashed = classification == "crash"
-    n_final = stat.get("n_atoms_final")
-    if n_final is None and len(obs):
-        n_final = int(obs["natoms"].iloc[-1])
-    atoms_lost = bool(
-        (n_final is not None and n0 is not None and int(n_final) < n0)
-        or (len(obs) and n0 is not None and int(obs["natoms"].min()) < n0)
-    )
-
-    sidx = crash_scored_s_index(s_partial, crashed, atoms_lost, crash_score)
-
-    tsel = th[th["step"] <= steps_done] if th is not None else None
-    temps = tsel["temp_K"].to_numpy(dtype=float) if tsel is not None else np.array([])
-    finite_t = temps[np.isfinite(temps)]
-    ttf = ttf_legato_steps(th, temp_set, band, steps_done)
-    record: dict[str, Any] = {
-        "s_index": sidx,
-        "s_index_zero": crash_scored_s_index(s_partial, crashed, atoms_lost, "zero"),
-        "s_index_partial": s_partial,
-        "crash_score": crash_score,
-        "classification": classification,
-        "crash_step": stat.get("crash_step"),
-        "atoms_lost": atoms_lost,
-        "crashed": crashed,
-        "temp_mean_K": float(np.nanmean(temps)) if (~np.isnan(temps)).any() else None,
-        "temp_max_K": float(np.max(finite_t)) if finite_t.size else None,
-        "temp_last_K": float(temps[-1]) if temps.size else None,
-        "fmax_eV_per_A": float(obs["fmax_eV_per_A"].max()) if len(obs) else None,
-        "thermo_fmax_eV_per_A": (
-            float(np.nanmax(tsel["fmax_eV_per_A"].to_numpy(dtype=float)))
-            if tsel is not None and "fmax_eV_per_A" in tsel and tsel["fmax_eV_per_A"].notna().any()
-            else None
-        ),
-        **{f"rmin_{p}_A": (float(obs[f"rmin_{p}"].min()) if len(obs) else None)
-           for p in PAIR_NAMES},
-        "n_snapshots": int(len(sn)),
-        "n_planned": int(n_planned),
-        "sn_mean_reached": float(sn["s_n"].mean()) if len(sn) else None,
-        "sn_min": float(sn["s_n"].min()) if len(sn) else None,
-        "ttf_legato_steps": ttf,
-        "ttf_legato_fraction": ttf / steps_planned,
-        "ttf_arena_fraction": ttf_arena_fraction(steps_done, steps_planned),
-        "steps_done": steps_done,
-        "steps_planned": steps_planned,
-        "dump_every": dump_every,
-        "temp_set_K": temp_set,
-        "n_atoms_initial": n0,
-        "n_atoms_final": None if n_final is None else int(n_final),
-        "dump_truncated": truncated,
-        "alpha": alpha,
-        "beta": beta,
-        "temp_term": mode,
-        "ttf_band_K": band,
-        "engine": stat.get("engine"),
-    }
-    record = {k: _finite_or_none(v) for k, v in record.items()}
-    Path(score_out).parent.mkdir(parents=True, exist_ok=True)
-    Path(sn_out).parent.mkdir(parents=True, exist_ok=True)
-    Path(score_out).write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
-    sn.to_csv(sn_out, index=False)
-    logger.info(
-        "S_index %.4f (crash_score %s; partial credit %.4f; %d of %d snapshots reached, "
-        "classification %s, atoms lost %s, T mean %s K)",
-        sidx, crash_score, s_partial, len(sn), n_planned, classification, atoms_lost,
-        record["temp_mean_K"],
-    )
-    return record
