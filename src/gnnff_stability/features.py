@@ -42,8 +42,14 @@ Allegro (``<graph model>.model.func.allegro``, an ``Allegro_Module``)
         (``[n_edges, num_scalar_features + env_weight_numel]``). The last layer has no env part, so
         its columns equal ``edge``. The tensor track (``allegro.tps[i]``) is not included.
 
+GemNet-T (``<graph model>.model.func.gemnet``, a ``GemNetTEnergy``)
+    ``edge``
+        The directed edge embedding after interaction block ``i``: the output of
+        ``gemnet.blocks.{i}.edge_features`` (an identity module), ``[n_edges, emb_size_edge]``, all
+        columns, rows in the order of nequip's ``edge_index``.
+
 Default selection (used for the Corr value of baseline models): ``edge_1o`` for NequIP (the
-paper's NequIP "corr" row equals its ``edge 1o`` ablation) and ``edge`` for Allegro.
+paper's NequIP "corr" row equals its ``edge 1o`` ablation), ``edge`` for Allegro and GemNet-T.
 """
 
 from __future__ import annotations
@@ -76,14 +82,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FAMILIES = ("nequip", "allegro")
+FAMILIES = ("nequip", "allegro", "gemnet")
 SELECTIONS: dict[str, tuple[str, ...]] = {
     "nequip": ("edge", "edge_0e", "edge_1o", "edge_0e+1o", "node"),
     "allegro": ("edge", "edge+env"),
+    "gemnet": ("edge",),
 }
-DEFAULT_SELECTION = {"nequip": "edge_1o", "allegro": "edge"}
+DEFAULT_SELECTION = {"nequip": "edge_1o", "allegro": "edge", "gemnet": "edge"}
 
 _NEQUIP_LAYER = re.compile(r"(?:^|\.)layer(\d+)_convnet$")
+_GEMNET_BLOCK = re.compile(r"(?:^|\.)gemnet\.blocks\.(\d+)\.edge_features$")
 _NODE_FEATURES = "node_features"
 _EDGE_INDEX = "edge_index"
 _BATCH = "batch"
@@ -141,16 +149,19 @@ class LayerTap:
 
 
 def model_family(model: torch.nn.Module) -> str:
-    """``"nequip"`` or ``"allegro"``, recognised from the module tree of a (graph) model."""
+    """``"nequip"``, ``"allegro"`` or ``"gemnet"``, recognised from the module tree of a (graph) model."""
     for name, module in model.named_modules():
         if hasattr(module, "latents") and hasattr(module, "num_scalar_features"):
             return "allegro"
     for name, _ in model.named_modules():
         if _NEQUIP_LAYER.search(name):
             return "nequip"
+        if _GEMNET_BLOCK.search(name):
+            return "gemnet"
     raise ValueError(
-        "model is neither a NequIP model (no `layer{i}_convnet` modules) nor an Allegro model "
-        "(no module with `latents`); only these families have feature selections"
+        "model is neither a NequIP model (no `layer{i}_convnet` modules), an Allegro model (no module "
+        "with `latents`) nor a GemNet-T model (no `gemnet.blocks.{i}.edge_features`); only these "
+        "families have feature selections"
     )
 
 
@@ -241,6 +252,15 @@ def build_taps(model: torch.nn.Module, selection: str) -> list[LayerTap]:
                     LayerTap(index, f"{name}.conv.tp_scatter.tp", tp_scatter.tp, "edge", groups,
                              names, irreps.dim, _identity)
                 )
+    elif family == "gemnet":
+        blocks = sorted(
+            (int(m.group(1)), name, module)
+            for name, module in model.named_modules()
+            if (m := _GEMNET_BLOCK.search(name))
+        )
+        for index, name, module in blocks:
+            taps.append(LayerTap(index, name, module, "edge", [slice(None)], ["all"],
+                                 int(module.num_features), _identity))
     else:
         allegro = next(
             (name, module)

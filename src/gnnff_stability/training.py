@@ -1,4 +1,4 @@
-"""Training NequIP / Allegro through the real ``nequip-train``, with or without the correlation loss.
+"""Training NequIP / Allegro / GemNet-T through the real ``nequip-train``, with or without the correlation loss.
 
 Three pieces:
 
@@ -266,7 +266,7 @@ class CorrLightningModule(EMALightningModule):
 
 
 def default_config_dir() -> Path:
-    """``config/models`` of the repository (the Hydra templates ``nequip.yaml`` and ``allegro.yaml``)."""
+    """``config/models`` of the repository (the Hydra templates ``<family>.yaml``)."""
     return Path(__file__).resolve().parents[2] / "config" / "models"
 
 
@@ -330,8 +330,8 @@ def hydra_overrides(
 ) -> list[str]:
     """Hydra overrides of ``config/models/<family>.yaml`` for one training run.
 
-    Model keys (``r_max``, ``l_max``, ``num_features`` | ``num_scalar_features`` +
-    ``num_tensor_features``, ``num_bessels``, ``parity``) become top-level template keys;
+    Model keys (:data:`gnnff_stability.config.FAMILY_MODEL_KEYS` of the family; ``r_max`` becomes
+    ``cutoff_radius``) become top-level template keys;
     ``model_settings["overrides"]`` is passed through verbatim (``{"training_module.model.x": v}``).
     Training keys: ``max_epochs``, ``batch_size``, ``lr``, ``loss_coeffs`` {forces, total_energy},
     ``dtype``, ``device`` (cpu|cuda|auto).
@@ -607,7 +607,7 @@ def train_model(
     seed
         Training seed (model initialisation, data shuffling, edge sampling).
     model_settings
-        ``models.<model>`` of the config: ``family`` (nequip|allegro; gemnet raises) and the keys of
+        ``models.<model>`` of the config: ``family`` (nequip|allegro|gemnet) and the keys of
         :func:`hydra_overrides`.
     method_settings
         ``methods.<method>``: ``{"corr": None}`` or the correlation-loss settings.
@@ -635,15 +635,8 @@ def train_model(
         ``train_wall_s`` is the sum of the per-epoch wall times over all (resumed) runs.
     """
     family = model_settings.get("family")
-    if family == "gemnet":
-        raise ValueError(
-            "model family 'gemnet' cannot be trained here: nequip has no GemNet-T, and this project "
-            "implements the correlation loss only for nequip and allegro. GemNet-T is supported only "
-            "via an external implementation (e.g. the fairchem/OCP GemNet-T with the same penalty on "
-            "its edge embeddings); remove gemnet from grid.model or train it outside this workflow."
-        )
     if family not in FAMILIES:
-        raise ValueError(f"model family must be one of {FAMILIES} (or gemnet), got {family!r}")
+        raise ValueError(f"model family must be one of {FAMILIES}, got {family!r}")
     if int(layers) < 1:
         raise ValueError(f"layers must be >= 1, got {layers}")
     corr = resolve_corr_settings(family, method_settings)

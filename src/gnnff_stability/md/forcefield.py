@@ -176,11 +176,12 @@ def load_model(path: str | Path, model_format: str = "package", device: str = "c
 
 
 def detect_family(path: str | Path) -> str:
-    """Model family (``"nequip"`` or ``"allegro"``) of a packaged or compiled model file.
+    """Model family (``"nequip"``, ``"allegro"`` or ``"gemnet"``) of a packaged or compiled model file.
 
     A ``nequip-package`` archive stores the training config (``model/config.yaml``), whose model
-    ``_target_`` names the builder (``allegro.model.AllegroModel`` or ``nequip.model...``). For other
-    archives (``.nequip.pt2``) the member names are searched for ``allegro``.
+    ``_target_`` names the builder (``allegro.model.AllegroModel``,
+    ``gnnff_stability.models.gemnet.GemNetTModel`` or ``nequip.model...``). For other archives
+    (``.nequip.pt2``) the member names are searched for ``allegro`` and ``gemnet``.
     """
     import zipfile  # noqa: PLC0415
 
@@ -198,8 +199,16 @@ def detect_family(path: str | Path) -> str:
                 target = str(yaml.safe_load(text)["training_module"]["model"]["_target_"])
             except (yaml.YAMLError, KeyError, TypeError):
                 target = text
-            return "allegro" if "allegro" in target.lower() else "nequip"
-    return "allegro" if any("allegro" in n.lower() for n in names) else "nequip"
+            return _family_from_text([target])
+    return _family_from_text(names)
+
+
+def _family_from_text(texts: Sequence[str]) -> str:
+    lowered = [t.lower() for t in texts]
+    for family in ("gemnet", "allegro"):
+        if any(family in t for t in lowered):
+            return family
+    return "nequip"
 
 
 class VerletNeighbourList:
