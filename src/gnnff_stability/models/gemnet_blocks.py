@@ -137,10 +137,10 @@ class TripletInteraction(torch.nn.Module):
         n_edges, width = pad_index.shape
         x_ba = self.down_projection(self.dense_ba(m) * self.mlp_rbf(rbf3))  # [E, trip]
         table = torch.cat([x_ba, x_ba.new_zeros(1, x_ba.shape[1])])
-        x_pad = table.index_select(0, pad_index.reshape(-1)).view(n_edges, width, -1)  # [E, K, trip]
+        x_pad = table.index_select(0, pad_index.reshape(-1)).view(n_edges, width, x_ba.shape[1])  # [E, K, trip]
         sum_k = torch.bmm(sph, x_pad)  # [E, S, trip]: sum over triplets of Y_l(angle) x_ba
         z = torch.bmm(rbf_w1, sum_k)  # [E, cbf, trip]
-        x = z.reshape(n_edges, -1) @ self.bilinear.reshape(-1, self.bilinear.shape[-1])
+        x = z.reshape(n_edges, z.shape[1] * z.shape[2]) @ self.bilinear.flatten(0, 1)
         x = x * self.sum_norm
         x_ca = self.up_projection_ca(x)
         x_ac = self.up_projection_ac(x)
@@ -240,7 +240,7 @@ class GemNetTEnergy(GraphModuleMixin, torch.nn.Module):
             keep = mask.to(rbf.dtype).unsqueeze(-1)
             rbf, rad_cbf = rbf * keep, rad_cbf * keep
         unit_table = torch.cat([unit, unit.new_zeros(1, 3)])
-        unit_ba = unit_table.index_select(0, pad_index.reshape(-1)).view(n_edges, -1, 3)
+        unit_ba = unit_table.index_select(0, pad_index.reshape(-1)).view(n_edges, pad_index.shape[1], 3)
         cos_cab = (unit_ba * unit.unsqueeze(1)).sum(-1)  # [E, K]
         sph = circular_basis(cos_cab, self.num_spherical) * pad_mask.unsqueeze(-1).to(unit.dtype)
         sph = sph.transpose(1, 2)  # [E, S, K]
