@@ -151,10 +151,25 @@ def test_hydra_overrides_quote_and_map_keys(tmp_path):
         hydra_overrides("nequip", 2, 0, {}, None, {"epochs": 3}, "a", "b", "c", "d")
 
 
-def test_gemnet_raises_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match="gemnet.*nequip has no GemNet-T"):
-        train_model("gemnet", 4, 0, {"family": "gemnet"}, {"corr": None}, {}, "a", "b", "c",
-                    tmp_path, tmp_path / "m.nequip.zip", tmp_path / "m.json", tmp_path / "e.csv")
+def test_gemnet_overrides_name_keys_of_its_template(tmp_path):
+    import yaml
+
+    from gnnff_stability.training import default_config_dir
+
+    settings = {"family": "gemnet", "r_max": 6.0, "emb_size_atom": 128, "emb_size_edge": 128,
+                "emb_size_trip": 64, "emb_size_rbf": 16, "emb_size_cbf": 16, "emb_size_bil_trip": 64,
+                "num_radial": 6, "num_spherical": 7, "max_neighbors": None}
+    overrides = hydra_overrides("gemnet", 4, 0, settings, {"selection": "edge"}, {}, "a", "b", "c", "d")
+    assert "num_layers=4" in overrides and "cutoff_radius=6.0" in overrides
+    assert "emb_size_bil_trip=64" in overrides and "max_neighbors=null" in overrides
+    template = yaml.safe_load((default_config_dir() / "gemnet.yaml").read_text())
+    assert template["training_module"]["model"]["num_blocks"] == "${num_layers}"
+    for item in overrides:
+        key = item.split("=", 1)[0]
+        if "." not in key:
+            assert key in template, f"override {key} has no key in config/models/gemnet.yaml"
+    with pytest.raises(ValueError, match="do not apply to gemnet"):
+        hydra_overrides("gemnet", 1, 0, {"l_max": 2}, None, {}, "a", "b", "c", "d")
 
 
 def test_epoch_metrics_merge_resumed_runs(tmp_path):
