@@ -4,6 +4,7 @@ through nequip-train and MD through the embedded LAMMPS engine."""
 from __future__ import annotations
 
 import itertools
+from importlib.metadata import entry_points
 
 import numpy as np
 import pytest
@@ -319,3 +320,44 @@ def test_packaged_gemnet_runs_embedded_md_with_its_own_step0_forces(toy_gemnet, 
     assert np.abs(snap.forces).max() > 1e-2
     pe0 = pd.read_csv(out["thermo"])["pe_eV"].iloc[0]
     assert pe0 == pytest.approx(ref.get_potential_energy(), abs=2e-3)
+
+
+@pytest.mark.slow
+def test_train_model_with_the_correlation_loss_on_the_gemnet_template(tmp_path):
+    """The workflow's train_model on config/models/gemnet.yaml: nequip-train with the correlation loss
+    on the edge embeddings, nequip-package, then EMAE / FMAE / Corr of the package."""
+    import json
+
+    import ase.io
+    import pandas as pd
+
+    from gnnff_stability.md.testing import toy_dataset
+    from gnnff_stability.schedulers import corr_coefficient
+    from gnnff_stability.training import train_model
+
+    if not any(ep.value == "gnnff_stability.models" for ep in entry_points(group="nequip.extension")):
+        pytest.fail("gnnff_stability.models is not a registered nequip extension: pip install -e .")
+    splits = {}
+    for name, n, seed in (("train", 12, 0), ("valid", 4, 1), ("test", 4, 2)):
+        splits[name] = tmp_path / f"{name}.xyz"
+        ase.io.write(splits[name], toy_dataset(n, seed), format="extxyz")
+    settings = {"family": "gemnet", "r_max": 4.0, "emb_size_atom": 8, "emb_size_edge": 8,
+                "emb_size_trip": 4, "emb_size_rbf": 4, "emb_size_cbf": 4, "emb_size_bil_trip": 4,
+                "num_radial": 6, "num_spherical": 7, "max_neighbors": 50}
+    corr = {"corr": {"features": {"gemnet": "edge"}, "scheduler": "cosine", "c_min": 0.0,
+                     "c_max": 0.1, "t_cycle": 2, "sample_edges": 64}}
+    metrics = train_model(
+        model="gemnet", layers=2, seed=0, model_settings=settings, method_settings=corr,
+        training_settings={"batch_size": 4, "lr": 0.01, "max_epochs": 2, "device": "cpu"},
+        train=splits["train"], valid=splits["valid"], test=splits["test"], run_dir=tmp_path / "run",
+        model_out=tmp_path / "model.nequip.zip", metrics_out=tmp_path / "metrics.json",
+        epoch_csv_out=tmp_path / "metrics_epoch.csv", threads=1,
+    )
+    assert json.loads((tmp_path / "metrics.json").read_text())["family"] == "gemnet"
+    assert metrics["corr_selection"] == "edge" and metrics["corr_layers"] == [0, 1]
+    assert 0 < metrics["corr_value"] < 1 and np.isfinite(metrics["fmae_meV_per_A"])
+    epochs = pd.read_csv(tmp_path / "metrics_epoch.csv")
+    assert epochs["loss_coeff/corr"].tolist() == pytest.approx(
+        [corr_coefficient(t, "cosine", 0.0, 0.1, 2) for t in range(2)])
+    for column in ("train_loss_epoch/corr_layer0", "train_loss_epoch/corr_layer1"):
+        assert epochs[column].notna().all() and (epochs[column] > 0).all(), column
