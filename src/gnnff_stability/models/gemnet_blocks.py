@@ -53,14 +53,24 @@ class EdgeFeatures(torch.nn.Module):
 
 
 class EdgeEmbedding(torch.nn.Module):
-    """``m_ca = act(W [h_c, h_a, x_ca])``: directed edge embedding from both atoms and an edge input."""
+    """``m_ca = act(W [h_c, h_a, x_ca])``: directed edge embedding from both atoms and an edge input.
+
+    ``W`` is one He-orthogonal ``[edge_out, 2 atom_features + edge_in]`` matrix; it is applied as
+    ``(h W_c^T)[c] + (h W_a^T)[a] + x W_x^T``, which multiplies atom rows instead of edge rows.
+    """
 
     def __init__(self, atom_features: int, edge_in: int, edge_out: int) -> None:
         super().__init__()
+        self.atom_features = int(atom_features)
         self.dense = Dense(2 * atom_features + edge_in, edge_out, activation=True)
 
     def forward(self, h: torch.Tensor, x: torch.Tensor, idx_s: torch.Tensor, idx_t: torch.Tensor):
-        return self.dense(torch.cat([h[idx_s], h[idx_t], x], dim=-1))
+        weight = self.dense.linear.weight
+        n = self.atom_features
+        h_s = h @ weight[:, :n].t()
+        h_t = h @ weight[:, n : 2 * n].t()
+        y = h_s.index_select(0, idx_s) + h_t.index_select(0, idx_t) + x @ weight[:, 2 * n :].t()
+        return self.dense.activation(y)
 
 
 class AtomUpdate(torch.nn.Module):

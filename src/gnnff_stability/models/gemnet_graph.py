@@ -58,17 +58,21 @@ def reverse_edges(
     # the code of -S is n_codes - 1 - code (every base-`base` digit d becomes base - 1 - d)
     key = (edge_index[0] * num_nodes + edge_index[1]) * n_codes + code
     reverse_key = (edge_index[1] * num_nodes + edge_index[0]) * n_codes + (n_codes - 1 - code)
+    # keys are unique; in a symmetric list the reverse keys are the same set, so the two sorted
+    # orders pair every edge with its reverse
     sorted_key, perm = torch.sort(key)
-    loc = torch.searchsorted(sorted_key, reverse_key).clamp_(max=n_edges - 1)
-    found = sorted_key[loc] == reverse_key
-    if not bool(found.all()):
-        missing = int((~found).sum())
+    sorted_reverse, perm_reverse = torch.sort(reverse_key)
+    matched = sorted_key == sorted_reverse
+    if not bool(matched.all()):
+        missing = int(torch.isin(reverse_key, key, invert=True).sum())
         raise ValueError(
             f"{missing} of {n_edges} edges have no reverse edge; GemNet-T needs a full, symmetric "
             "neighbour list (every (i, j, S) with its (j, i, -S)), as nequip's NeighborListTransform "
             "builds"
         )
-    return perm[loc]
+    swap = torch.empty_like(perm)
+    swap[perm_reverse] = perm
+    return swap
 
 
 def _group_pointers(center: torch.Tensor, num_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,18 +157,22 @@ def build_triplets(
     """
     center = edge_index[0]
     n_edges = center.numel()
-    kept = torch.ones_like(center, dtype=torch.bool) if edge_mask is None else edge_mask
     count, start = _group_pointers(center, num_nodes)
-    # edges sorted by centre, the kept ones first within each centre's group
-    order = torch.argsort(center * 2 + (~kept).long(), stable=True)
+    if edge_mask is None:
+        order = torch.argsort(center, stable=True)  # edges sorted by centre
+        n_partners = count[center] - 1
+    else:
+        # edges sorted by centre, the kept ones first within each centre's group
+        order = torch.argsort(center * 2 + (~edge_mask).long(), stable=True)
+        kept_count = torch.zeros_like(count).index_add_(0, center, edge_mask.long())
+        n_partners = torch.where(edge_mask, kept_count[center] - 1, torch.zeros_like(center))
     position = torch.empty_like(order)
     position[order] = torch.arange(n_edges, device=center.device)
     position = position - start[center]  # rank of an edge inside its centre's group
-    kept_count = torch.bincount(center[kept], minlength=num_nodes)
-    n_partners = torch.where(kept, kept_count[center] - 1, torch.zeros_like(center))
     width = int(n_partners.max()) if n_edges else 0
     k = torch.arange(width, device=center.device).unsqueeze(0)  # [1, K]
-    slot = k + (k >= position.unsqueeze(1)).long()  # skip the edge itself (kept edges rank first)
+    # skip the edge itself (a kept edge ranks among the first n_partners + 1 of its group)
+    slot = k + (k >= position.unsqueeze(1)).long()
     valid = k < n_partners.unsqueeze(1)
     flat = (start[center].unsqueeze(1) + slot).clamp(max=max(n_edges - 1, 0))
     partner = order[flat] if n_edges else flat
