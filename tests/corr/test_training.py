@@ -13,7 +13,6 @@ from gnnff_stability.training import (
     collect_epoch_metrics,
     hydra_overrides,
     resolve_corr_settings,
-    train_model,
     validate_corr,
 )
 

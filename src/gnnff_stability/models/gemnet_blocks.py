@@ -96,14 +96,11 @@ class AtomUpdate(torch.nn.Module):
             *[ResidualLayer(emb_size_atom) for _ in range(num_atom)],
         )
 
-    def aggregate(self, n_atoms: int, m: torch.Tensor, rbf: torch.Tensor, idx_t: torch.Tensor):
+    def forward(self, n_atoms: int, m: torch.Tensor, rbf: torch.Tensor, idx_t: torch.Tensor):
+        """``m`` ``[E, edge]``, ``rbf`` ``[E, rbf]``, ``idx_t`` ``[E]``. Returns ``[n_atoms, atom]``."""
         x = m * self.dense_rbf(rbf)
         out = x.new_zeros(n_atoms, x.shape[1]).index_add(0, idx_t, x)
         return self.layers(out * self.sum_norm)
-
-    def forward(self, n_atoms: int, m: torch.Tensor, rbf: torch.Tensor, idx_t: torch.Tensor):
-        """Returns ``[n_atoms, emb_size_atom]``."""
-        return self.aggregate(n_atoms, m, rbf, idx_t)
 
 
 class OutputBlock(AtomUpdate):
@@ -117,7 +114,7 @@ class OutputBlock(AtomUpdate):
             torch.nn.init.zeros_(self.out_energy.linear.weight)
 
     def forward(self, n_atoms: int, m: torch.Tensor, rbf: torch.Tensor, idx_t: torch.Tensor):
-        return self.out_energy(self.aggregate(n_atoms, m, rbf, idx_t))
+        return self.out_energy(super().forward(n_atoms, m, rbf, idx_t))
 
 
 class TripletInteraction(torch.nn.Module):
@@ -147,7 +144,7 @@ class TripletInteraction(torch.nn.Module):
         n_edges, width = pad_index.shape
         x_ba = self.down_projection(self.dense_ba(m) * self.mlp_rbf(rbf3))  # [E, trip]
         table = torch.cat([x_ba, x_ba.new_zeros(1, x_ba.shape[1])])
-        x_pad = table.index_select(0, pad_index.reshape(-1)).view(n_edges, width, x_ba.shape[1])  # [E, K, trip]
+        x_pad = table.index_select(0, pad_index.reshape(-1)).view(n_edges, width, x_ba.shape[1])
         sum_k = torch.bmm(sph, x_pad)  # [E, S, trip]: sum over triplets of Y_l(angle) x_ba
         z = torch.bmm(rbf_w1, sum_k)  # [E, cbf, trip]
         x = z.reshape(n_edges, z.shape[1] * z.shape[2]) @ self.bilinear.flatten(0, 1)
@@ -179,8 +176,8 @@ class InteractionBlock(torch.nn.Module):
         self.edge_features = EdgeFeatures(emb_size_edge)
 
     def forward(self, h, m, rbf3, rbf_w1, sph, pad_index, swap, rbf_h, idx_s, idx_t):
-        x = (self.dense_ca(m) + self.trip_interaction(m, rbf3, rbf_w1, sph, pad_index, swap)) * _INV_SQRT_2
-        x = self.layers_before_skip(x)
+        x = self.dense_ca(m) + self.trip_interaction(m, rbf3, rbf_w1, sph, pad_index, swap)
+        x = self.layers_before_skip(x * _INV_SQRT_2)
         m = self.layers_after_skip((m + x) * _INV_SQRT_2)
         h = (h + self.atom_update(h.shape[0], m, rbf_h, idx_t)) * _INV_SQRT_2
         m2 = self.residual_m(self.concat_layer(h, m, idx_s, idx_t))
@@ -233,7 +230,6 @@ class GemNetTEnergy(GraphModuleMixin, torch.nn.Module):
         idx_t, idx_s = edge_index[0], edge_index[1]  # t: centre a (aggregates), s: neighbour c
         atom_types = data[AtomicDataDict.ATOM_TYPE_KEY].view(-1)
         n_atoms = atom_types.shape[0]
-        n_edges = edge_index.shape[1]
         length = data[AtomicDataDict.EDGE_LENGTH_KEY].view(-1)
         unit = (data[AtomicDataDict.EDGE_VECTORS_KEY] / length.unsqueeze(-1)).to(self.model_dtype)
         length = length.to(self.model_dtype)
@@ -250,7 +246,7 @@ class GemNetTEnergy(GraphModuleMixin, torch.nn.Module):
             keep = mask.to(rbf.dtype).unsqueeze(-1)
             rbf, rad_cbf = rbf * keep, rad_cbf * keep
         unit_table = torch.cat([unit, unit.new_zeros(1, 3)])
-        unit_ba = unit_table.index_select(0, pad_index.reshape(-1)).view(n_edges, pad_index.shape[1], 3)
+        unit_ba = unit_table.index_select(0, pad_index.reshape(-1)).view(*pad_index.shape, 3)
         cos_cab = (unit_ba * unit.unsqueeze(1)).sum(-1)  # [E, K]
         sph = circular_basis(cos_cab, self.num_spherical) * pad_mask.unsqueeze(-1).to(unit.dtype)
         sph = sph.transpose(1, 2)  # [E, S, K]
