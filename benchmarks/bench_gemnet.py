@@ -5,15 +5,19 @@
    GemNet-T at the embedded size (1 block, atom/edge 32, trip 16, rbf/cbf 8, bilinear 16, r_max 4 Å)
    and at the paper's Table A7 size (atom/edge 128, trip 64, rbf/cbf 16, bilinear 64, r_max 6 Å,
    max_neighbors 50; 1 and 4 blocks), next to NequIP (4 layers, l_max 2, 32 features, r_max 6 Å) and
-   Allegro (3 layers, l_max 2, 32 scalar / 16 tensor, r_max 6 Å) at their paper sizes. The models run
-   in interleaved rounds (one call of each per round) and the median is reported, with every ratio
-   to NequIP at the paper size.
+   Allegro (3 layers, l_max 2, 32 scalar / 16 tensor, r_max 6 Å) at their paper sizes and at the
+   embedded campaign's sizes (2 layers, l_max 1, r_max 4 Å). The models run in interleaved rounds
+   (one call of each per round); the median is reported with its ratio to NequIP at the paper size
+   and at the embedded size.
 2. The correlation-loss overhead of a GemNet-T training step (``bench_corr_overhead.bench``: the
    training module with and without the penalty, same weights and batches, ABBA blocks; paper: +1%).
+3. The baseline training step of GemNet-T, NequIP and Allegro at the embedded campaign's sizes
+   (interleaved rounds), for the cost of adding GemNet-T to the embedded campaign.
 
 Weights are freshly initialised (timings do not depend on them). Usage::
 
-    python benchmarks/bench_gemnet.py [--threads 2] [--repeats 5] [--device cpu|cuda] [--skip-corr]
+    python benchmarks/bench_gemnet.py [--threads 2] [--repeats 5] [--device cpu|cuda]
+        [--skip-force-calls] [--skip-corr] [--skip-training]
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import warnings
 
 import numpy as np
 import torch
-from bench_corr_overhead import SIZES, bench, synthetic_frames
+from bench_corr_overhead import SIZES, batches, bench, build, run_block, synthetic_frames
 
 from gnnff_stability.structures import monoclinic_hfo2
 
@@ -40,9 +44,16 @@ SIZES[("gemnet", "embedded")] = dict(r_max=4.0, model=dict(_target_=GEMNET, **GE
 SIZES[("gemnet", "paper")] = dict(r_max=6.0, model=dict(_target_=GEMNET, num_blocks=4, **GEMNET_A7))
 SIZES[("gemnet", "paper-1block")] = dict(r_max=6.0, model=dict(_target_=GEMNET, num_blocks=1, **GEMNET_A7))
 
+# the embedded campaign's NequIP and Allegro (config/config.yaml: 2 layers, l_max 1, r_max 4 Å)
+SIZES[("nequip", "demo")] = dict(SIZES[("nequip", "embedded")], r_max=4.0)
+SIZES[("allegro", "demo")] = dict(SIZES[("allegro", "embedded")], r_max=4.0)
+
 #: rows of part 1: label -> (family, size key of SIZES)
+NEQUIP_PAPER, NEQUIP_DEMO = "NequIP paper (4L, l_max 2, 32f, 6 A)", "NequIP embedded (2L, l_max 1, 16f, 4 A)"
 ROWS = {
-    "NequIP paper (4L, l_max 2, 32f, 6 A)": ("nequip", "paper"),
+    NEQUIP_DEMO: ("nequip", "demo"),
+    "Allegro embedded (2L, l_max 1, 16s/4t, 4 A)": ("allegro", "demo"),
+    NEQUIP_PAPER: ("nequip", "paper"),
     "Allegro paper (3L, l_max 2, 32s/16t, 6 A)": ("allegro", "paper"),
     "GemNet-T embedded (1 block, 32/32/16, 4 A)": ("gemnet", "embedded"),
     "GemNet-T Table A7, 1 block (6 A, 50 nb)": ("gemnet", "paper-1block"),
@@ -87,16 +98,17 @@ def force_calls(args) -> None:
             out = models[label](graphs[label].copy())
             out["forces"].sum().item()
             times[label].append(time.perf_counter() - t0)
-    reference = statistics.median(times["NequIP paper (4L, l_max 2, 32f, 6 A)"])
+    paper, demo = statistics.median(times[NEQUIP_PAPER]), statistics.median(times[NEQUIP_DEMO])
     print(f"\n[1] force call on {n_atoms}-atom monoclinic HfO2, device {args.device}, "
           f"threads {torch.get_num_threads()}, {args.dtype}, median of {args.repeats} interleaved rounds")
-    print(f"    {'model':44s} {'edges':>6s} {'params':>8s} {'ms/call':>9s} {'range':>17s} {'/NequIP':>8s}")
+    print(f"    {'model':44s} {'edges':>6s} {'params':>8s} {'ms/call':>9s} {'range':>17s} "
+          f"{'/NequIP paper':>13s} {'/NequIP emb.':>12s}")
     for label in ROWS:
         t = times[label]
         n_params = sum(p.numel() for p in models[label].parameters())
         print(f"    {label:44s} {graphs[label]['edge_index'].shape[1]:6d} {n_params:8d} "
               f"{1e3 * statistics.median(t):9.1f} {1e3 * min(t):7.1f}-{1e3 * max(t):<8.1f} "
-              f"{statistics.median(t) / reference:8.2f}")
+              f"{statistics.median(t) / paper:13.3f} {statistics.median(t) / demo:12.2f}")
 
 
 def corr_overhead(args) -> None:
@@ -112,6 +124,28 @@ def corr_overhead(args) -> None:
         bench("gemnet", size, ns, frames)
 
 
+def training_steps(args) -> None:
+    """Baseline training step of the embedded-size models, interleaved, and their ratios."""
+    frames = synthetic_frames(args.batch_size * 2, seed=0)
+    rows = {"NequIP": ("nequip", "demo"), "Allegro": ("allegro", "demo"),
+            "GemNet-T": ("gemnet", "embedded")}
+    modes, data, times = {}, {}, {}
+    for name, key in rows.items():
+        modes[name] = build(*key, None, args.device, args.dtype)
+        data[name] = batches(frames, SIZES[key]["r_max"], args.batch_size, args.device)
+        run_block(*modes[name], data[name], 1, args.device)
+        times[name] = []
+    for _ in range(args.corr_repeats):
+        for name in rows:
+            times[name].append(run_block(*modes[name], data[name], args.steps, args.device))
+    base = statistics.median(times["NequIP"])
+    print(f"\n[3] training step (forward, forces, loss, backward, Adam, EMA) at the embedded sizes, "
+          f"{args.batch_size} x 96 atoms, r_max 4 A, {args.steps} steps x {args.corr_repeats} rounds")
+    for name in rows:
+        t = statistics.median(times[name])
+        print(f"    {name:9s} {1e3 * t:9.1f} ms/step   /NequIP {t / base:6.2f}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -119,6 +153,8 @@ def main(argv=None):
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds of force calls")
     parser.add_argument("--skip-corr", action="store_true", help="skip part 2")
+    parser.add_argument("--skip-training", action="store_true", help="skip part 3")
+    parser.add_argument("--skip-force-calls", action="store_true", help="skip part 1")
     parser.add_argument("--corr-sizes", nargs="+", default=["embedded", "paper-1block"],
                         choices=["embedded", "paper-1block", "paper"])
     parser.add_argument("--batch-size", type=int, default=2, help="96-atom frames per training step")
@@ -131,9 +167,12 @@ def main(argv=None):
     from nequip.utils.global_state import set_global_state
 
     set_global_state()
-    force_calls(args)
+    if not args.skip_force_calls:
+        force_calls(args)
     if not args.skip_corr:
         corr_overhead(args)
+    if not args.skip_training:
+        training_steps(args)
 
 
 if __name__ == "__main__":

@@ -296,7 +296,7 @@ def resolve_corr_settings(family: str, method_settings: Mapping[str, Any]) -> di
     Parameters
     ----------
     family
-        ``"nequip"`` or ``"allegro"``.
+        ``"nequip"``, ``"allegro"`` or ``"gemnet"``.
     method_settings
         ``methods.<name>`` of the config: ``{"corr": None}`` or ``{"corr": {"features": {family:
         selection, ...}, "scheduler", "c_min", "c_max", "t_cycle", "sample_edges"}}``.
