@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 from gemnet_builders import TOY_GEMNET, build_small
 
+import gnnff_stability.models
 from gnnff_stability.md.testing import build_toy_package
 
 
@@ -41,6 +43,9 @@ def toy_gemnet(request, tmp_path_factory) -> Path:
         cache_dir = Path(request.config.cache.mkdir("gnnff_gemnet_toy_models"))
     except AttributeError:
         cache_dir = tmp_path_factory.mktemp("toy_models")
+    # the package carries this project's model code: a cached one is reused only for the same code
+    sources = sorted(Path(gnnff_stability.models.__file__).parent.glob("*.py"))
+    cache_dir = cache_dir / hashlib.sha1(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     mp = pytest.MonkeyPatch()
     mp.setenv("OMP_NUM_THREADS", "1")  # the suite shares 2 cores
     try:
