@@ -152,12 +152,16 @@ def toy_train_config(
 ) -> dict[str, Any]:
     """A minimal ``nequip-train`` Hydra config for the toy data (dict, dump it as YAML).
 
-    ``family`` is ``"nequip"`` (NequIPGNNModel with ``num_features``) or ``"allegro"`` (AllegroModel
-    with ``num_features`` scalar and ``max(num_features // 2, 2)`` tensor features). ``zbl`` adds
-    nequip's ZBL core repulsion, which keeps a briefly trained model from collapsing pairs of atoms.
+    ``family`` is ``"nequip"`` (NequIPGNNModel with ``num_features``), ``"allegro"`` (AllegroModel
+    with ``num_features`` scalar and ``max(num_features // 2, 2)`` tensor features) or ``"gemnet"``
+    (GemNetTModel with ``num_layers`` blocks, ``num_features`` wide atom and edge embeddings and half
+    as wide triplet and bilinear embeddings; ``l_max`` is unused). ``zbl`` adds nequip's ZBL core
+    repulsion, which keeps a briefly trained model from collapsing pairs of atoms (not for gemnet).
     """
-    if family not in ("nequip", "allegro"):
-        raise ValueError(f"family must be 'nequip' or 'allegro', got {family!r}")
+    if family not in ("nequip", "allegro", "gemnet"):
+        raise ValueError(f"family must be 'nequip', 'allegro' or 'gemnet', got {family!r}")
+    if zbl and family == "gemnet":
+        raise ValueError("zbl is not available for the gemnet family")
     model: dict[str, Any] = {
         "seed": seed,
         "model_dtype": model_dtype,
@@ -181,6 +185,19 @@ def toy_train_config(
             num_features=int(num_features),
             radial_mlp_depth=1,
             radial_mlp_width=int(num_features),
+        )
+    elif family == "gemnet":
+        del model["l_max"], model["num_layers"]
+        half = max(int(num_features) // 2, 2)
+        model.update(
+            _target_="gnnff_stability.models.gemnet.GemNetTModel",
+            num_blocks=int(num_layers),
+            emb_size_atom=int(num_features),
+            emb_size_edge=int(num_features),
+            emb_size_trip=half,
+            emb_size_rbf=8,
+            emb_size_cbf=8,
+            emb_size_bil_trip=half,
         )
     else:
         model.update(

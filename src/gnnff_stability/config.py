@@ -158,6 +158,10 @@ FAMILY_MODEL_KEYS: dict[str, frozenset[str]] = {
     "allegro": frozenset(
         {"r_max", "l_max", "num_scalar_features", "num_tensor_features", "num_bessels", "parity"}
     ),
+    "gemnet": frozenset(
+        {"r_max", "emb_size_atom", "emb_size_edge", "emb_size_trip", "emb_size_rbf", "emb_size_cbf",
+         "emb_size_bil_trip", "num_radial", "num_spherical", "max_neighbors"}
+    ),
 }
 """Model-preset keys each architecture family reads (the rest of the schema's keys belong to others)."""
 

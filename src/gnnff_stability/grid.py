@@ -28,7 +28,9 @@ __all__ = [
     "RUN_KEYS",
     "STOICHIOMETRIC_RATIO",
     "TRAIN_KEYS",
+    "EMBEDDED_ONLY_FAMILIES",
     "expand_grid",
+    "md_route",
     "method_presets",
     "method_role",
     "model_presets",
@@ -43,7 +45,7 @@ STOICHIOMETRIC_RATIO = 2.0
 
 #: The feature selection the Corr value of a model is measured on when its method sets none (the
 #: baseline): the paper's NequIP "corr" row equals its ``edge 1o`` ablation; Allegro's scalar edge latent.
-DEFAULT_CORR_SELECTION: dict[str, str] = {"nequip": "edge_1o", "allegro": "edge"}
+DEFAULT_CORR_SELECTION: dict[str, str] = {"nequip": "edge_1o", "allegro": "edge", "gemnet": "edge"}
 
 #: The paper's main correlation-loss selection per family (Tables 2, 3, A4). The Allegro selection of
 #: the paper's main run is inferred: its Table A3 fixed-schedule row equals Table A1's edge+env row, and
@@ -58,6 +60,20 @@ PAPER_TABLE_KEYS: dict[str, str] = {
     "tableA1": "paper_tableA1",  # Table A1: Allegro selections under the fixed schedule
     "tableA3": "paper_tableA3",  # Table A3: Allegro schedulers with edge+env features
 }
+
+#: Families whose model runs only in the embedded engine: no LAMMPS pair style exists for them, and
+#: GemNet-T does not export with AOTInductor (data-dependent shapes in its triplet construction), so it
+#: runs as an eager package, on the GPU where ``md.device`` says so.
+EMBEDDED_ONLY_FAMILIES = frozenset({"gemnet"})
+
+
+def md_route(family: str, md: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``md`` block a run of ``family`` uses: the configured one, or, for a family in
+    :data:`EMBEDDED_ONLY_FAMILIES`, the embedded engine with the packaged model."""
+    if family in EMBEDDED_ONLY_FAMILIES:
+        return {**md, "engine": "embedded", "model_format": "package"}
+    return dict(md)
+
 
 #: How the tables and figures name each model family.
 FAMILY_DISPLAY: dict[str, str] = {"nequip": "NequIP", "allegro": "Allegro", "gemnet": "GemNet-T"}

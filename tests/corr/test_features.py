@@ -43,6 +43,12 @@ def build(family: str, num_layers: int = 3, seed: int = 0, dtype: str = "float32
         from nequip.model import NequIPGNNModel
 
         return NequIPGNNModel(num_features=4, radial_mlp_width=8, **common)
+    if family == "gemnet":
+        from gnnff_stability.models.gemnet import GemNetTModel
+
+        del common["num_layers"], common["l_max"]
+        return GemNetTModel(num_blocks=num_layers, emb_size_atom=8, emb_size_edge=8, emb_size_trip=4,
+                            emb_size_rbf=4, emb_size_cbf=4, emb_size_bil_trip=4, **common)
     from allegro.model import AllegroModel
 
     return AllegroModel(
@@ -63,6 +69,7 @@ EXPECTED = {
     ("nequip", "node"): ([0, 1, 2], "node", None),
     ("allegro", "edge"): ([0, 1, 2], "edge", [[8], [8], [8]]),
     ("allegro", "edge+env"): ([0, 1, 2], "edge", None),
+    ("gemnet", "edge"): ([0, 1, 2], "edge", [[8], [8], [8]]),  # edge embedding after each block
 }
 
 
@@ -106,7 +113,7 @@ def test_edge_1o_needs_a_vector_layer():
         FeatureRecorder(build("nequip", 1), "nequip", "edge_1o")  # one layer: scalar messages only
 
 
-@pytest.mark.parametrize("family", ["nequip", "allegro"])
+@pytest.mark.parametrize("family", ["nequip", "allegro", "gemnet"])
 def test_gradient_steps_lower_the_correlation(batch, family):
     model = build(family, num_layers=2, seed=1)
     recorder = FeatureRecorder(model, family, DEFAULT_CORR_SELECTION[family]).attach()
@@ -124,7 +131,8 @@ def test_gradient_steps_lower_the_correlation(batch, family):
     assert values[-1] < 0.8 * values[0], values
 
 
-@pytest.mark.parametrize("family, selection", [("nequip", "edge_0e+1o"), ("nequip", "node"), ("allegro", "edge+env")])
+@pytest.mark.parametrize("family, selection", [("nequip", "edge_0e+1o"), ("nequip", "node"), ("allegro", "edge+env"),
+                                               ("gemnet", "edge")])
 def test_gathering_in_the_hook_gives_the_same_loss_and_gradients(batch, family, selection):
     """The hook's pass-through gather must not change the forces or any gradient."""
     model = build(family, num_layers=2, dtype="float64")

@@ -184,6 +184,30 @@ def test_hydra_overrides_quote_and_map_keys(tmp_path):
     assert mandatory <= given, mandatory - given
 
 
+def test_gemnet_overrides_name_keys_of_its_template(tmp_path):
+    import yaml
+    from gnnff_stability.train.hydra import template_dir
+
+    config = _campaign({"b": {}}, {"gn": {"family": "gemnet", "r_max": 6.0, "emb_size_atom": 128,
+                                          "emb_size_edge": 128, "emb_size_trip": 64, "emb_size_rbf": 16,
+                                          "emb_size_cbf": 16, "emb_size_bil_trip": 64, "num_radial": 6,
+                                          "num_spherical": 7, "max_neighbors": None}})
+    overrides = hydra_overrides(ModelPreset.from_config("gn", config["models"]["gn"]), 4, 0,
+                                corr_settings("gemnet", "edge"), TrainingSettings.from_partial({}),
+                                {"train": "a", "valid": "b", "test": "c"}, tmp_path)
+    assert "num_layers=4" in overrides and "cutoff_radius=6.0" in overrides
+    assert "emb_size_bil_trip=64" in overrides and "max_neighbors=null" in overrides
+    with template_dir() as templates:
+        template = yaml.safe_load((templates / "gemnet.yaml").read_text())
+    assert template["training_module"]["model"]["num_blocks"] == "${num_layers}"
+    for item in overrides:
+        key = item.split("=", 1)[0]
+        if "." not in key and key != "hydra":
+            assert key in template, f"override {key} has no key in the gemnet template"
+    with pytest.raises(ConfigError, match="do not apply to family 'gemnet'"):
+        _campaign({"b": {}}, {"gn": {"family": "gemnet", "l_max": 2}})
+
+
 def test_epoch_metrics_merge_resumed_runs(tmp_path):
     first = tmp_path / "csv" / "version_0"
     second = tmp_path / "csv" / "version_1"

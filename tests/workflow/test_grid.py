@@ -69,7 +69,7 @@ def test_paper_grid():
     trained = training_runs(runs)
     # Table 1: NequIP 2/4 and Allegro 1/3 baselines; Table 2/4/A1/A3 on the deep models.
     assert set(map(tuple, trained[trained.method == "baseline"][["model", "layers"]].values)) == {
-        ("nequip", 2), ("nequip", 4), ("allegro", 1), ("allegro", 3),
+        ("nequip", 2), ("nequip", 4), ("allegro", 1), ("allegro", 3), ("gemnet", 1), ("gemnet", 4),
     }
     assert set(trained[trained.model == "nequip"].method) == {
         "baseline", "corr", "corr_mixed", "corr_0e", "corr_0e1o", "corr_node",
@@ -77,8 +77,9 @@ def test_paper_grid():
     assert set(trained[trained.model == "allegro"].method) == {
         "baseline", "corr", "corr_fixed_edge", "corr_fixed_env", "corr_linear_env",
     }
-    assert len(trained) == 13
-    assert len(runs) == 13 * 3 * 3
+    assert set(trained[trained.model == "gemnet"].method) == {"baseline", "corr"}
+    assert len(trained) == 16
+    assert len(runs) == 16 * 3 * 3
     assert sorted(runs.temp_K.unique()) == [1200, 1800, 2400]
 
 
@@ -116,3 +117,13 @@ def test_cell_seeds_draw_vacancies_only_where_there_are_any():
     assert len(runs) == 3 * (2 + 1)  # 3 trained models (nq L2, nq L4, al L1) x 3 cells
     row = with_paths(runs).iloc[0]
     assert "/HfO1.10/c3/T1200K/" in row["status"]
+
+
+def test_gemnet_runs_in_the_embedded_engine():
+    from gnnff_stability.grid import md_route
+
+    paper = load_config(REPO / "config" / "paper.yaml")
+    assert paper["md"]["engine"] == "hpc"
+    assert md_route("gemnet", paper["md"])["engine"] == "embedded"
+    assert md_route("gemnet", paper["md"])["model_format"] == "package"
+    assert md_route("nequip", paper["md"]) == paper["md"]

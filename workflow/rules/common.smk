@@ -5,7 +5,7 @@ import os
 
 from gnnff_stability import paths
 from gnnff_stability.config import validate_config
-from gnnff_stability.grid import RUN_KEYS, TRAIN_KEYS, expand_grid, training_runs, with_paths
+from gnnff_stability.grid import TRAIN_KEYS, expand_grid, md_route, training_runs, with_paths
 from gnnff_stability.report.figures import FIGURE_NAMES
 
 config = validate_config(config)
@@ -72,9 +72,14 @@ def train_dir(wildcards):
 # --- MD inputs -------------------------------------------------------------------------------------
 
 
+def md_block(wildcards):
+    """The ``md`` block of this run's family (GemNet-T always runs in the embedded engine)."""
+    return md_route(family_of(wildcards), config["md"])
+
+
 def deployed_model(wildcards):
     """The model file the MD engine loads: the nequip package, or its compiled form."""
-    md = config["md"]
+    md = md_block(wildcards)
     if md["engine"] == "hpc" or md["model_format"] == "compiled":
         return paths.COMPILED_MODEL.format(engine=md["engine"], **wildcards)
     return paths.MODEL_PACKAGE.format(**wildcards)

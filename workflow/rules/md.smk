@@ -8,7 +8,7 @@ rule run_md:
         temp_K=temp_of,
         seed=vseed_of,
         family=family_of,
-        md=config["md"],
+        md=md_block,
     log:
         LOG(f"{paths.MD}/run_md.log"),
     benchmark:

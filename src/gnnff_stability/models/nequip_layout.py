@@ -24,7 +24,7 @@ In this layout the last layer's non-scalar outputs reach neither the energy nor 
 to scalars reads only the ``0e`` channels), as in the paper's NequIP; its ``1o`` messages share the
 radial MLP and the input features with the ``0e`` messages that do.
 
-Select it in ``config/models/nequip.yaml`` with ``model_builder:
+Select it in the NequIP template (``train/templates/nequip.yaml``) with ``model_builder:
 gnnff_stability.models.nequip_layout.HiddenIrrepsNequIPModel`` (the template's
 ``training_module.model._target_``). A packaged model holds only nequip and e3nn modules.
 """

@@ -44,6 +44,12 @@ Allegro (``<graph model>.model.func.allegro``, an ``Allegro_Module``)
         (``[n_edges, num_scalar_features + env_weight_numel]``). The last layer has no env part, so
         its columns equal ``edge``. The tensor track (``allegro.tps[i]``) is not included.
 
+GemNet-T (``<graph model>.model.func.gemnet``, a ``GemNetTEnergy``)
+    ``edge``
+        The directed edge embedding after interaction block ``i``: the output of
+        ``gemnet.blocks.{i}.edge_features`` (an identity module), ``[n_edges, emb_size_edge]``, all
+        columns, rows in the order of nequip's ``edge_index``.
+
 The selection a baseline model's Corr value is measured on is resolved in the run table
 (:data:`gnnff_stability.grid.DEFAULT_CORR_SELECTION`). The model family is never guessed from the module
 tree: the caller passes the family resolved in the run table.
@@ -80,9 +86,11 @@ logger = logging.getLogger(__name__)
 SELECTIONS: dict[str, tuple[str, ...]] = {
     "nequip": ("edge", "edge_0e", "edge_1o", "edge_0e+1o", "node"),
     "allegro": ("edge", "edge+env"),
+    "gemnet": ("edge",),
 }
 
 _NEQUIP_LAYER = re.compile(r"(?:^|\.)layer(\d+)_convnet$")
+_GEMNET_BLOCK = re.compile(r"(?:^|\.)gemnet\.blocks\.(\d+)\.edge_features$")
 _NODE_FEATURES = "node_features"
 _EDGE_INDEX = "edge_index"
 _BATCH = "batch"
@@ -229,6 +237,15 @@ def build_taps(model: torch.nn.Module, family: str, selection: str) -> list[Laye
                     LayerTap(index, f"{name}.conv.tp_scatter.tp", tp_scatter.tp, "edge", groups,
                              names, irreps.dim, _identity)
                 )
+    elif family == "gemnet":
+        blocks = sorted(
+            (int(m.group(1)), name, module)
+            for name, module in model.named_modules()
+            if (m := _GEMNET_BLOCK.search(name))
+        )
+        for index, name, module in blocks:
+            taps.append(LayerTap(index, name, module, "edge", [slice(None)], ["all"],
+                                 int(module.num_features), _identity))
     else:
         allegro = next(
             (name, module)
