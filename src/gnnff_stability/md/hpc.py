@@ -194,8 +194,8 @@ def hpc_crash(
     if not halt:
         return None, n_final
     step = int(halt.group(1))
-    rows = thermo[thermo["step"] <= step]
-    fmax = float(rows["fmax_eV_per_A"].iloc[-1]) if len(rows) else None
+    at_halt = thermo[thermo["step"] == step]  # no row at the halt step: the largest force is unknown
+    fmax = float(at_halt["fmax_eV_per_A"].iloc[-1]) if len(at_halt) else None
     # a LAMMPS whose message lacks the value: infer the condition from what the log shows
     code = int(round(float(halt.group(2)))) if halt.group(2) else (
         HALT_LOST_ATOMS if n_final < n0 else HALT_FORCE)
