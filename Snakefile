@@ -21,6 +21,7 @@ include: "workflow/rules/structures.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/md.smk"
 include: "workflow/rules/analyse.smk"
+include: "workflow/rules/metrics.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -28,6 +29,8 @@ localrules:
     all,
     score_run,
     compute_rdf,
+    nve_drift,
+    ramp_failure,
     make_tables,
     make_figures,
     paper_figures,

@@ -228,6 +228,12 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"config key md.steps: {md['steps']} is shorter than one snapshot interval "
             f"(md.dump_every = {md['dump_every']})"
         )
+    ramp = config["metrics"]["ramp"]
+    if ramp["t_stop_K"] <= ramp["t_start_K"]:
+        raise ConfigError(
+            f"config key metrics.ramp.t_stop_K: {ramp['t_stop_K']} must exceed metrics.ramp.t_start_K "
+            f"({ramp['t_start_K']}): the ramp heats"
+        )
     split = config["data"]["split"]
     if abs(sum(split) - 1.0) > 1e-6:
         raise ConfigError(f"config key data.split: fractions {split} must sum to 1")

@@ -20,12 +20,19 @@ __all__ = [
     "FIGURE_FORMATS",
     "MD",
     "MD_FILES",
+    "METRICS",
     "MODEL_PACKAGE",
+    "NVE_FILES",
+    "NVE_MD",
+    "NVE_RESULT",
     "PAPER_FIGURES",
     "REFMD",
     "REFMD_FILES",
     "RUN_FILES",
     "SCORE_FILES",
+    "RAMP_FILES",
+    "RAMP_MD",
+    "RAMP_RESULT",
     "RDF_FILES",
     "STRUCTURE",
     "STRUCTURE_FILES",
@@ -51,6 +58,10 @@ _RUN = "{model}/L{layers}/{method}/seed{seed}/HfO{ratio}/c{cell}/T{temp}K/v{vsee
 MD = f"{RESULTS}/md/{_RUN}"
 ANALYSIS = f"{RESULTS}/analysis/{_RUN}"
 REFMD = f"{RESULTS}/refmd/HfO{{ratio}}/c{{cell}}/T{{temp}}K"
+#: Stability metrics beyond the paper, one run per trained model (``metrics`` block).
+METRICS = f"{RESULTS}/metrics"
+NVE_MD = f"{METRICS}/nve/{{model}}/L{{layers}}/{{method}}/seed{{seed}}"
+RAMP_MD = f"{METRICS}/ramp/{{model}}/L{{layers}}/{{method}}/seed{{seed}}"
 TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
 #: ``snakemake paper_figures``: tables and figures regenerated from the results that exist.
@@ -83,6 +94,10 @@ MD_FILES = {
 SCORE_FILES = {"score": f"{ANALYSIS}/stability.json", "sn": f"{ANALYSIS}/sn.csv"}
 RDF_FILES = {"rdf": f"{ANALYSIS}/rdf.csv", "metrics": f"{ANALYSIS}/rdf_metrics.json"}
 REFMD_FILES = {"dump": f"{REFMD}/dump.lammpstrj", "thermo": f"{REFMD}/thermo.csv"}
+NVE_FILES = {name: path.replace(MD, NVE_MD) for name, path in MD_FILES.items()}
+RAMP_FILES = {name: path.replace(MD, RAMP_MD) for name, path in MD_FILES.items()}
+NVE_RESULT = f"{NVE_MD}/nve_drift.json"
+RAMP_RESULT = f"{RAMP_MD}/ramp_failure.json"
 
 #: Per-run files as columns of the run table (:func:`gnnff_stability.grid.with_paths`).
 RUN_FILES = {
@@ -95,6 +110,8 @@ RUN_FILES = {
     "sn": SCORE_FILES["sn"],
     "rdf": RDF_FILES["rdf"],
     "rdf_metrics": RDF_FILES["metrics"],
+    "nve": NVE_RESULT,
+    "ramp": RAMP_RESULT,
 }
 
 TABLE_NAMES = (
@@ -106,6 +123,7 @@ TABLE_NAMES = (
     "tableA2",
     "tableA3",
     "tableA4",
+    "tableS1",
 )
 TABLE_FORMATS = ("csv", "md")
 FIGURE_FORMATS = ("png", "pdf")

@@ -25,8 +25,11 @@ __all__ = [
     "HPCSettings",
     "MDSettings",
     "MethodPreset",
+    "MetricsSettings",
     "ModelPreset",
+    "NVEMetricSettings",
     "RDFSettings",
+    "RampMetricSettings",
     "RefMDSettings",
     "StabilitySettings",
     "StructureSettings",
@@ -211,6 +214,42 @@ class StabilitySettings(_Section):
     temp_term: str
     crash_score: str
     ttf_band_K: float | None
+
+
+@dataclass(frozen=True)
+class NVEMetricSettings(_Section):
+    """``metrics.nve``: the NVE energy-drift run (K, steps)."""
+
+    block: ClassVar[str] = "metrics.nve"
+    enabled: bool
+    temp_K: float
+    equil_steps: int
+    steps: int
+    warmup_fraction: float
+    vseed: int
+
+
+@dataclass(frozen=True)
+class RampMetricSettings(_Section):
+    """``metrics.ramp``: the temperature-ramp run (K, steps)."""
+
+    block: ClassVar[str] = "metrics.ramp"
+    enabled: bool
+    t_start_K: float
+    t_stop_K: float
+    steps: int
+    window_steps: int
+    vseed: int
+
+
+@dataclass(frozen=True)
+class MetricsSettings(_Section):
+    """``metrics``: stability metrics beyond the paper."""
+
+    block: ClassVar[str] = "metrics"
+    nested: ClassVar[dict[str, type]] = {"nve": NVEMetricSettings, "ramp": RampMetricSettings}
+    nve: NVEMetricSettings
+    ramp: RampMetricSettings
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from gnnff_stability.md import EngineStartError, load_model, run_embedded, run_m
 from toy_models import fluorite_hfo2, write_lammps_cell
 
 STATUS_KEYS = {
-    "classification", "reason", "crash_step", "steps_planned", "steps_done", "dump_every", "temp_K",
+    "classification", "reason", "crash_step", "fail_step", "steps_planned", "steps_done", "dump_every",
+    "temp_K",
     "n_atoms_initial", "n_atoms_final", "engine", "wall_s", "s_per_step",
 }
 REPO = Path(__file__).resolve().parents[2]

@@ -23,6 +23,11 @@ def test_dry_run(workdir, config):
     if config == "config.yaml":
         assert counts["train_model"] == 4 and counts["run_md"] == 12
         assert counts["run_reference_md"] == 3 and counts["compute_rdf"] == 12
+        # the stability metrics beyond the paper: one NVE and one ramp run per trained model
+        assert counts["run_nve_md"] == counts["nve_drift"] == 4
+        assert counts["run_ramp_md"] == counts["ramp_failure"] == 4
+    else:
+        assert "run_nve_md" not in counts and "run_ramp_md" not in counts  # metrics off by default
 
 
 def test_one_run_rebuilt_alone(workdir):

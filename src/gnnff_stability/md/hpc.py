@@ -56,9 +56,10 @@ from .outcome import (
     parse_thermo_log,
     status_record,
     thermo_to_csv,
+    thermostat_rule,
     write_json,
 )
-from .protocol import HALT_VARIABLE, ProtocolPaths, _quote, render_protocol
+from .protocol import HALT_VARIABLE, ProtocolPaths, Thermostat, _quote, render_protocol
 
 __all__ = ["HPCEngineError", "hpc_crash", "lmp_pair_styles", "render_hpc_deck", "run_hpc"]
 
@@ -90,6 +91,10 @@ def _pair_style_for(settings: MDSettings, family: str | None) -> str:
     return family
 
 
+#: Label the deck jumps to after a halt, before the final line.
+END_LABEL = "gnnff_end"
+
+
 def render_hpc_deck(
     cell_path: str | Path,
     model_path: str | Path,
@@ -100,6 +105,7 @@ def render_hpc_deck(
     pair_style: str = "nequip",
     pair_block: Sequence[str] | None = None,
     plugin: str | Path | None = None,
+    thermostat: Thermostat | None = None,
 ) -> str:
     """LAMMPS input of the HPC engine.
 
@@ -124,6 +130,10 @@ def render_hpc_deck(
         "pair_coeff * *"]`` to exercise the deck with a LAMMPS that lacks pair_nequip).
     plugin
         LAMMPS plugin (shared library) to load first (``plugin load``), or ``None``/``""``.
+    thermostat
+        The thermostat (default Langevin at ``temp_K``). An equilibration before NVE becomes two
+        ``run`` commands with the ``unfix`` between them; a run halted during the first jumps past
+        the second.
 
     Returns
     -------
@@ -147,10 +157,20 @@ def render_hpc_deck(
         f"fix gnnff_halt all halt 1 v_{HALT_VARIABLE} > 0.5 error continue",
     ]
     lines = render_protocol(ProtocolPaths(Path(cell_path), Path(dump_path)), float(temp_K),
-                            int(seed), s, list(pair_block), halt_block)
+                            int(seed), s, list(pair_block), halt_block, thermostat=thermostat)
     if plugin:
         lines.insert(1, f"plugin load {_quote(plugin)}")
-    lines.append(f"run {s.steps}")
+    segments = (thermostat or Thermostat()).segments(s.steps)
+    done = 0
+    for k, (n, before) in enumerate(segments):
+        if k:
+            # a halt ends a run early (fix halt ... error continue): skip what follows
+            lines.append(f'if "$(step) < {done}" then "jump SELF {END_LABEL}"')
+        lines += before
+        lines.append(f"run {n}")
+        done += n
+    if len(segments) > 1:
+        lines.append(f"label {END_LABEL}")
     # after a halt the input continues: the atoms left at the halt step
     lines.append(f'print "{FINAL_MARK} step $(step) atoms $(count(all))"')
     return "\n".join(lines) + "\n"
@@ -340,6 +360,7 @@ def run_hpc(
     threads: int = 1,
     family: str | None = None,
     pair_block: Sequence[str] | None = None,
+    thermostat: Thermostat | None = None,
 ) -> dict[str, Any]:
     """Run the MD protocol with an external ``lmp`` (pair_nequip / pair_allegro) and classify it.
 
@@ -361,6 +382,8 @@ def run_hpc(
     pair_block
         Replaces the pair lines and skips the pair-style check and the compile step (tests: drive the
         engine with the wheel's ``lmp``, which lacks pair_nequip).
+    thermostat
+        The thermostat (:class:`~gnnff_stability.md.protocol.Thermostat`; default Langevin).
 
     Returns
     -------
@@ -375,6 +398,8 @@ def run_hpc(
     """
     t_start = time.perf_counter()
     s = MDSettings.coerce(settings)
+    thermostat = thermostat or Thermostat()
+    thermostat.segments(s.steps)  # checks the thermostat against the run before starting
     model_path, cell_path = Path(model_path), Path(cell_path)
     exe = _resolve_lmp(s.hpc.lmp)
     plugin = _plugin_file(s.hpc.plugin) if s.hpc.plugin else None
@@ -405,7 +430,7 @@ def run_hpc(
             deck_model = compile_model(model_path, Path(tmp) / "model.nequip.pt2",
                                        target=f"pair_{style}", device=s.device)
         deck = render_hpc_deck(cell_path.resolve(), deck_model.resolve(), temp_K, seed, s,
-                               outputs["dump"].resolve(), style, pair_block, plugin)
+                               outputs["dump"].resolve(), style, pair_block, plugin, thermostat)
         deck_path = Path(tmp) / "in.lammps"
         deck_path.write_text(deck)
         cmd = shlex.split(s.hpc.launcher) + [str(exe), "-nocite", "-in", str(deck_path),
@@ -431,7 +456,8 @@ def run_hpc(
     thermo_to_csv(table, outputs["thermo"])
     if not outputs["dump"].exists():
         outputs["dump"].touch()
-    outcome = classify_run(table, outputs["dump"], float(temp_K), s, n0, crash)
+    outcome = classify_run(table, outputs["dump"], float(temp_K), s, n0, crash,
+                           **thermostat_rule(thermostat, table, float(temp_K), s))
     record = status_record(outcome, s, float(temp_K), steps_done, n0, n_final, "hpc",
                            time.perf_counter() - t_start, md_wall)
     write_json(record, outputs["status"])

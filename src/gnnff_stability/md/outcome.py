@@ -21,6 +21,10 @@ fail
     The run completed but is unphysical: the mean temperature over all thermo rows exceeds
     ``temp_fail_factor`` x T_set, or two atoms are closer than ``rmin_fail_A`` in any dumped snapshot
     (periodic minimum-image distances from a neighbour list), or a snapshot has non-finite positions.
+    Under a moving set point (a temperature ramp) the temperature rule reads the mean temperature
+    over a window of thermo rows against ``temp_fail_factor`` x the mean set point over the same rows
+    (:func:`gnnff_stability.analysis.metrics.first_hot_window`). ``fail_step`` is the step the
+    failure was seen at (``None`` for the whole-run temperature mean).
 stable
     Otherwise.
 """
@@ -40,8 +44,9 @@ import numpy as np
 import pandas as pd
 
 from gnnff_stability.analysis.dump import THERMO_COLUMNS, iter_dump
+from gnnff_stability.analysis.metrics import first_hot_window
 
-from .protocol import THERMO_KEYWORDS
+from .protocol import THERMO_KEYWORDS, Thermostat
 from gnnff_stability.settings import MDSettings
 
 __all__ = [
@@ -58,6 +63,7 @@ __all__ = [
     "parse_thermo_log",
     "status_record",
     "thermo_to_csv",
+    "thermostat_rule",
     "write_json",
 ]
 
@@ -156,6 +162,7 @@ class Outcome:
     classification: str
     reason: str
     crash_step: int | None
+    fail_step: int | None = None
 
 
 def parse_thermo_log(path: str | Path) -> pd.DataFrame:
@@ -234,6 +241,9 @@ def classify_run(
     settings: MDSettings,
     n_atoms_initial: int,
     crash: CrashInfo | None = None,
+    *,
+    set_point_K: np.ndarray | None = None,
+    window_rows: int = 1,
 ) -> Outcome:
     """Classify a finished run as ``stable``, ``fail`` or ``crash`` (rules in the module docstring).
 
@@ -251,6 +261,11 @@ def classify_run(
         Atoms at step 0.
     crash
         A crash the engine already saw (takes precedence over what the files show).
+    set_point_K
+        Set point at each thermo row, K, shape [len(thermo)], for a moving set point; ``None``: the
+        set point is ``temp_K`` throughout.
+    window_rows
+        Thermo rows per window of the temperature rule under a moving set point.
     """
     if crash is not None:
         return Outcome("crash", crash.reason, int(crash.step))
@@ -269,7 +284,18 @@ def classify_run(
                            f"max |F| {row['fmax_eV_per_A']:.6g} eV/A")
             return Outcome("crash", f"{what} at step {int(row['step'])} ({detail})", int(row["step"]))
 
-    if len(thermo):
+    if len(thermo) and set_point_K is not None:
+        hot = first_hot_window(thermo["step"].to_numpy(), thermo["temp_K"].to_numpy(dtype=float),
+                               np.asarray(set_point_K, dtype=float), settings.temp_fail_factor,
+                               window_rows)
+        if hot is not None:
+            return Outcome(
+                "fail",
+                f"mean temperature over {window_rows} thermo rows up to step {hot} exceeds "
+                f"{settings.temp_fail_factor:g} x the mean set point",
+                None, hot,
+            )
+    elif len(thermo):
         temp_mean = float(thermo["temp_K"].mean())
         limit = settings.temp_fail_factor * temp_K
         if temp_mean > limit:
@@ -285,16 +311,29 @@ def classify_run(
         for snap in iter_dump(dump):
             if not np.isfinite(snap.positions).all():
                 return Outcome("fail", f"non-finite positions in the snapshot at step {snap.step}",
-                               None)
+                               None, int(snap.step))
+            if settings.rmin_fail_A <= 0:
+                continue  # the rule is off: no distance is below 0
             rmin = min_distance_A(snap.positions, snap.cell, snap.pbc, search)
             if rmin < settings.rmin_fail_A:
                 return Outcome(
                     "fail",
                     f"atoms {rmin:.3f} A apart at step {snap.step} (< rmin_fail_A "
                     f"{settings.rmin_fail_A:g} A)",
-                    None,
+                    None, int(snap.step),
                 )
     return Outcome("stable", "completed; temperature and interatomic distances within bounds", None)
+
+
+def thermostat_rule(thermostat: Thermostat, thermo: pd.DataFrame, temp_K: float,
+                    settings: MDSettings) -> dict[str, Any]:
+    """The :func:`classify_run` keywords for a thermostat: for a ramp, the set point at each thermo
+    row and the window in rows (``window_steps / thermo_every``, at least 1); else none."""
+    set_point = thermostat.set_point_K(thermo["step"].to_numpy(), temp_K, settings.steps)
+    if set_point is None:
+        return {}
+    return {"set_point_K": set_point,
+            "window_rows": max(1, int(thermostat.window_steps) // int(settings.thermo_every))}
 
 
 def status_record(
@@ -317,6 +356,7 @@ def status_record(
         "classification": outcome.classification,
         "reason": outcome.reason,
         "crash_step": outcome.crash_step,
+        "fail_step": outcome.fail_step,
         "steps_planned": int(settings.steps),
         "steps_done": int(steps_done),
         "dump_every": int(settings.dump_every),

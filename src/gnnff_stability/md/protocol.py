@@ -4,6 +4,8 @@ Both engines execute the same command list; only the block that supplies the for
 (``fix external pf/callback`` in the embedded engine, ``pair_style nequip|allegro`` on HPC) and the
 condition that halts a blowing-up run. The protocol is the paper's: ``units metal``, velocities drawn at
 T, a Langevin thermostat at T on top of ``fix nve``, snapshots every ``dump_every`` steps.
+The stability metrics swap the thermostat (:class:`Thermostat`): Langevin then ``unfix`` and plain
+NVE, or a Langevin set point ramped linearly over the run.
 
 Forces in the dump and in the thermo ``fmax`` column are the **model's** forces: ``fix store/force`` is
 defined after the force source and before ``fix langevin``, so it records the forces before the
@@ -32,6 +34,7 @@ from gnnff_stability.species import MASSES, SPECIES
 __all__ = [
     "THERMO_KEYWORDS",
     "ProtocolPaths",
+    "Thermostat",
     "lammps_seeds",
     "render_protocol",
 ]
@@ -45,7 +48,64 @@ MARSAGLIA_SEED_MAX = 900_000_000
 #: Fix/compute/variable ids used by the protocol.
 FIX_EXTERNAL = "gnnff_ext"
 FIX_STORE = "gnnff_fstore"
+FIX_LANGEVIN = "gnnff_langevin"
 HALT_VARIABLE = "gnnff_halt"
+
+THERMOSTAT_KINDS = ("langevin", "nve", "ramp")
+
+
+@dataclass(frozen=True)
+class Thermostat:
+    """What holds the temperature during a run.
+
+    ``langevin``
+        Langevin at the run's temperature throughout (the campaign's protocol).
+    ``nve``
+        Langevin at the run's temperature for ``equil_steps``, then ``unfix`` of the thermostat and
+        plain NVE for the rest of the run (``equil_steps = 0``: NVE from the start).
+    ``ramp``
+        Langevin whose set point moves linearly from the run's temperature at step 0 to ``t_stop_K``
+        at the last step (``fix langevin T_start T_stop``; the embedded engine's chunks pass
+        ``start 0 stop <steps>`` so the ramp spans them). ``window_steps`` is the window of the
+        temperature-fail rule against the moving set point.
+    """
+
+    kind: str = "langevin"
+    equil_steps: int = 0
+    t_stop_K: float | None = None
+    window_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in THERMOSTAT_KINDS:
+            raise ValueError(f"thermostat kind must be one of {THERMOSTAT_KINDS}, got {self.kind!r}")
+        if isinstance(self.equil_steps, bool) or int(self.equil_steps) < 0:
+            raise ValueError(f"equil_steps must be an integer >= 0, got {self.equil_steps!r}")
+        if self.kind != "nve" and self.equil_steps:
+            raise ValueError(f"equil_steps applies to the 'nve' thermostat only, got {self!r}")
+        if self.kind == "ramp":
+            if self.t_stop_K is None or not self.t_stop_K > 0:
+                raise ValueError(f"a ramp needs t_stop_K > 0, got {self.t_stop_K!r}")
+            if self.window_steps is None or int(self.window_steps) < 1:
+                raise ValueError(f"a ramp needs window_steps >= 1, got {self.window_steps!r}")
+        elif self.t_stop_K is not None or self.window_steps is not None:
+            raise ValueError(
+                f"t_stop_K and window_steps apply to the 'ramp' thermostat only, got {self!r}")
+
+    def segments(self, steps: int) -> list[tuple[int, list[str]]]:
+        """The run as ``(steps, commands issued before them)`` pieces: the ``unfix`` of ``nve``."""
+        if self.kind == "nve" and 0 < self.equil_steps:
+            if self.equil_steps >= steps:
+                raise ValueError(f"equil_steps {self.equil_steps} must be below the run's {steps} steps")
+            return [(self.equil_steps, []), (steps - self.equil_steps, [f"unfix {FIX_LANGEVIN}"])]
+        return [(steps, [])]
+
+    def set_point_K(self, step: np.ndarray, temp_K: float, steps: int) -> np.ndarray | None:
+        """Set point at each step of a ramp, K (``None`` for a constant set point or none)."""
+        if self.kind != "ramp":
+            return None
+        from gnnff_stability.analysis.metrics import ramp_set_point_K  # noqa: PLC0415
+
+        return ramp_set_point_K(step, temp_K, float(self.t_stop_K), steps)
 
 
 @dataclass(frozen=True)
@@ -93,6 +153,7 @@ def render_protocol(
     force_block: Sequence[str],
     halt_block: Sequence[str],
     langevin: bool = True,
+    thermostat: Thermostat | None = None,
 ) -> list[str]:
     """The protocol as a list of LAMMPS commands, without the final ``run``.
 
@@ -112,7 +173,12 @@ def render_protocol(
     halt_block
         Commands that define ``fix halt`` (they may use ``c_fmax`` and ``c_fsum``).
     langevin
-        ``False`` drops the thermostat (plain NVE), for energy-conservation checks only.
+        ``False`` drops the thermostat (plain NVE), for energy-conservation checks only; the same as
+        ``thermostat=Thermostat("nve")``.
+    thermostat
+        The thermostat (default ``Thermostat("langevin")``). ``nve`` with equilibration and ``ramp``
+        define ``fix langevin`` here; the ``unfix`` is issued by the engine between the run's
+        segments (:meth:`Thermostat.segments`).
 
     Returns
     -------
@@ -121,6 +187,8 @@ def render_protocol(
     """
     if not temp_K > 0:
         raise ValueError(f"temp_K must be > 0, got {temp_K!r}")
+    if thermostat is None:
+        thermostat = Thermostat("langevin" if langevin else "nve")
     velocity_seed, langevin_seed = lammps_seeds(seed)
     s = settings
     lines = [
@@ -139,8 +207,9 @@ def render_protocol(
         f"velocity all create {temp_K:.10g} {velocity_seed} dist gaussian mom yes rot yes",
         f"fix {FIX_STORE} all store/force",
     ]
-    if langevin:
-        lines.append(f"fix gnnff_langevin all langevin {temp_K:.10g} {temp_K:.10g} "
+    t_stop = thermostat.t_stop_K if thermostat.kind == "ramp" else temp_K
+    if thermostat.kind != "nve" or thermostat.equil_steps > 0:
+        lines.append(f"fix {FIX_LANGEVIN} all langevin {temp_K:.10g} {t_stop:.10g} "
                      f"{s.damp_ps:.10g} {langevin_seed}")
     lines += [
         "fix gnnff_nve all nve",

@@ -33,6 +33,7 @@ import pandas as pd
 from gnnff_stability.grid import METHOD_COLUMNS, TRAIN_KEYS
 from gnnff_stability.paths import TABLE_NAMES
 
+from .beyond import table_s1, table_s1_markdown
 from .collect import KEY_COLUMNS, bootstrap_mean, collect_results
 from .markdown import table_markdown
 from .paper import PaperValues, paper_reference
@@ -263,7 +264,8 @@ def _tableA4(res, paper, seed):
 
 
 def build_tables(runs: pd.DataFrame, out_dir: str | Path, *, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Build Tables 1-4 and A1-A4 and write ``<out_dir>/<name>.csv`` and ``.md`` for each.
+    """Build Tables 1-4, A1-A4 and S1 (:mod:`.beyond`) and write ``<out_dir>/<name>.csv`` and
+    ``.md`` for each.
 
     Parameters
     ----------
@@ -298,6 +300,7 @@ def build_tables(runs: pd.DataFrame, out_dir: str | Path, *, seed: int = 0) -> d
                              key_column="paper_tableA3", physical=True,
                              train_qs=("fmae_meV_per_A", "emae_meV_per_atom")),
         "tableA4": _tableA4(res, paper, seed),
+        "tableS1": table_s1(pd.DataFrame(runs)),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -306,6 +309,7 @@ def build_tables(runs: pd.DataFrame, out_dir: str | Path, *, seed: int = 0) -> d
         if df.columns.empty:
             df = tables[name] = pd.DataFrame(columns=["model", "layers", "method"])
         df.to_csv(out / f"{name}.csv", index=False)
-        (out / f"{name}.md").write_text(table_markdown(name, df, ratios))
+        (out / f"{name}.md").write_text(table_s1_markdown(df) if name == "tableS1"
+                                        else table_markdown(name, df, ratios))
         logger.info("wrote %s (%d rows)", out / f"{name}.csv", len(df))
     return tables

@@ -57,10 +57,8 @@ tree: the caller passes the family resolved in the run table.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
-from collections.abc import Callable, Sequence
 
 import torch
 
@@ -72,12 +70,14 @@ from .corr import (
     sampled_correlation_loss,
     tap_gather,
 )
+from .taps import LayerTap, as_group, group_sizes, irreps_columns  # noqa: F401 (group_sizes re-exported)
 
 __all__ = [
     "SELECTIONS",
     "FeatureRecorder",
     "LayerTap",
     "build_taps",
+    "group_sizes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,75 +95,6 @@ _NODE_FEATURES = "node_features"
 _EDGE_INDEX = "edge_index"
 _BATCH = "batch"
 _NUM_NODES = "num_atoms"
-
-
-@dataclasses.dataclass
-class LayerTap:
-    """One hooked tensor: where it comes from and which columns are used.
-
-    Attributes
-    ----------
-    layer
-        Interaction-layer index ``l`` (0-based).
-    path
-        Dotted module path (relative to the model given to :func:`build_taps`).
-    module
-        The hooked module.
-    rows
-        ``"edge"`` or ``"node"``: what a row of the captured tensor is.
-    groups
-        Column groups (slices or long index tensors); each gets its own correlation matrix.
-    group_names
-        Labels of the groups (e.g. ``["0e", "1o"]``).
-    n_columns
-        Total columns of the captured tensor.
-    extract
-        Maps the module output to the ``[rows, n_columns]`` tensor.
-    span
-        Contiguous columns covering every group (what the hook gathers).
-    span_groups
-        ``groups`` relative to ``span``.
-    """
-
-    layer: int
-    path: str
-    module: torch.nn.Module
-    rows: str
-    groups: list[slice | torch.Tensor]
-    group_names: list[str]
-    n_columns: int
-    extract: Callable[[object], torch.Tensor]
-    span: slice = dataclasses.field(init=False)
-    span_groups: list[slice | torch.Tensor] = dataclasses.field(init=False)
-
-    def __post_init__(self):
-        bounds = [g.indices(self.n_columns)[:2] for g in self.groups if isinstance(g, slice)]
-        if len(bounds) == len(self.groups):
-            start, stop = min(b[0] for b in bounds), max(b[1] for b in bounds)
-            self.span = slice(start, stop)
-            self.span_groups = [slice(a - start, b - start) for a, b in bounds]
-        else:  # index groups: gather every column
-            self.span = slice(0, self.n_columns)
-            self.span_groups = list(self.groups)
-
-
-def _irreps_columns(irreps, wanted: str | None) -> list[int]:
-    """Column indices of the irreps chunks equal to ``wanted`` (all columns if ``None``)."""
-    columns: list[int] = []
-    start = 0
-    for mul, ir in irreps:
-        width = mul * ir.dim
-        if wanted is None or str(ir) == wanted:
-            columns.extend(range(start, start + width))
-        start += width
-    return columns
-
-
-def _as_group(columns: list[int]) -> slice | torch.Tensor:
-    """A slice when the columns are one contiguous range (no copy), else a long index tensor."""
-    if columns == list(range(columns[0], columns[-1] + 1)):
-        return slice(columns[0], columns[-1] + 1)
-    return torch.tensor(columns, dtype=torch.long)
 
 
 def _identity(output: object) -> torch.Tensor:
@@ -228,9 +159,9 @@ def build_taps(model: torch.nn.Module, family: str, selection: str) -> list[Laye
             }[selection]
             groups, names = [], []
             for label, ir in wanted:
-                columns = _irreps_columns(irreps, ir)
+                columns = irreps_columns(irreps, ir)
                 if len(columns) >= 2:
-                    groups.append(_as_group(columns))
+                    groups.append(as_group(columns))
                     names.append(label)
             if groups:
                 taps.append(
@@ -487,18 +418,3 @@ class FeatureRecorder:
 
 def _num_atoms(data: dict[str, torch.Tensor]) -> int:
     return data["pos"].shape[0] if "pos" in data else data["atom_types"].shape[0]
-
-
-def group_sizes(taps: Sequence[LayerTap]) -> list[list[int]]:
-    """Number of columns of every group of every tap (for logging and tests)."""
-    sizes = []
-    for tap in taps:
-        row = []
-        for group in tap.groups:
-            if isinstance(group, slice):
-                start, stop, _ = group.indices(tap.n_columns)
-                row.append(stop - start)
-            else:
-                row.append(int(group.numel()))
-        sizes.append(row)
-    return sizes

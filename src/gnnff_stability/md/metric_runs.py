@@ -1,0 +1,74 @@
+"""The MD runs behind the benchmark stability metrics (:mod:`gnnff_stability.analysis.metrics`).
+
+Each is the campaign's protocol (:mod:`.protocol`) with another thermostat, run by whichever engine
+``md.engine`` names and classified by the same rules (:mod:`.outcome`):
+
+- :func:`run_nve_metric`: Langevin at ``metrics.nve.temp_K`` for ``equil_steps``, then ``unfix`` of
+  the thermostat and ``steps`` of plain NVE;
+- :func:`run_ramp_metric`: Langevin with the set point ramped linearly from ``t_start_K`` to
+  ``t_stop_K`` over ``steps``.
+
+Both write ``dump.lammpstrj``, ``log.lammps``, ``thermo.csv`` and ``status.json`` like a campaign run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from gnnff_stability.settings import MDSettings, NVEMetricSettings, RampMetricSettings
+
+from . import run_md
+from .protocol import Thermostat
+
+__all__ = ["nve_md_settings", "ramp_md_settings", "run_nve_metric", "run_ramp_metric"]
+
+
+def nve_md_settings(md: MDSettings, nve: NVEMetricSettings) -> MDSettings:
+    """The ``md`` settings of the NVE run: ``steps`` = equilibration + NVE steps."""
+    return dataclasses.replace(md, steps=int(nve.equil_steps) + int(nve.steps))
+
+
+def ramp_md_settings(md: MDSettings, ramp: RampMetricSettings) -> MDSettings:
+    """The ``md`` settings of the ramp: ``steps`` = the ramp's steps."""
+    return dataclasses.replace(md, steps=int(ramp.steps))
+
+
+def run_nve_metric(model_path: str | Path, cell_path: str | Path, md: MDSettings,
+                   nve: NVEMetricSettings, *, dump: str | Path, log: str | Path,
+                   thermo: str | Path, status: str | Path, threads: int = 1,
+                   family: str | None = None) -> dict[str, Any]:
+    """Equilibrate with Langevin, remove the thermostat, run NVE (the ``run_nve_md`` rule).
+
+    Parameters
+    ----------
+    model_path, cell_path
+        The deployed model and the in-distribution cell's LAMMPS data file.
+    md, nve
+        The ``md`` block (timestep, damping, cadence, thresholds, engine) and ``metrics.nve``.
+    dump, log, thermo, status, threads, family
+        As :func:`gnnff_stability.md.run_md`.
+
+    Returns
+    -------
+    dict
+        The ``status.json`` record (a crash is a result, not an error).
+    """
+    return run_md(model_path, cell_path, nve.temp_K, nve.vseed, nve_md_settings(md, nve), dump, log,
+                  thermo, status, threads=threads, family=family,
+                  thermostat=Thermostat("nve", equil_steps=int(nve.equil_steps)))
+
+
+def run_ramp_metric(model_path: str | Path, cell_path: str | Path, md: MDSettings,
+                    ramp: RampMetricSettings, *, dump: str | Path, log: str | Path,
+                    thermo: str | Path, status: str | Path, threads: int = 1,
+                    family: str | None = None) -> dict[str, Any]:
+    """Langevin with a linearly ramped set point (the ``run_ramp_md`` rule).
+
+    Parameters are those of :func:`run_nve_metric`, with ``metrics.ramp`` in place of ``metrics.nve``.
+    """
+    return run_md(model_path, cell_path, ramp.t_start_K, ramp.vseed, ramp_md_settings(md, ramp), dump,
+                  log, thermo, status, threads=threads, family=family,
+                  thermostat=Thermostat("ramp", t_stop_K=float(ramp.t_stop_K),
+                                        window_steps=int(ramp.window_steps)))
