@@ -128,3 +128,84 @@ def test_gradient_accumulation_is_refused():
     with warnings.catch_warnings(), pytest.raises(ValueError, match="accumulate_grad_batches"):
         warnings.simplefilter("ignore")
         trainer.fit(module)
+
+
+# --------------------------------------------------------------------------------------------------
+# composition with the correlation loss, on a real (tiny) NequIP model
+# --------------------------------------------------------------------------------------------------
+
+CORR = {"selection": "edge_0e+1o", "scheduler": "fixed", "c_max": 0.3, "sample_edges": 32}
+
+
+def _corr_module(cls, lr, **extra):
+    from nequip.utils.global_state import set_global_state
+
+    set_global_state()
+    return cls(
+        corr=CORR, corr_seed=0,
+        model=dict(_target_="nequip.model.NequIPGNNModel", seed=0, model_dtype="float64", type_names=["Hf", "O"],
+                   r_max=4.0, num_layers=2, l_max=1, num_features=4, radial_mlp_width=8, avg_num_neighbors=10.0,
+                   per_type_energy_shifts={"Hf": -3.0, "O": -1.0}, per_type_energy_scales=1.0),
+        loss=dict(_target_="nequip.train.EnergyForceLoss", per_atom_energy=True, coeffs={"total_energy": 1.0, "forces": 1.0}),
+        val_metrics=dict(_target_="nequip.train.EnergyForceMetrics", coeffs={"forces_mae": 1.0}),
+        optimizer=dict(_target_="torch.optim.SGD", lr=lr),
+        num_datasets={"train": 1, "val": 1, "test": 1},
+        **extra,
+    )
+
+
+def test_corr_sam_step_includes_the_penalty_at_both_passes(pair_frames):
+    from conftest import to_batch
+
+    from gnnff_stability.train.sam import CorrSAMLightningModule
+    from gnnff_stability.training import CorrLightningModule
+
+    lr, rho = 0.05, 0.05
+    batch = to_batch(pair_frames[:4], 4.0)
+
+    # by hand, with the plain correlation module: the same sample of edges at w and at w + e
+    ref = _corr_module(CorrLightningModule, lr)
+    ref.on_fit_start()
+    params = list(ref.model.parameters())
+    w0 = [p.detach().clone() for p in params]
+
+    def gradient(with_penalty: bool):
+        ref._generator = None  # recreated from corr_seed: the same edge sample every time
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            coeff, ref.corr_coeff = ref.corr_coeff, (ref.corr_coeff if with_penalty else 0.0)
+            total = ref.training_step(batch.copy(), 0)
+            ref.corr_coeff = coeff
+        return total.detach(), torch.autograd.grad(total, params)
+
+    loss_w, g1 = gradient(True)
+    weighted_w, _ = gradient(False)  # nequip's loss alone at w
+    norm = torch.sqrt(sum((g.double() ** 2).sum() for g in g1))
+    with torch.no_grad():
+        for p, g in zip(params, g1):
+            p.add_(rho * g / norm)
+    _, g2 = gradient(True)
+    _, g2_no_penalty = gradient(False)
+    expected = [w - lr * g for w, g in zip(w0, g2)]
+    without = [w - lr * g for w, g in zip(w0, g2_no_penalty)]
+    ref.on_fit_end()
+
+    module = _corr_module(CorrSAMLightningModule, lr, sam={"rho": rho})
+    loader = torch.utils.data.DataLoader([batch], batch_size=None, collate_fn=lambda b: b)
+    trainer = lightning.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                                enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, train_dataloaders=loader)
+    got = [p.detach() for p in module.model.parameters()]
+    gap = max((a - b).abs().max().item() for a, b in zip(expected, without))
+    assert gap > 1e-6  # the penalty's gradient at w + e moves the step measurably
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+    # the epoch logs count the first pass only: nequip's loss and the penalty at w
+    metrics = trainer.callback_metrics
+    corr_w = (loss_w - weighted_w) / module.corr_coeff_effective
+    assert metrics["train_loss_step/weighted_sum"].item() == pytest.approx(weighted_w.item(), rel=1e-10)
+    assert metrics["train_loss_epoch/weighted_sum"].item() == pytest.approx(weighted_w.item(), rel=1e-10)
+    assert metrics["train_loss_epoch/corr"].item() == pytest.approx(corr_w.item(), rel=1e-6)
+    assert module._corr_epoch_steps == 1
