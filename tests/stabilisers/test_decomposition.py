@@ -12,14 +12,8 @@ import pytest
 import torch
 from conftest import TYPES, pair_curve, random_frames, to_batch
 
-from gnnff_stability.models.decomposition import (
-    BodyTermsModel,
-    DecomposedModel,
-    load_prefit,
-    pair_types,
-    triple_types,
-    triplets,
-)
+from gnnff_stability.models.body_terms import pair_types, triple_types, triplets
+from gnnff_stability.models.decomposition import BodyTermsModel, DecomposedModel, load_prefit
 from gnnff_stability.models.prefit import prefit_body_terms
 
 

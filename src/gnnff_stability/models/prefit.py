@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .decomposition import PREFIT_FORMAT, BodyTermsEnergy, BodyTermsModel, validate_body
+from .body_terms import BodyTermsEnergy, validate_body
+from .decomposition import PREFIT_FORMAT, BodyTermsModel
 
 __all__ = ["frames_to_data", "prefit_body_terms"]
 
