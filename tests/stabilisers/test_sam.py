@@ -76,6 +76,7 @@ def test_sam_step_matches_closed_form(rho):
     # the logged loss is the one at w, not at w + e
     d = x0 - x_star
     assert trainer.callback_metrics["quad_loss"].item() == pytest.approx(0.5 * d @ A @ d, rel=1e-12)
+    assert trainer.callback_metrics["sam/grad_norm"].item() == pytest.approx(np.linalg.norm(g), rel=1e-12)
 
 
 @pytest.mark.parametrize("eta", [0.0, 0.01])
@@ -102,10 +103,10 @@ def test_perturbation_skips_parameters_without_gradient():
     a = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
     frozen = torch.nn.Parameter(torch.tensor([1.0]), requires_grad=False)
     a.grad = torch.tensor([3.0, 4.0])
-    out = sam_perturbation([a, frozen], rho=0.5)
-    assert len(out) == 1 and out[0][0] is a
+    out, norm = sam_perturbation([a, frozen], rho=0.5)
+    assert len(out) == 1 and out[0][0] is a and norm.item() == pytest.approx(5.0)
     torch.testing.assert_close(out[0][1], torch.tensor([0.3, 0.4]))
-    assert sam_perturbation([frozen], rho=0.5) == []
+    assert sam_perturbation([frozen], rho=0.5) == ([], None)
 
 
 def test_validate_sam():

@@ -36,6 +36,9 @@ Subclasses with more per-step state extend :meth:`SAMMixin.sam_accumulators` /
 :meth:`SAMMixin.sam_replay_state` / :meth:`SAMMixin.sam_set_replay_state` (random state to replay,
 so that both passes see the same random draws).
 
+Logged per epoch (CSV column): ``sam/grad_norm``, the mean over steps of the norm the ascent
+divides by (``||g||`` at ``w``, or ``||T g||`` adaptive).
+
 Hydra: ``training_module._target_: gnnff_stability.train.sam.SAMLightningModule`` (or
 ``CorrSAMLightningModule``) with ``sam: {rho: 0.05, adaptive: false}``; ``sam: null`` trains
 without SAM, exactly like the parent module.
@@ -111,7 +114,7 @@ def sam_perturbation(
     adaptive: bool = False,
     eta: float = 0.01,
     eps: float = 1e-12,
-) -> list[tuple[torch.nn.Parameter, torch.Tensor]]:
+) -> tuple[list[tuple[torch.nn.Parameter, torch.Tensor]], torch.Tensor | None]:
     """The SAM ascent ``e`` for every parameter that has a gradient.
 
     ``e = rho * g / ||g||`` (plain) or ``e = rho * T^2 g / ||T g||`` with ``T = |w| + eta``
@@ -126,12 +129,14 @@ def sam_perturbation(
 
     Returns
     -------
-    list of (parameter, e)
+    ascent : list of (parameter, e)
         ``e`` has the parameter's shape, dtype and device. Empty when no parameter has a gradient.
+    norm : torch.Tensor or None
+        The float64 scalar ``||g||`` (plain) or ``||T g||`` (adaptive) that ``e`` divides by.
     """
     pairs = [(p, p.grad) for p in params if p.grad is not None]
     if not pairs:
-        return []
+        return [], None
     scaled = [(p.abs() + eta) * g if adaptive else g for p, g in pairs]
     device = pairs[0][1].device
     norm = torch.linalg.vector_norm(
@@ -142,7 +147,7 @@ def sam_perturbation(
     for (p, g), s in zip(pairs, scaled):
         e = ((p.abs() + eta) * s if adaptive else g) * scale.to(g.dtype)
         out.append((p, e))
-    return out
+    return out, norm
 
 
 def _metric_managers(module: torch.nn.Module) -> list[torch.nn.Module]:
@@ -186,6 +191,8 @@ class SAMMixin:
         super().__init__(*args, **kwargs)
         self.sam_settings = validate_sam(sam)
         self._sam_muted = False
+        self._sam_norm_sum: torch.Tensor | None = None
+        self._sam_steps = 0
 
     # ---- hooks for subclasses with per-step state --------------------------------------------
 
@@ -221,6 +228,15 @@ class SAMMixin:
             logger.info("sharpness-aware minimisation: %s", self.sam_settings)
         super().on_fit_start()
 
+    def on_train_epoch_start(self) -> None:
+        self._sam_norm_sum, self._sam_steps = None, 0
+        super().on_train_epoch_start()
+
+    def on_train_epoch_end(self) -> None:
+        if self._sam_norm_sum is not None:
+            self.log("sam/grad_norm", self._sam_norm_sum / self._sam_steps)
+        super().on_train_epoch_end()
+
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure: Callable | None = None):
         if self.sam_settings is None or optimizer_closure is None:
             return super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
@@ -232,7 +248,10 @@ class SAMMixin:
             loss = optimizer_closure()  # training_step, zero_grad, backward at w
             result = getattr(optimizer_closure, "_result", None)
             accumulators = self.sam_accumulators()
-            ascent = sam_perturbation(params, s["rho"], s["adaptive"], s["eta"], s["eps"])
+            ascent, norm = sam_perturbation(params, s["rho"], s["adaptive"], s["eta"], s["eps"])
+            if norm is not None:
+                self._sam_norm_sum = norm if self._sam_norm_sum is None else self._sam_norm_sum + norm
+                self._sam_steps += 1
             saved = [(p, p.detach().clone()) for p, _ in ascent]
             with torch.no_grad():
                 for p, e in ascent:
