@@ -100,9 +100,11 @@ def triplets(center: torch.Tensor, num_nodes: int) -> tuple[torch.Tensor, torch.
 
 
 class _TypedMLP(torch.nn.Module):
-    """One SiLU MLP per type, all evaluated by batched matmuls and the right one gathered.
+    """One SiLU MLP per type; every row goes through the MLP of its own type.
 
-    ``forward(x [n, d_in], t [n] int64) -> [n]``.
+    ``forward(x [n, d_in], t [n] int64) -> [n]``. The weights of each row's type are gathered and
+    applied as a broadcast product and sum (no batched matmul over a data-dependent row count,
+    which AOTInductor cannot lower).
     """
 
     def __init__(self, n_types: int, d_in: int, hidden: Sequence[int]):
@@ -117,12 +119,12 @@ class _TypedMLP(torch.nn.Module):
         self.n_layers = len(dims) - 1
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        h = x.unsqueeze(0).expand(self.weights[0].shape[0], -1, -1)
+        h = x
         for k, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)
+            h = (h.unsqueeze(-1) * w.index_select(0, t)).sum(1) + b.index_select(0, t).squeeze(1)
             if k < self.n_layers - 1:
                 h = torch.nn.functional.silu(h)
-        return h.squeeze(-1).gather(0, t.view(1, -1)).view(-1)
+        return h.view(-1)
 
 
 class BodyTermsEnergy(GraphModuleMixin, torch.nn.Module):

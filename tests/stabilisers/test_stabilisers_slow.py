@@ -1,0 +1,80 @@
+"""Real `nequip-train` runs: SAM selected through Hydra, and phase 2 of the decomposed model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from gnnff_stability.models.decomposition import load_prefit
+from gnnff_stability.models.prefit import prefit_body_terms
+from gnnff_stability.training import _hydra_value, collect_epoch_metrics, default_config_dir, hydra_overrides
+
+pytestmark = pytest.mark.slow
+
+TINY = {"family": "nequip", "r_max": 4.0, "l_max": 1, "num_features": 4, "overrides": {"radial_mlp_width": 8}}
+TRAINING = {"batch_size": 4, "lr": 0.01, "loss_coeffs": {"forces": 1.0, "total_energy": 1.0}, "device": "cpu"}
+
+
+def _nequip_train(config_dir: Path, name: str, overrides: list[str]) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "HYDRA_FULL_ERROR": "1"}
+    cli = Path(sys.executable).parent / "nequip-train"
+    proc = subprocess.run([str(cli), "-cp", str(config_dir), "-cn", name, *overrides], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_sam_selected_through_hydra_trains(pair_splits, tmp_path):
+    settings = {**TINY, "overrides": {**TINY["overrides"],
+                                      "training_module._target_": "gnnff_stability.train.sam.CorrSAMLightningModule",
+                                      "++training_module.sam": {"rho": 0.05, "adaptive": False}}}
+    run = tmp_path / "run"
+    overrides = hydra_overrides("nequip", 2, 0, settings, None, {**TRAINING, "max_epochs": 3},
+                                pair_splits["train"], pair_splits["valid"], pair_splits["test"], run)
+    _nequip_train(default_config_dir(), "nequip", overrides)
+    epochs = collect_epoch_metrics(run)
+    assert epochs["epoch"].tolist() == [0, 1, 2]
+    loss = epochs["train_loss_epoch/weighted_sum"]
+    assert loss.is_monotonic_decreasing and loss.iloc[-1] < 0.9 * loss.iloc[0], loss.tolist()
+    assert (epochs["sam/grad_norm"] > 0).all()
+    ckpt = torch.load(run / "best.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["hyper_parameters"]["sam"] == {"rho": 0.05, "adaptive": False}
+    assert ckpt["hyper_parameters"]["info_dict"]["training_module"]["_target_"].endswith("CorrSAMLightningModule")
+
+
+def decomposed_template(template: Path, prefit: Path, out: Path) -> Path:
+    """``config/models/nequip.yaml`` with its model wrapped in DecomposedModel (the GNN config as ``gnn``)."""
+    cfg = OmegaConf.load(template)
+    model = OmegaConf.to_container(cfg.training_module.model, resolve=False)
+    outer = {k: model.pop(k) for k in ("seed", "model_dtype", "type_names", "r_max")}
+    cfg.training_module.model = {"_target_": "gnnff_stability.models.decomposition.DecomposedModel", **outer,
+                                 "prefit": str(prefit), "gnn": model}
+    OmegaConf.save(cfg, out)
+    return out
+
+
+def test_decomposed_phase2_trains_with_frozen_body_terms(pair_splits, tmp_path):
+    prefit = tmp_path / "body.pt"
+    prefit_body_terms(pair_splits["train"], prefit, ["Hf", "O"], epochs=20, batch_size=8, lr=2e-2)
+    decomposed_template(default_config_dir() / "nequip.yaml", prefit, tmp_path / "decomposed.yaml")
+    run = tmp_path / "run"
+    overrides = hydra_overrides("nequip", 2, 0, TINY, None, {**TRAINING, "max_epochs": 2},
+                                pair_splits["train"], pair_splits["valid"], pair_splits["test"], run)
+    _nequip_train(tmp_path, "decomposed", overrides)
+    epochs = collect_epoch_metrics(run)
+    assert epochs["epoch"].tolist() == [0, 1] and epochs["val0_epoch/forces_mae"].notna().all()
+    state = torch.load(run / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    prefix = "model.sole_model.model.func.body_terms."
+    blob = load_prefit(prefit)
+    assert set(blob["state_dict"]) == {k[len(prefix):] for k in state if k.startswith(prefix)}
+    for key, value in blob["state_dict"].items():
+        assert torch.equal(state[prefix + key], value.to(state[prefix + key].dtype)), key
+    shift = state["model.sole_model.model.func.per_type_energy_scale_shift.shifts"].view(-1).double()
+    assert shift.tolist() == pytest.approx([blob["per_type_energy_shifts"][t] for t in ("Hf", "O")], rel=1e-6)
+    assert isinstance(epochs, pd.DataFrame)
