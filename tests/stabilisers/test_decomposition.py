@@ -56,6 +56,36 @@ def test_triplets_match_brute_force():
     assert empty[0].numel() == 0 and empty[1].numel() == 0
 
 
+def test_triplets_unordered_once():
+    rng = np.random.default_rng(1)
+    center = rng.integers(0, 5, size=30)
+    e1, e2 = triplets(torch.as_tensor(center), 5, ordered=False)
+    got = sorted(tuple(sorted(p)) for p in zip(e1.tolist(), e2.tolist()))
+    assert got == sorted((a, b) for a, b in itertools.combinations(range(30), 2) if center[a] == center[b])
+
+
+def test_typed_mlp_paths_agree():
+    """The eager (per-type matmul) and compiled (gathered weights) paths are the same function."""
+    from gnnff_stability.models.body_terms import _TypedMLP
+
+    torch.manual_seed(0)
+    mlp = _TypedMLP(6, 4, [16, 16]).double()
+    x = torch.randn(50, 4, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 5, (50,))  # type 5 absent: an empty segment
+    a, b = mlp._segmented(x, t), mlp._gathered(x, t)
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    ga = torch.autograd.grad(a.square().sum(), [x, *mlp.parameters()])
+    gb = torch.autograd.grad(b.square().sum(), [x, *mlp.parameters()])
+    for u, v in zip(ga, gb):
+        torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-12)
+    # and row k really uses the MLP of type t[k]
+    h = x[:1]
+    for k, (w, bias) in enumerate(zip(mlp.weights, mlp.biases)):
+        h = h @ w[t[0]] + bias[t[0]]
+        h = torch.nn.functional.silu(h) if k < 2 else h
+    torch.testing.assert_close(a[:1], h.view(-1), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("three_body", [False, True])
 def test_rotation_and_permutation_invariance(three_body):
     model = _body_model(three_body)

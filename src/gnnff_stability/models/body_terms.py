@@ -8,8 +8,10 @@ nequip's ``nn`` and ``data`` packages and the standard library.
 envelope ``u(r / r_c)`` (nequip's ``PolynomialCutoff``); half of each pair's energy on each
 directed edge, assigned to its centre atom. ``E_NN3``: one MLP per (centre, unordered neighbour
 pair) species triple on ``(r_ij^2, r_ik^2, r_jk^2) / r_c3^2`` and ``cos theta_ijk``, times
-``u(r_ij / r_c3) u(r_ik / r_c3)``, over ordered triplets ``j != k`` (each unordered one twice, half
-the energy each). Distances in Å, energies in eV.
+``u(r_ij / r_c3) u(r_ik / r_c3)``, once per unordered triplet (centre ``i``, neighbours ``j != k``),
+assigned to the centre. Neighbours of different species enter in type order; for two of the same
+species the MLP sees ``(x_ij + x_ik, (x_ij - x_ik)^2)`` in place of ``(x_ij, x_ik)``, so the term is
+exactly invariant to swapping ``j`` and ``k``. Distances in Å, energies in eV.
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ def validate_body(body: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def triplets(center: torch.Tensor, num_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All ordered pairs of distinct edges that share their centre atom.
+def triplets(center: torch.Tensor, num_nodes: int, ordered: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """All pairs of distinct edges that share their centre atom.
 
     Parameters
     ----------
@@ -80,12 +82,14 @@ def triplets(center: torch.Tensor, num_nodes: int) -> tuple[torch.Tensor, torch.
         ``[n_edges]`` int64, the centre atom of every edge.
     num_nodes
         Number of atoms.
+    ordered
+        True: every unordered pair twice, as ``(e1, e2)`` and ``(e2, e1)``; False: once.
 
     Returns
     -------
     (e1, e2)
-        ``[n_triplets]`` int64 edge indices with ``center[e1] == center[e2]`` and ``e1 != e2``; every
-        unordered pair appears twice, as ``(e1, e2)`` and ``(e2, e1)``. Index operations only.
+        ``[n_triplets]`` int64 edge indices with ``center[e1] == center[e2]`` and ``e1 != e2``.
+        Index operations only.
     """
     order = torch.argsort(center, stable=True)
     counts = torch.bincount(center, minlength=num_nodes)
@@ -95,16 +99,18 @@ def triplets(center: torch.Tensor, num_nodes: int) -> tuple[torch.Tensor, torch.
     offsets = torch.cumsum(per_edge, 0) - per_edge
     within = torch.arange(first.numel(), device=center.device) - torch.repeat_interleave(offsets, per_edge)
     second = starts[center[order][first]] + within
-    keep = first != second
+    keep = first != second if ordered else first < second
     return order[first[keep]], order[second[keep]]
 
 
 class _TypedMLP(torch.nn.Module):
     """One SiLU MLP per type; every row goes through the MLP of its own type.
 
-    ``forward(x [n, d_in], t [n] int64) -> [n]``. The weights of each row's type are gathered and
-    applied as a broadcast product and sum (no batched matmul over a data-dependent row count,
-    which AOTInductor cannot lower).
+    ``forward(x [n, d_in], t [n] int64) -> [n]``. Eagerly, rows are sorted by type and each type's
+    rows go through plain matrix products. Under ``torch.compile`` / ``torch.export``
+    (``nequip-compile``), where the row count per type is data-dependent, each row's weights are
+    gathered and applied as a broadcast product and sum instead (AOTInductor cannot lower a matrix
+    product over a data-dependent row count). Both compute the same function.
     """
 
     def __init__(self, n_types: int, d_in: int, hidden: Sequence[int]):
@@ -117,14 +123,34 @@ class _TypedMLP(torch.nn.Module):
             self.weights.append(torch.nn.Parameter(torch.randn(n_types, a, b) * std))
             self.biases.append(torch.nn.Parameter(torch.zeros(n_types, 1, b)))
         self.n_layers = len(dims) - 1
+        self.n_types = n_types
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            return self._gathered(x, t)
+        return self._segmented(x, t)
+
+    def _gathered(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         h = x
         for k, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = (h.unsqueeze(-1) * w.index_select(0, t)).sum(1) + b.index_select(0, t).squeeze(1)
             if k < self.n_layers - 1:
                 h = torch.nn.functional.silu(h)
         return h.view(-1)
+
+    def _segmented(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        order = torch.argsort(t)
+        counts = torch.bincount(t, minlength=self.n_types).tolist()
+        outs = []
+        for kind, rows in enumerate(torch.split(x.index_select(0, order), counts)):
+            h = rows
+            for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+                h = torch.addmm(b[kind], h, w[kind])
+                if k < self.n_layers - 1:
+                    h = torch.nn.functional.silu(h)
+            outs.append(h)
+        out = torch.cat(outs).view(-1)
+        return out.index_select(0, torch.argsort(order))
 
 
 class BodyTermsEnergy(GraphModuleMixin, torch.nn.Module):
@@ -212,7 +238,7 @@ class BodyTermsEnergy(GraphModuleMixin, torch.nn.Module):
 
         if self.three_body:
             inner = torch.nonzero(r < self.r_cut3).view(-1)
-            e1, e2 = triplets(center[inner], num_nodes)
+            e1, e2 = triplets(center[inner], num_nodes, ordered=False)
             e1, e2 = inner[e1], inner[e2]
             ta, tb = t_j[e1], t_j[e2]
             swap = ta > tb  # canonical neighbour order: lower type index first
@@ -221,15 +247,18 @@ class BodyTermsEnergy(GraphModuleMixin, torch.nn.Module):
             va, vb = vec[a], vec[b]
             ra, rb = r[a], r[b]
             rc2 = self.r_cut3 * self.r_cut3
+            xa, xb = ra * ra / rc2, rb * rb / rc2
+            # same-species neighbours: a symmetric pair of inputs, so E_NN3 is invariant to j <-> k
+            same = ta == tb
             x = torch.stack(
-                [ra * ra / rc2, rb * rb / rc2, (vb - va).square().sum(-1) / rc2, (va * vb).sum(-1) / (ra * rb)],
+                [torch.where(same, xa + xb, xa), torch.where(same, (xa - xb).square(), xb),
+                 (vb - va).square().sum(-1) / rc2, (va * vb).sum(-1) / (ra * rb)],
                 dim=-1,
             )
             n = len(self.type_names)
-            lo, hi = torch.minimum(ta, tb), torch.maximum(ta, tb)
-            bond = t_i[a] * (n * (n + 1) // 2) + self.pair_index[lo, hi]
+            bond = t_i[a] * (n * (n + 1) // 2) + self.pair_index[ta, tb]
             e3 = self.nn3(x, bond) * self.cutoff(ra / self.r_cut3) * self.cutoff(rb / self.r_cut3)
-            energy = energy + scatter(0.5 * e3, center[a], dim=0, dim_size=num_nodes)
+            energy = energy + scatter(e3, center[a], dim=0, dim_size=num_nodes)
 
         energy = energy.unsqueeze(-1)
         if self.per_atom_energy_field in data:

@@ -11,10 +11,11 @@ bias for robust molecular dynamics" (SiC, GeSe2)::
   on each directed edge, assigned to its centre atom).
 - ``E_NN3``: one small MLP per species triple with the centre atom distinguished (centre type x
   unordered neighbour pair: 6 bond types for Hf/O), on ``(r_ij^2, r_ik^2, r_jk^2) / r_c3^2`` and
-  ``cos theta_ijk``, times ``u(r_ij / r_c3) u(r_ik / r_c3)``; a triplet is the centre ``i`` with two
-  distinct neighbours ``j != k`` inside ``r_c3`` (periodic images count as distinct). The two
-  neighbours are put in a canonical order (lower type index first), and a same-species pair is
-  symmetrised over both orders, so ``E_NN3`` is invariant to swapping ``j`` and ``k``.
+  ``cos theta_ijk``, times ``u(r_ij / r_c3) u(r_ik / r_c3)``, once per triplet: the centre ``i``
+  with two distinct neighbours ``j != k`` inside ``r_c3`` (periodic images count as distinct).
+  Neighbours of different species enter in type order; two of the same species enter as the
+  symmetric pair ``(x_ij + x_ik, (x_ij - x_ik)^2)``, so ``E_NN3`` is invariant to swapping ``j``
+  and ``k`` (see :mod:`gnnff_stability.models.body_terms`).
 
 Units: distances in Å, energies in eV (those of the data). Forces stay conservative: the terms
 add to the per-atom energy before nequip's ``AtomwiseReduce`` and ``ForceStressOutput``, which
