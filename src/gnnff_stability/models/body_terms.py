@@ -103,6 +103,13 @@ def triplets(center: torch.Tensor, num_nodes: int, ordered: bool = True) -> tupl
     return order[first[keep]], order[second[keep]]
 
 
+def _tracing() -> bool:
+    """True under ``torch.compile`` / ``torch.export`` and under ``make_fx`` (``nequip-compile``'s tracer)."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    return torch.compiler.is_compiling() or get_proxy_mode() is not None
+
+
 class _TypedMLP(torch.nn.Module):
     """One SiLU MLP per type; every row goes through the MLP of its own type.
 
@@ -110,7 +117,8 @@ class _TypedMLP(torch.nn.Module):
     rows go through plain matrix products. Under ``torch.compile`` / ``torch.export``
     (``nequip-compile``), where the row count per type is data-dependent, each row's weights are
     gathered and applied as a broadcast product and sum instead (AOTInductor cannot lower a matrix
-    product over a data-dependent row count). Both compute the same function.
+    product over a data-dependent row count). Both compute the same function; the eager path is about
+    twice as fast.
     """
 
     def __init__(self, n_types: int, d_in: int, hidden: Sequence[int]):
@@ -126,7 +134,7 @@ class _TypedMLP(torch.nn.Module):
         self.n_types = n_types
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if torch.compiler.is_compiling():
+        if _tracing():
             return self._gathered(x, t)
         return self._segmented(x, t)
 
