@@ -260,3 +260,19 @@ def test_decomposed_model_settings_are_checked(pair_fit):
         DecomposedModel(r_max=4.0, **{**common, "gnn": {"num_layers": 2}})
     with pytest.raises(ValueError, match="r_cut_three_body"):
         DecomposedModel(r_max=4.0, body={"r_cut_three_body": 3.5}, **common)
+
+
+def test_body_terms_in_the_pair_potential_slot_add_their_energy(pair_frames):
+    """Joint training route: nequip's own `pair_potential` slot takes the body terms."""
+    from nequip.model import NequIPGNNModel
+
+    kwargs = {k: v for k, v in GNN.items() if k != "_target_"}
+    common = dict(seed=2, model_dtype="float64", type_names=TYPES, r_max=4.0, **kwargs)
+    joint = NequIPGNNModel(pair_potential={"_target_": "gnnff_stability.models.body_terms.BodyTermsEnergy",
+                                           "r_cut": 3.0}, **common)
+    plain = NequIPGNNModel(**common)
+    body = BodyTermsModel(seed=0, model_dtype="float64", type_names=TYPES, r_max=3.0)
+    body.model.func.body_terms.load_state_dict(joint.model.func.pair_potential.state_dict())
+    batch = to_batch(pair_frames[:2], 4.0)
+    total = plain(batch.copy())["total_energy"] + body(batch.copy())["total_energy"]
+    np.testing.assert_allclose(joint(batch.copy())["total_energy"].detach(), total.detach(), atol=1e-9)
