@@ -1,0 +1,214 @@
+"""Energy decomposition as an inductive bias: a GNN plus learned two- and three-body terms.
+
+After Rajak, Krishnamoorthy, Kalia, Nakano, Vashishta et al., "Graph neural network with inductive
+bias for robust molecular dynamics" (SiC, GeSe2)::
+
+    E = E_GNN + sum_(i,j) E_NN2(r_ij^2) + sum_(i,j,k) E_NN3(r_ij^2, r_ik^2, r_jk^2, cos theta_ijk)
+
+- ``E_NN2``: one small MLP per unordered species pair (Hf-Hf, Hf-O, O-O), on ``x = r^2 / r_c^2``,
+  times the polynomial envelope ``u(r / r_c)`` (nequip's ``PolynomialCutoff``, p = 6: value, first
+  and second derivatives vanish at ``r_c``). Each unordered pair is counted once (half the energy
+  on each directed edge, assigned to its centre atom).
+- ``E_NN3``: one small MLP per species triple with the centre atom distinguished (centre type x
+  unordered neighbour pair: 6 bond types for Hf/O), on ``(r_ij^2, r_ik^2, r_jk^2) / r_c3^2`` and
+  ``cos theta_ijk``, times ``u(r_ij / r_c3) u(r_ik / r_c3)``, once per triplet: the centre ``i``
+  with two distinct neighbours ``j != k`` inside ``r_c3`` (periodic images count as distinct).
+  Neighbours of different species enter in type order; two of the same species enter as the
+  symmetric pair ``(x_ij + x_ik, (x_ij - x_ik)^2)``, so ``E_NN3`` is invariant to swapping ``j``
+  and ``k`` (see :mod:`gnnff_stability.models.body_terms`).
+
+Units: distances in Å, energies in eV (those of the data). Forces stay conservative: the terms
+add to the per-atom energy before nequip's ``AtomwiseReduce`` and ``ForceStressOutput``, which
+takes ``-dE/dr`` of the total.
+
+Builders (Hydra ``_target_``)
+-----------------------------
+- :func:`DecomposedModel` wraps any nequip-style builder (``gnn``: the inner builder's config,
+  e.g. ``nequip.model.NequIPGNNModel`` or ``allegro.model.AllegroModel``) and inserts the body
+  terms before the inner model's total-energy sum. With ``prefit`` (a file from
+  :func:`gnnff_stability.models.prefit.prefit_body_terms`) it loads and freezes them
+  (``requires_grad=False``) and replaces the GNN's per-type energy shifts and scales by those of
+  the remainder: the hierarchical training of the paper, phase 2.
+- :func:`BodyTermsModel`: the body terms alone with per-type shifts (phase 1, and a pure pair
+  potential with ``three_body=False``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import get_method
+
+from nequip.data import AtomicDataDict
+from nequip.model.utils import model_builder
+from nequip.nn import AtomwiseReduce, ForceStressOutput, PerTypeScaleShift, SequentialGraphNetwork
+
+from .body_terms import BODY_DEFAULTS, BodyTermsEnergy, validate_body
+
+__all__ = ["PREFIT_FORMAT", "BodyTermsModel", "DecomposedModel", "load_prefit"]
+
+logger = logging.getLogger(__name__)
+
+PREFIT_FORMAT = "gnnff_stability.body_terms/1"
+
+
+def load_prefit(path: str | Path) -> dict[str, Any]:
+    """Read a pre-fit file of :func:`gnnff_stability.models.prefit.prefit_body_terms`.
+
+    Returns
+    -------
+    dict
+        ``settings`` (type_names + :data:`BODY_DEFAULTS` keys), ``state_dict`` (of
+        :class:`BodyTermsEnergy`), ``per_type_energy_shifts`` (eV/atom by type),
+        ``remainder_forces_rms`` (eV/Å), ``metrics``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no body-term pre-fit file at {path}")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != PREFIT_FORMAT:
+        raise ValueError(f"{path} is not a body-term pre-fit file (format {PREFIT_FORMAT!r})")
+    return blob
+
+
+@model_builder
+def BodyTermsModel(
+    type_names: Sequence[str],
+    r_max: float = 3.0,
+    r_cut_three_body: float | None = None,
+    three_body: bool = True,
+    hidden: Sequence[int] = (16, 16),
+    polynomial_cutoff_p: float = 6,
+    per_type_energy_shifts: float | Mapping[str, float] | None = None,
+    per_type_energy_shifts_trainable: bool = True,
+    do_derivatives: bool = True,
+):
+    """The body terms alone: ``E = sum_i shift[t_i] + E_NN2 + E_NN3`` (the cutoff ``r_cut = r_max``).
+
+    ``r_max`` is the two-body cutoff (Å); the other arguments are those of :class:`BodyTermsEnergy`.
+    ``per_type_energy_shifts`` (eV/atom, default 0) are trainable unless told otherwise.
+    """
+    body = BodyTermsEnergy(
+        type_names=type_names, r_cut=r_max, r_cut_three_body=r_cut_three_body, three_body=three_body,
+        hidden=hidden, polynomial_cutoff_p=polynomial_cutoff_p,
+    )
+    shift = PerTypeScaleShift(
+        type_names=type_names,
+        field=AtomicDataDict.PER_ATOM_ENERGY_KEY,
+        out_field=AtomicDataDict.PER_ATOM_ENERGY_KEY,
+        scales=None,
+        shifts=0.0 if per_type_energy_shifts is None else per_type_energy_shifts,
+        shifts_trainable=per_type_energy_shifts_trainable,
+        irreps_in=body.irreps_out,
+    )
+    total = AtomwiseReduce(
+        field=AtomicDataDict.PER_ATOM_ENERGY_KEY, out_field=AtomicDataDict.TOTAL_ENERGY_KEY,
+        reduce="sum", irreps_in=shift.irreps_out,
+    )
+    energy = SequentialGraphNetwork({"body_terms": body, "per_type_energy_shift": shift, "total_energy_sum": total})
+    return ForceStressOutput(energy, do_derivatives)
+
+
+def _inner_builder_kwargs(gnn: Mapping[str, Any], type_names, r_max) -> tuple[Any, dict[str, Any]]:
+    if not isinstance(gnn, Mapping) or "_target_" not in gnn:
+        raise ValueError(f"gnn must be a builder config with a `_target_`, got {gnn!r}")
+    kwargs = dict(gnn)
+    builder = get_method(kwargs.pop("_target_"))
+    for key in ("seed", "model_dtype", "compile_mode"):  # the outer builder owns them
+        kwargs.pop(key, None)
+    if "type_names" in kwargs and list(kwargs["type_names"]) != list(type_names):
+        raise ValueError(f"gnn.type_names {list(kwargs['type_names'])} differ from type_names {list(type_names)}")
+    if "r_max" in kwargs and float(kwargs["r_max"]) != float(r_max):
+        raise ValueError(f"gnn.r_max {kwargs['r_max']} differs from r_max {r_max}")
+    kwargs["type_names"], kwargs["r_max"] = list(type_names), float(r_max)
+    return builder, kwargs
+
+
+@model_builder
+def DecomposedModel(
+    type_names: Sequence[str],
+    r_max: float,
+    gnn: Mapping[str, Any],
+    body: Mapping[str, Any] | None = None,
+    prefit: str | None = None,
+    freeze: bool = True,
+    prefit_stats: bool = True,
+):
+    """A GNN plus the two- and three-body terms, ``E = E_GNN + E_NN2 + E_NN3``.
+
+    Parameters
+    ----------
+    type_names, r_max
+        Type names and the GNN's cutoff (Å); passed to the inner builder.
+    gnn
+        The inner builder's config: ``_target_`` (a nequip-style builder whose model ends in an
+        ``AtomwiseReduce`` named ``total_energy_sum``, e.g. ``nequip.model.NequIPGNNModel``,
+        ``allegro.model.AllegroModel``) and its arguments; ``seed`` / ``model_dtype`` come from
+        this builder.
+    body
+        Body-term settings (:data:`BODY_DEFAULTS`: ``r_cut`` 3.0 Å, ``r_cut_three_body`` = r_cut,
+        ``three_body`` true, ``hidden`` [16, 16], ``polynomial_cutoff_p`` 6). With ``prefit`` they
+        are read from the file (any given here must agree).
+    prefit
+        Pre-fit file (phase 1). Its parameters are loaded; the body terms must fit in ``r_max``.
+    freeze
+        With ``prefit``: freeze the body terms (``requires_grad=False``; default True). Without
+        ``prefit`` everything trains jointly.
+    prefit_stats
+        With ``prefit``: give the GNN the per-type energy shifts fitted in phase 1 and the force
+        RMS of the remainder as its energy scale, in place of ``gnn.per_type_energy_shifts`` /
+        ``gnn.per_type_energy_scales`` (default True: the GNN starts on the remainder's scale).
+    """
+    settings = validate_body(body)
+    blob = None
+    if prefit is not None:
+        blob = load_prefit(prefit)
+        recorded = blob["settings"]
+        if list(recorded["type_names"]) != list(type_names):
+            raise ValueError(f"pre-fit {prefit} has type_names {recorded['type_names']}, model has {list(type_names)}")
+        settings = validate_body(recorded_body(recorded))
+        mismatched = {k: (v, settings[k]) for k, v in dict(body or {}).items() if not _same_setting(k, v, settings)}
+        if mismatched:
+            raise ValueError(f"body settings disagree with the pre-fit file {prefit} (given, recorded): {mismatched}")
+    if settings["r_cut"] > float(r_max):
+        raise ValueError(f"body-term cutoff {settings['r_cut']} Å exceeds the model's r_max {r_max} Å")
+    builder, kwargs = _inner_builder_kwargs(gnn, type_names, r_max)
+    if blob is not None and prefit_stats:
+        kwargs["per_type_energy_shifts"] = {k: float(v) for k, v in blob["per_type_energy_shifts"].items()}
+        kwargs["per_type_energy_scales"] = float(blob["remainder_forces_rms"])
+    inner = builder(**kwargs)
+    energy_model = getattr(inner, "func", None)
+    if not isinstance(energy_model, SequentialGraphNetwork) or "total_energy_sum" not in energy_model._modules:
+        raise ValueError(
+            f"the gnn builder {gnn['_target_']} does not build ForceStressOutput(SequentialGraphNetwork"
+            "(..., total_energy_sum)); the body terms cannot be inserted before its energy sum"
+        )
+    names = list(energy_model._modules)
+    before = energy_model._modules[names[names.index("total_energy_sum") - 1]]
+    terms = BodyTermsEnergy(type_names=type_names, irreps_in=before.irreps_out, **settings)
+    if blob is not None:
+        terms.load_state_dict(blob["state_dict"])
+        if freeze:
+            terms.requires_grad_(False)
+        logger.info("body terms loaded from %s (%s)", prefit, "frozen" if freeze else "trainable")
+    energy_model.insert("body_terms", terms, before="total_energy_sum")
+    return ForceStressOutput(energy_model, inner.do_derivatives)
+
+
+def _same_setting(key: str, value: Any, settings: Mapping[str, Any]) -> bool:
+    if key == "r_cut_three_body" and value is None:
+        value = settings["r_cut"]
+    if key == "hidden":
+        return [int(h) for h in value] == list(settings["hidden"])
+    if key in ("r_cut", "r_cut_three_body", "polynomial_cutoff_p"):
+        return float(value) == float(settings[key])
+    return value == settings[key]
+
+
+def recorded_body(recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`BODY_DEFAULTS` keys of a pre-fit file's settings."""
+    return {k: recorded[k] for k in BODY_DEFAULTS}
