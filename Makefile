@@ -26,7 +26,9 @@ demo: install
 	  --rerun-incomplete --show-failed-logs && \
 	echo "" && echo "Campaign finished in $$(( $$(date +%s) - start )) s." && \
 	echo "Tables:  $(CURDIR)/results/tables/ (table2.md is the paper's main result)" && \
-	echo "Figures: $(CURDIR)/results/figures/" && echo "" && cat results/tables/table2.md
+	echo "Figures: $(CURDIR)/results/figures/ (fig_outcomes.png: every run's classification)" && \
+	echo "" && $(PY) -m gnnff_stability.report.outcomes results/tables/tableA4.csv && \
+	echo "" && cat results/tables/table2.md
 
 test: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)

@@ -1,6 +1,6 @@
 """The paper's figures from whatever per-run results exist (matplotlib, Agg; PNG and PDF).
 
-Four figures with fixed names (:data:`FIGURE_NAMES`), each written as ``<name>.png`` and
+Five figures with fixed names (:data:`FIGURE_NAMES`), each written as ``<name>.png`` and
 ``<name>.pdf``; a figure whose data are missing says so on its canvas instead of failing:
 
 - ``fig3_corr_vs_stability``: last-layer Corr value vs S_index, one panel per model, baseline vs
@@ -10,6 +10,8 @@ Four figures with fixed names (:data:`FIGURE_NAMES`), each written as ``<name>.p
 - ``fig_sn_curves``: s_n along each run, one panel per model/layers and ratio.
 - ``fig5_snapshots``: last frame of a crashed (or failed) run and of a stable run, projected on
   the xy plane, with force arrows (the paper's Fig. 5).
+- ``fig_outcomes``: the classification of every run, one row per trained model, one column per cell
+  and temperature (:mod:`.outcomes`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from gnnff_stability.grid import FAMILY_DISPLAY  # noqa: E402
 from gnnff_stability.species import PAIR_NAMES  # noqa: E402
 
 from .collect import collect_results  # noqa: E402
+from .outcomes import outcome_grid  # noqa: E402
 
 __all__ = ["FIGURE_NAMES", "make_figures"]
 
@@ -40,6 +43,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig7_rdf",
     "fig_sn_curves",
     "fig5_snapshots",
+    "fig_outcomes",
 )
 _FORMATS = ("png", "pdf")
 _PAIR_LABEL = {"HfHf": "Hf–Hf", "HfO": "Hf–O", "OO": "O–O"}
@@ -267,6 +271,21 @@ def _fig_snapshots(res: pd.DataFrame, temp, out_dir: Path) -> list[Path]:
     return _save(fig, out_dir, "fig5_snapshots")
 
 
+def _fig_outcomes(res: pd.DataFrame, out_dir: Path) -> list[Path]:
+    rows, columns, colours, labels = outcome_grid(res)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.7 * len(columns), 0.9 + 0.42 * len(rows)))
+    ax.imshow(colours, aspect="auto")
+    for i, line in enumerate(labels):
+        for j, text in enumerate(line):
+            ax.text(j, i, text, ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(columns)), columns, fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_title("Classification of every run (green stable, orange fail, red crash, grey no result)",
+                 fontsize=9)
+    fig.tight_layout()
+    return _save(fig, out_dir, "fig_outcomes")
+
+
 def make_figures(
     runs: pd.DataFrame,
     out_dir: str | Path,
@@ -314,6 +333,7 @@ def make_figures(
     written += _fig_rdf(res, baselines, temp, out)
     written += _fig_sn(res, baselines, temp, out)
     written += _fig_snapshots(res, temp, out)
+    written += _fig_outcomes(res, out)
     if manifest is not None:
         Path(manifest).parent.mkdir(parents=True, exist_ok=True)
         Path(manifest).write_text("".join(f"{p}\n" for p in written))
