@@ -9,7 +9,7 @@ import yaml
 from workflow_helpers import job_counts, run_snakemake
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "test.yaml", "paper.yaml"])
+@pytest.mark.parametrize("config", ["config.yaml", "test.yaml", "paper.yaml", "gemnet.yaml"])
 def test_dry_run(workdir, config):
     proc = run_snakemake("-n", "--configfile", f"config/{config}", cwd=workdir)
     counts = job_counts(proc.stdout)
@@ -20,7 +20,11 @@ def test_dry_run(workdir, config):
         assert counts["train_model"] == 16
         assert counts["compile_model"] == 13
         assert counts["run_md"] == 144 and counts["score_run"] == 144
-    if config == "config.yaml":
+    if config == "gemnet.yaml":
+        # GemNet-T (baseline and corr) on the embedded campaign, no compile step, its metrics too
+        assert counts["train_model"] == 2 and counts["run_md"] == 6 and "compile_model" not in counts
+        assert counts["run_nve_md"] == counts["run_ramp_md"] == 2
+    elif config == "config.yaml":
         assert counts["train_model"] == 4 and counts["run_md"] == 12
         assert counts["run_reference_md"] == 3 and counts["compute_rdf"] == 12
         # the stability metrics beyond the paper: one NVE and one ramp run per trained model
