@@ -7,6 +7,7 @@ import warnings
 import lightning
 import numpy as np
 import pytest
+from conftest import to_batch
 import torch
 
 from gnnff_stability.train.sam import SAMMixin, sam_perturbation, validate_sam
@@ -159,8 +160,6 @@ def _corr_module(cls, lr, **extra):
 
 
 def test_corr_sam_step_includes_the_penalty_at_both_passes(pair_frames):
-    from conftest import to_batch
-
     from gnnff_stability.train.sam import CorrSAMLightningModule
     from gnnff_stability.train.module import CorrLightningModule
 
