@@ -34,6 +34,7 @@ localrules:
     make_tables,
     make_figures,
     paper_figures,
+    pair_reference,
 
 
 rule all:

@@ -67,16 +67,21 @@ def _where(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
 
-def _fill_corr_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
-    # `oneOf` branches are validated without filling defaults; fill the corr block explicitly.
-    corr_schema = schema["properties"]["methods"]["additionalProperties"]["properties"]["corr"]
-    props = corr_schema["oneOf"][1]["properties"]
+def _fill_defaults(value: Any, sub: Mapping[str, Any]) -> None:
+    for key, prop in sub.get("properties", {}).items():
+        if "default" in prop:
+            value.setdefault(key, copy.deepcopy(prop["default"]))
+        if isinstance(value.get(key), dict):
+            _fill_defaults(value[key], prop)
+
+
+def _fill_method_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    # `oneOf` branches are validated without filling defaults; fill the object branch explicitly.
+    props = schema["properties"]["methods"]["additionalProperties"]["properties"]
     for preset in config.get("methods", {}).values():
-        corr = preset.get("corr")
-        if isinstance(corr, dict):
-            for key, sub in props.items():
-                if "default" in sub:
-                    corr.setdefault(key, copy.deepcopy(sub["default"]))
+        for block in ("corr", "sam", "decomposition"):
+            if isinstance(preset.get(block), dict):
+                _fill_defaults(preset[block], props[block]["oneOf"][1])
 
 
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,7 +106,7 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         if best.validator in ("oneOf", "anyOf") and "description" in best.schema:
             message += f"; allowed: {best.schema['description']}"
         raise ConfigError(f"config key {_where(best)}: {message}")
-    _fill_corr_defaults(config, schema)
+    _fill_method_defaults(config, schema)
     for preset in config["models"].values():
         # The schema fills every architecture's defaults; keep only the ones this family reads.
         for key in set(preset) - FAMILY_MODEL_KEYS[preset["family"]] - {"family", "overrides"}:

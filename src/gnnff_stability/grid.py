@@ -79,8 +79,8 @@ def md_route(family: str, md: Mapping[str, Any]) -> dict[str, Any]:
 FAMILY_DISPLAY: dict[str, str] = {"nequip": "NequIP", "allegro": "Allegro", "gemnet": "GemNet-T"}
 
 #: Columns resolved from the method preset for each row.
-METHOD_COLUMNS = ("family", "corr", "selection", "scheduler", "corr_selection", "role",
-                  *PAPER_TABLE_KEYS.values())
+METHOD_COLUMNS = ("family", "baseline", "stabilisers", "corr", "sam", "prior", "decomposition", "selection",
+                  "scheduler", "corr_selection", "role", *PAPER_TABLE_KEYS.values())
 
 
 def model_presets(config: Mapping[str, Any]) -> dict[str, ModelPreset]:
@@ -99,26 +99,39 @@ def method_role(method: MethodPreset, family: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``family``; ``corr`` (bool: a correlation loss is on); ``selection`` and ``scheduler`` of the loss
-        (``""`` for the baseline); ``corr_selection`` (the selection the Corr value is measured on: the
-        method's own, else :data:`DEFAULT_CORR_SELECTION`); ``paper_main`` (``"baseline"``, ``"corr"`` for
-        the paper's main method, else ``""``); ``paper_table4``, ``paper_tableA1``, ``paper_tableA3`` (the
-        paper's row key in that ablation, else ``""``); and ``role``, a label for people
-        (``baseline``, ``paper corr``, ``Table 4 ablation (edge_0e)``, ``extension``, ...).
+        ``family``; ``baseline`` (bool: no stabiliser at all); ``stabilisers`` (the ones switched on,
+        joined by ``+``: e.g. ``corr+sam``; ``""`` for the baseline); ``corr``, ``sam``, ``decomposition``
+        (bool each) and ``prior`` (``"none"`` or ``"zbl"``); ``selection`` and ``scheduler`` of the
+        correlation loss (``""`` without one); ``corr_selection`` (the selection the Corr value is
+        measured on: the method's own, else :data:`DEFAULT_CORR_SELECTION`); ``paper_main``
+        (``"baseline"``, ``"corr"`` for the paper's main method, else ``""``); ``paper_table4``,
+        ``paper_tableA1``, ``paper_tableA3`` (the paper's row key in that ablation, else ``""``); and
+        ``role``, a label for people (``baseline``, ``paper corr``, ``Table 4 ablation (edge_0e)``,
+        ``stabiliser (sam)``, ``combination (corr+sam)``, ``extension``, ...). Only the baseline and
+        methods whose one stabiliser is the correlation loss stand for a paper row.
     """
     corr = method.corr_for(family)
+    stabilisers = method.stabilisers
     out: dict[str, Any] = {
         "family": family,
+        "baseline": not stabilisers,
+        "stabilisers": "+".join(stabilisers),
         "corr": corr is not None,
+        "sam": method.sam is not None,
+        "prior": method.prior,
+        "decomposition": method.decomposition is not None,
         "selection": corr.selection if corr else "",
         "scheduler": corr.scheduler if corr else "",
         "corr_selection": corr.selection if corr else DEFAULT_CORR_SELECTION.get(family, "edge"),
     }
-    if corr is None:
+    if not stabilisers:
         keys = dict.fromkeys(PAPER_TABLE_KEYS.values(), "baseline")
         keys["paper_table4"] = "baseline" if family == "nequip" else ""
         keys["paper_tableA1"] = keys["paper_tableA3"] = "baseline" if family == "allegro" else ""
         return {**out, **keys, "role": "baseline"}
+    if stabilisers != ("corr",):
+        kind = "stabiliser" if len(stabilisers) == 1 else "combination"
+        return {**out, **dict.fromkeys(PAPER_TABLE_KEYS.values(), ""), "role": f"{kind} ({out['stabilisers']})"}
     main_selection = PAPER_MAIN_SELECTION.get(family)
     is_main = corr.scheduler == "cosine" and (main_selection is None or corr.selection == main_selection)
     keys = {

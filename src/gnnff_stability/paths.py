@@ -42,6 +42,10 @@ __all__ = [
     "TRAIN",
     "TRAIN_FILES",
     "TRAIN_RUN_DIR",
+    "PREFIT",
+    "PREFIT_DIR",
+    "PAIR_INTERACTION",
+    "PAIR_REFERENCE",
     "bench_path",
     "figure_file",
     "fill",
@@ -84,6 +88,14 @@ TRAIN_FILES = {
     "epochs": f"{TRAIN}/metrics_epoch.csv",
 }
 TRAIN_RUN_DIR = f"{TRAIN}/run"
+#: Phase 1 of a decomposition method: its two- and three-body terms fitted to the reference data, shared
+#: by every model family the method trains (one fit per method and training seed).
+PREFIT_DIR = f"{RESULTS}/train/prefit/{{method}}/seed{{seed}}"
+PREFIT = f"{PREFIT_DIR}/body_terms.pt"
+#: The learned pair interaction F_ij(r) of a trained model, binned over the test frames.
+PAIR_INTERACTION = f"{TRAIN}/pair_interaction.csv"
+#: The reference potential's pair force F(r) of an isolated pair, beside the learned ones.
+PAIR_REFERENCE = f"{DATA}/pair_reference.csv"
 COMPILED_MODEL = f"{TRAIN}/model.{{engine}}.nequip.pt2"
 MD_FILES = {
     "dump": f"{MD}/dump.lammpstrj",
@@ -112,6 +124,7 @@ RUN_FILES = {
     "rdf_metrics": RDF_FILES["metrics"],
     "nve": NVE_RESULT,
     "ramp": RAMP_RESULT,
+    "pair": PAIR_INTERACTION,
 }
 
 TABLE_NAMES = (

@@ -28,6 +28,7 @@ __all__ = [
     "MetricsSettings",
     "ModelPreset",
     "NVEMetricSettings",
+    "PRIOR_FAMILIES",
     "RDFSettings",
     "RampMetricSettings",
     "RefMDSettings",
@@ -296,28 +297,59 @@ class CorrSettings(_Section):
     sample_edges: int | str
 
 
+#: Families whose builders end in nequip's ``total_energy_sum`` and take a ``pair_potential``: the ones
+#: a repulsive prior or the body-term decomposition can be added to.
+PRIOR_FAMILIES = frozenset({"nequip", "allegro"})
+
+
 @dataclass(frozen=True)
 class MethodPreset:
-    """``methods.<name>``: a training method (the baseline when ``corr`` is ``None``)."""
+    """``methods.<name>``: a training method, the baseline when no stabiliser is set.
+
+    ``corr`` is the correlation loss (features per family, schedule), ``sam`` the sharpness-aware
+    minimisation settings, ``prior`` the repulsive pair term (``"none"`` or ``"zbl"``), ``decomposition``
+    the two- and three-body terms (``body``, ``freeze``, ``prefit``); ``None`` where unset.
+    """
 
     name: str
     description: str
     corr: Mapping[str, Any] | None
+    sam: Mapping[str, Any] | None = None
+    prior: str = "none"
+    decomposition: Mapping[str, Any] | None = None
 
     @classmethod
     def from_config(cls, name: str, values: Mapping[str, Any]) -> MethodPreset:
-        return cls(name, values["description"], None if values["corr"] is None else _frozen(values["corr"]))
+        def opt(key: str) -> Mapping[str, Any] | None:
+            return None if values.get(key) is None else _frozen(values[key])
+
+        return cls(name, values["description"], opt("corr"), opt("sam"), values.get("prior", "none"),
+                   opt("decomposition"))
+
+    @property
+    def stabilisers(self) -> tuple[str, ...]:
+        """The stabilisers this method switches on, in a fixed order: ``corr``, ``sam``, the prior's
+        name, ``decomposition``; empty for the baseline."""
+        return tuple(name for name, on in (
+            ("corr", self.corr is not None), ("sam", self.sam is not None),
+            (self.prior, self.prior != "none"), ("decomposition", self.decomposition is not None),
+        ) if on)
 
     @property
     def is_baseline(self) -> bool:
-        return self.corr is None
+        return not self.stabilisers
 
     def applies_to(self, family: str) -> bool:
-        """Whether this method can train ``family`` (the baseline trains every family)."""
-        return self.corr is None or family in self.corr["features"]
+        """Whether this method can train ``family``: a correlation loss only the families it names, a
+        prior or decomposition only :data:`PRIOR_FAMILIES`; the baseline and SAM every family."""
+        if self.corr is not None and family not in self.corr["features"]:
+            return False
+        if (self.prior != "none" or self.decomposition is not None) and family not in PRIOR_FAMILIES:
+            return False
+        return True
 
     def corr_for(self, family: str) -> CorrSettings | None:
-        """The correlation-loss settings for ``family`` (``None`` for the baseline)."""
+        """The correlation-loss settings for ``family`` (``None`` without a correlation loss)."""
         if self.corr is None:
             return None
         values = {k: v for k, v in self.corr.items() if k != "features"}

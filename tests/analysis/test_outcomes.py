@@ -51,3 +51,16 @@ def test_main_names_a_missing_table(tmp_path):
 
     with pytest.raises(SystemExit, match="does not exist"):
         main([str(tmp_path / "tableA4.csv")])
+
+
+def test_a_cell_outside_the_grid_is_blank():
+    """A method excluded from a cell (grid.exclude) has no run there: a white cell, not an error."""
+    res = _res([
+        ("nequip", 2, "baseline", "1.10", 1200, "stable"),
+        ("nequip", 2, "baseline", "2.00", 1200, "fail"),
+        ("nequip", 2, "sam", "1.10", 1200, "crash"),
+    ])
+    _, columns, colours, labels = outcome_grid(res)
+    assert columns == ["1:1.1, 1200 K", "1:2, 1200 K"]
+    assert labels == [["stable", "fail"], ["crash", "not in grid"]]
+    np.testing.assert_allclose(colours[1, 1], (1.0, 1.0, 1.0))

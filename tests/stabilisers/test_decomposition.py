@@ -276,3 +276,17 @@ def test_body_terms_in_the_pair_potential_slot_add_their_energy(pair_frames):
     batch = to_batch(pair_frames[:2], 4.0)
     total = plain(batch.copy())["total_energy"] + body(batch.copy())["total_energy"]
     np.testing.assert_allclose(joint(batch.copy())["total_energy"].detach(), total.detach(), atol=1e-9)
+
+
+def test_flat_builder_is_the_nested_one(pair_fit, pair_frames):
+    """DecomposedGNNModel (what a method's Hydra override selects) builds the same model as DecomposedModel."""
+    from gnnff_stability.models.decomposition import DecomposedGNNModel
+
+    path, _ = pair_fit
+    nested = DecomposedModel(seed=3, model_dtype="float64", type_names=TYPES, r_max=4.0, gnn=GNN, prefit=str(path))
+    flat = DecomposedGNNModel(seed=3, model_dtype="float64", type_names=TYPES, r_max=4.0, gnn_builder=GNN["_target_"],
+                              prefit=str(path), **{k: v for k, v in GNN.items() if k != "_target_"})
+    batch = to_batch(pair_frames[:3], 4.0)
+    a, b = nested(batch.copy()), flat(batch.copy())
+    np.testing.assert_allclose(a["forces"].detach(), b["forces"].detach(), atol=1e-12)
+    assert not any(p.requires_grad for p in flat.model.func.body_terms.parameters())

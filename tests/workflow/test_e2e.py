@@ -1,7 +1,8 @@
 """The tiny campaign end to end through the real Snakemake, nequip-train and LAMMPS.
 
-One module-scoped run of ``config/test.yaml`` (NequIP, baseline and corr, two cells, a few epochs and a
-few hundred MD steps), then checks of its tables and of what Snakemake plans to redo after changes.
+One module-scoped run of ``config/test.yaml`` (NequIP: baseline and corr on two cells; SAM, ZBL, the
+decomposition and corr + SAM on one; a few epochs and a few hundred MD steps), then checks of its tables,
+of each stabiliser in the trained models, and of what Snakemake plans to redo after changes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from workflow_helpers import copy_workflow, job_counts, run_snakemake
 
 pytestmark = pytest.mark.slow
 
+#: test.yaml's methods and the role the run table gives each (its corr is a fixed coefficient on NequIP
+#: edge_1o: no row of the paper, whose NequIP rows use the cosine schedule, so an extension).
+METHODS = {"baseline": "baseline", "corr": "extension", "sam": "stabiliser (sam)", "zbl": "stabiliser (zbl)",
+           "decomposition": "stabiliser (decomposition)", "corr_sam": "combination (corr+sam)"}
+
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
@@ -40,12 +46,12 @@ def _scores(campaign):
 def test_tables_have_one_row_per_run(campaign):
     runs = expand_grid(load_config(campaign / "config" / "test.yaml"))
     a4 = pd.read_csv(campaign / "results" / "tables" / "tableA4.csv")
-    assert len(a4) == len(runs) == 4
-    # Table A4 holds the four runs' own scores
+    assert len(a4) == len(runs) == 8
+    # Table A4 holds the runs' own scores
     scores = sorted(rec["s_index"] for rec in _scores(campaign).values())
     assert sorted(a4["s_index"].astype(float)) == pytest.approx(scores, rel=1e-9)
     table2 = pd.read_csv(campaign / "results" / "tables" / "table2.csv")
-    assert set(table2["method"]) == {"baseline", "corr"}
+    assert set(table2["method"]) == set(METHODS)
     for column in ("fmae_meV_per_A", "emae_meV_per_atom", "corr_value"):
         values = table2[column].astype(float)
         assert values.map(math.isfinite).all(), column
@@ -56,7 +62,7 @@ def test_scores_follow_from_the_per_snapshot_terms(campaign):
     """S_index recomputed from sn.csv under both temperature readings (config: raw, crash_score zero)."""
     beta = load_config(campaign / "config" / "test.yaml")["stability"]["beta"]
     scores = _scores(campaign)
-    assert len(scores) == 4
+    assert len(scores) == 8
     for path, rec in scores.items():
         assert (rec["temp_term"], rec["crash_score"], rec["n_planned"]) == ("raw", "zero", 4)
         sn = pd.read_csv(path.with_name("sn.csv"))
@@ -93,7 +99,7 @@ def _classify(run_dir, temp_set_K=1200.0, planned=200):
 
 def test_every_run_is_classified_by_the_documented_rules(campaign):
     runs = sorted((campaign / "results" / "md").rglob("status.json"))
-    assert len(runs) == 4
+    assert len(runs) == 8
     for status in runs:
         info = json.loads(status.read_text())
         assert info["steps_planned"] == 200 and info["steps_done"] <= 200
@@ -131,9 +137,54 @@ def test_metrics_carry_the_preset_name_and_role(campaign):
         info = json.loads(metrics.read_text())
         method = metrics.parent.parent.name  # results/train/<model>/L<layers>/<method>/seed<seed>/
         assert info["method"] == method
-        # test.yaml's corr is a fixed coefficient on NequIP edge_1o: no row of the paper (its NequIP
-        # rows use the cosine schedule), so the run table calls it an extension
-        assert info["role"] == {"baseline": "baseline", "corr": "extension"}[method]
+        assert info["role"] == METHODS[method]
+        assert info["stabilisers"] == {"baseline": "", "corr_sam": "corr+sam"}.get(method, method)
+
+
+def _train_dir(campaign, method):
+    return campaign / "results" / "train" / "nequip" / "L2" / method / "seed0"
+
+
+def _load_package(path):
+    from nequip.model.saved_models.load_utils import load_saved_model
+    from nequip.utils.global_state import set_global_state
+
+    set_global_state()
+    return load_saved_model(str(path), compile_mode="eager")
+
+
+def test_each_stabiliser_is_in_its_trained_model(campaign):
+    """SAM ran its ascent pass, ZBL is in the model, the decomposition's body terms are the phase-1 fit
+    unchanged, and every preset ran MD."""
+    import torch
+
+    for method in ("sam", "corr_sam"):
+        epochs = pd.read_csv(_train_dir(campaign, method) / "metrics_epoch.csv")
+        assert epochs["sam/grad_norm"].gt(0).all(), method
+    assert "sam/grad_norm" not in pd.read_csv(_train_dir(campaign, "corr") / "metrics_epoch.csv")
+
+    zbl = _load_package(_train_dir(campaign, "zbl") / "model.nequip.zip")
+    assert any(type(m).__name__ == "ZBL" for m in zbl.modules())
+    assert not any(type(m).__name__ == "ZBL" for m in _load_package(
+        _train_dir(campaign, "baseline") / "model.nequip.zip").modules())
+
+    decomposed = _load_package(_train_dir(campaign, "decomposition") / "model.nequip.zip")
+    terms = [m for n, m in decomposed.named_modules() if n.endswith("body_terms")]
+    assert len(terms) == 1
+    prefit = torch.load(campaign / "results" / "train" / "prefit" / "decomposition" / "seed0" / "body_terms.pt",
+                        weights_only=True)
+    for name, value in terms[0].state_dict().items():
+        torch.testing.assert_close(value.double(), prefit["state_dict"][name].double(), rtol=1e-6, atol=1e-6)
+
+    for method in METHODS:
+        status = json.loads((campaign / "results" / "md" / "nequip" / "L2" / method / "seed0" / "HfO1.10" / "c0"
+                             / "T1200K" / "v0" / "status.json").read_text())
+        assert status["steps_done"] > 0, method
+        assert (_train_dir(campaign, method) / "pair_interaction.csv").exists(), method
+    assert (campaign / "results" / "figures" / "fig_pair_interaction.png").exists()
+    table3 = pd.read_csv(campaign / "results" / "tables" / "table3.csv").set_index("method")
+    assert set(table3.index) == set(METHODS)
+    assert math.isfinite(table3.loc["sam", "overhead_pct"])
 
 
 def test_paper_figures_from_existing_results(campaign):

@@ -72,6 +72,13 @@ def method_block(wildcards):
     return config["methods"][wildcards.method]
 
 
+def prefit_input(wildcards):
+    """The phase-1 body-term file of a decomposition method (nothing for other methods)."""
+    if config["methods"][wildcards.method]["decomposition"] is None:
+        return []
+    return paths.PREFIT.format(method=wildcards.method, seed=wildcards.seed)
+
+
 def family_of(wildcards):
     return config["models"][wildcards.model]["family"]
 
@@ -126,6 +133,9 @@ def result_files(existing_only=False):
     for metric in ("nve", "ramp"):
         if config["metrics"][metric]["enabled"]:
             files[metric] = sorted(set(RUNS[metric]))
+    files["pair"] = sorted(set(RUNS["pair"]))
+    if config["data"]["source"] == "comb":  # the reference potential's own curve
+        files["pair_reference"] = [paths.PAIR_REFERENCE]
     if existing_only:
         files = {name: [p for p in group if os.path.exists(p)] for name, group in files.items()}
     return files

@@ -12,3 +12,17 @@ rule make_reference_data:
         "../../envs/gnnff.yaml"
     script:
         "../../scripts/make_reference_data.py"
+
+
+rule pair_reference:
+    # The reference potential's pair force for fig_pair_interaction: COMB on an isolated pair.
+    output:
+        curve=paths.PAIR_REFERENCE,
+    params:
+        comb=config["data"]["comb"],
+    log:
+        LOG(f"{paths.DATA}/pair_reference.log"),
+    conda:
+        "../../envs/gnnff.yaml"
+    script:
+        "../../scripts/pair_reference.py"

@@ -1,8 +1,30 @@
+rule prefit_body_terms:
+    # Phase 1 of a decomposition method: its two- and three-body terms fitted to the reference data.
+    input:
+        train=paths.DATA_FILES["train"],
+        valid=paths.DATA_FILES["valid"],
+    output:
+        prefit=paths.PREFIT,
+    params:
+        decomposition=lambda wildcards: config["methods"][wildcards.method]["decomposition"],
+        seed=lambda wildcards: int(wildcards.seed),
+    log:
+        LOG(f"{paths.PREFIT_DIR}/prefit_body_terms.log"),
+    benchmark:
+        BENCH(f"{paths.PREFIT_DIR}/prefit_body_terms.tsv")
+    threads: 2
+    conda:
+        "../../envs/gnnff.yaml"
+    script:
+        "../../scripts/prefit_body_terms.py"
+
+
 rule train_model:
     input:
         train=paths.DATA_FILES["train"],
         valid=paths.DATA_FILES["valid"],
         test=paths.DATA_FILES["test"],
+        prefit=prefit_input,
     output:
         **paths.TRAIN_FILES,
     params:
@@ -41,3 +63,19 @@ rule compile_model:
         "../../envs/gnnff.yaml"
     script:
         "../../scripts/compile_model.py"
+
+
+rule pair_interaction:
+    # The pair force F_ij(r) the model learned, per bond type, over the test frames (Rajak et al.).
+    input:
+        model=paths.MODEL_PACKAGE,
+        test=paths.DATA_FILES["test"],
+    output:
+        pair=paths.PAIR_INTERACTION,
+    log:
+        LOG(f"{paths.TRAIN}/pair_interaction.log"),
+    threads: 1
+    conda:
+        "../../envs/gnnff.yaml"
+    script:
+        "../../scripts/pair_interaction.py"

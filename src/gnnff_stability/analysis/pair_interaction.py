@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["DEFAULT_BIN_WIDTH", "pair_forces", "pair_interaction"]
+__all__ = ["DEFAULT_BIN_WIDTH", "pair_forces", "pair_interaction", "write_pair_interaction"]
 
 logger = logging.getLogger(__name__)
 
@@ -218,3 +218,12 @@ def pair_interaction(
             })
     logger.info("pair interaction from %d pairs in %d frames", len(forces), forces["frame"].nunique())
     return pd.DataFrame(out)
+
+
+def write_pair_interaction(model, frames, out: str | Path) -> pd.DataFrame:
+    """:func:`pair_interaction` of a model on frames (an extended-XYZ path or ASE ``Atoms``), with the
+    default bins, written to ``out`` (CSV)."""
+    table = pair_interaction(model, frames)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    return table

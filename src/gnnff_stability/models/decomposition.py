@@ -29,6 +29,9 @@ Builders (Hydra ``_target_``)
   :func:`gnnff_stability.models.prefit.prefit_body_terms`) it loads and freezes them
   (``requires_grad=False``) and replaces the GNN's per-type energy shifts and scales by those of
   the remainder: the hierarchical training of the paper, phase 2.
+- :func:`DecomposedGNNModel`: the same with the inner builder named by ``gnn_builder`` and its
+  arguments given flat, so that a Hydra override of ``training_module.model._target_`` wraps the
+  model of any template without moving its keys (what the campaign's ``decomposition`` methods use).
 - :func:`BodyTermsModel`: the body terms alone with per-type shifts (phase 1, and a pure pair
   potential with ``three_body=False``).
 """
@@ -49,7 +52,7 @@ from nequip.nn import AtomwiseReduce, ForceStressOutput, PerTypeScaleShift, Sequ
 
 from .body_terms import BODY_DEFAULTS, BodyTermsEnergy, validate_body
 
-__all__ = ["PREFIT_FORMAT", "BodyTermsModel", "DecomposedModel", "load_prefit"]
+__all__ = ["PREFIT_FORMAT", "BodyTermsModel", "DecomposedGNNModel", "DecomposedModel", "load_prefit"]
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +200,30 @@ def DecomposedModel(
         logger.info("body terms loaded from %s (%s)", prefit, "frozen" if freeze else "trainable")
     energy_model.insert("body_terms", terms, before="total_energy_sum")
     return ForceStressOutput(energy_model, inner.do_derivatives)
+
+
+@model_builder
+def DecomposedGNNModel(
+    gnn_builder: str,
+    type_names: Sequence[str],
+    r_max: float,
+    body: Mapping[str, Any] | None = None,
+    prefit: str | None = None,
+    freeze: bool = True,
+    prefit_stats: bool = True,
+    **gnn_kwargs: Any,
+):
+    """:func:`DecomposedModel` with the inner builder's arguments given flat.
+
+    ``gnn_builder`` is the inner builder's import path (e.g. ``nequip.model.NequIPGNNModel``); every
+    argument not named here goes to it. A template's ``training_module.model`` block becomes a
+    decomposed model with two overrides: ``_target_`` set to this builder and ``gnn_builder`` set to
+    the old target.
+    """
+    return DecomposedModel(
+        type_names=type_names, r_max=r_max, gnn={"_target_": gnn_builder, **gnn_kwargs}, body=body,
+        prefit=prefit, freeze=freeze, prefit_stats=prefit_stats,
+    )
 
 
 def _same_setting(key: str, value: Any, settings: Mapping[str, Any]) -> bool:

@@ -92,7 +92,8 @@ def collect_results(runs: pd.DataFrame) -> pd.DataFrame:
             "gnnff_stability.grid.expand_grid"
         )
     out = runs[[*KEY_COLUMNS, *METHOD_COLUMNS]].copy()
-    out["corr"] = out["corr"].astype(bool)
+    for col in ("baseline", "corr", "sam", "decomposition"):
+        out[col] = out[col].astype(bool)
     out["model"] = out["model"].astype(str)
     out["method"] = out["method"].astype(str)
     out["ratio"] = [_ratio_token(v) for v in out["ratio"]]

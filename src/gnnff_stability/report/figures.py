@@ -1,10 +1,10 @@
 """The paper's figures from whatever per-run results exist (matplotlib, Agg; PNG and PDF).
 
-Five figures with fixed names (:data:`FIGURE_NAMES`), each written as ``<name>.png`` and
+Six figures with fixed names (:data:`FIGURE_NAMES`), each written as ``<name>.png`` and
 ``<name>.pdf``; a figure whose data are missing says so on its canvas instead of failing:
 
 - ``fig3_corr_vs_stability``: last-layer Corr value vs S_index, one panel per model, baseline vs
-  decorrelated methods, colour = Hf:O ratio, label = layers (the paper's Figs. 3 and 4).
+  stabilised methods (each point labelled with its method), colour = Hf:O ratio, label = layers (the paper's Figs. 3 and 4).
 - ``fig7_rdf``: partial RDFs of baseline and methods beside the reference MD (the paper's Fig. 7),
   one row per model/layers/ratio, one column per species pair.
 - ``fig_sn_curves``: s_n along each run, one panel per model/layers and ratio.
@@ -12,6 +12,8 @@ Five figures with fixed names (:data:`FIGURE_NAMES`), each written as ``<name>.p
   the xy plane, with force arrows (the paper's Fig. 5).
 - ``fig_outcomes``: the classification of every run, one row per trained model, one column per cell
   and temperature (:mod:`.outcomes`).
+- ``fig_pair_interaction``: the pair force each trained model learned per species pair, beside the
+  reference potential's (:mod:`.fig_pair`; the diagnostic of Rajak et al.).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from gnnff_stability.grid import FAMILY_DISPLAY  # noqa: E402
 from gnnff_stability.species import PAIR_NAMES  # noqa: E402
 
 from .collect import collect_results  # noqa: E402
+from .fig_pair import fig_pair_interaction  # noqa: E402
 from .outcomes import outcome_grid  # noqa: E402
 
 __all__ = ["FIGURE_NAMES", "make_figures"]
@@ -44,6 +47,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_sn_curves",
     "fig5_snapshots",
     "fig_outcomes",
+    "fig_pair_interaction",
 )
 _FORMATS = ("png", "pdf")
 _PAIR_LABEL = {"HfHf": "Hf–Hf", "HfO": "Hf–O", "OO": "O–O"}
@@ -113,7 +117,7 @@ def _fig_corr_vs_s(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) 
     handles = [plt.Line2D([], [], color=c, marker="s", ls="none", label=f"Hf:O 1:{float(r):g}")
                for r, c in _RATIO_COLOURS.items()]
     handles += [plt.Line2D([], [], color="k", marker="o", mfc="none", ls="none", label="baseline"),
-                plt.Line2D([], [], color="k", marker="^", ls="none", label="decorrelated")]
+                plt.Line2D([], [], color="k", marker="^", ls="none", label="stabilised")]
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.08))
     fig.suptitle(f"Corr value vs stability (T = {temp} K)" if temp is not None else
                  "Corr value vs stability")
@@ -292,6 +296,7 @@ def make_figures(
     *,
     temp_K: int | None = None,
     manifest: str | Path | None = None,
+    pair_reference: str | Path | None = None,
 ) -> list[Path]:
     """Draw every figure of :data:`FIGURE_NAMES` into ``out_dir`` (PNG and PDF).
 
@@ -299,7 +304,7 @@ def make_figures(
     ----------
     runs
         The run table: key columns (:data:`gnnff_stability.grid.RUN_KEYS`), the
-        resolved method columns (``corr`` tells baselines from decorrelated methods) and file
+        resolved method columns (``baseline`` tells baselines from stabilised methods) and file
         paths ``metrics``, ``score``, ``rdf_metrics`` (see
         :func:`gnnff_stability.report.collect.collect_results`) plus ``sn`` (sn.csv), ``rdf`` (the RDF
         CSV) and ``dump`` (dump.lammpstrj). Missing columns or files leave panels empty.
@@ -309,6 +314,9 @@ def make_figures(
         Set-point temperature to show; default the lowest one in ``runs`` (the paper: 1200 K).
     manifest
         If given, a text file listing the written figures, one per line (a Snakemake target).
+    pair_reference
+        The reference potential's pair-force CSV (:mod:`gnnff_stability.data.pair_reference`) for
+        ``fig_pair_interaction``, whose per-model curves come from the ``pair`` column.
 
     Returns
     -------
@@ -323,7 +331,7 @@ def make_figures(
         [p if isinstance(p, str) and p.endswith(".csv") else None for p in runs["rdf"]]
         if "rdf" in runs else None
     )
-    baselines = set(res.loc[~res["corr"], "method"])
+    baselines = set(res.loc[res["baseline"], "method"])
     temps = sorted(int(t) for t in res["temp_K"].dropna().unique())
     temp = int(temp_K) if temp_K is not None else (temps[0] if temps else None)
     out = Path(out_dir)
@@ -334,6 +342,8 @@ def make_figures(
     written += _fig_sn(res, baselines, temp, out)
     written += _fig_snapshots(res, temp, out)
     written += _fig_outcomes(res, out)
+    res["pair"] = runs["pair"] if "pair" in runs else None
+    written += fig_pair_interaction(res, pair_reference, out, _save)
     if manifest is not None:
         Path(manifest).parent.mkdir(parents=True, exist_ok=True)
         Path(manifest).write_text("".join(f"{p}\n" for p in written))

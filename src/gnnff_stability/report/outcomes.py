@@ -58,6 +58,10 @@ def outcome_grid(res: pd.DataFrame) -> tuple[list[str], list[str], np.ndarray, l
             sel = (res["model"] == model) & (res["layers"] == layers) & (res["method"] == method)
             sel &= (res["ratio"] == ratio) & (res["temp_K"] == temp)
             classes = [c if isinstance(c, str) else "missing" for c in res.loc[sel, "classification"]]
+            if not classes:  # a cell the grid does not run for this model (grid.exclude)
+                colours[i, j] = (1.0, 1.0, 1.0)
+                line.append("not in grid")
+                continue
             counts = {c: classes.count(c) for c in CLASS_COLOURS if c in classes}
             n = max(len(classes), 1)
             colours[i, j] = sum(np.array(CLASS_COLOURS[c]) * k / n for c, k in counts.items())

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gnnff_stability import paths
+
 from .collect import run_files
 from .figures import make_figures
 from .tables import build_tables
@@ -45,9 +47,12 @@ def regenerate_outputs(
         ``tables`` (name -> DataFrame), ``figures`` (files written) and ``n_scored`` (runs that
         have a stability score).
     """
+    available = list(available)
     table = run_files(runs, available)
     scored = int(table["score"].notna().sum())
     logger.info("%d of %d runs have a stability score", scored, len(table))
     tables = build_tables(table, tables_dir)
-    figures = make_figures(table, figures_dir)
+    available = [str(Path(p)) for p in available]
+    reference = paths.PAIR_REFERENCE if str(Path(paths.PAIR_REFERENCE)) in available else None
+    figures = make_figures(table, figures_dir, pair_reference=reference)
     return {"tables": tables, "figures": figures, "n_scored": scored}

@@ -129,7 +129,7 @@ def _train_stats(row: dict, sub: pd.DataFrame, seed: int,
 
 def _baseline_of(res: pd.DataFrame) -> str | None:
     """The baseline method of the runs (the first by name, if several presets train without a loss)."""
-    base = sorted(set(res.loc[~res["corr"], "method"]))
+    base = sorted(set(res.loc[res["baseline"], "method"]))
     return base[0] if base else None
 
 
@@ -146,7 +146,7 @@ def _meaning(res: pd.DataFrame, model: str, method: str) -> dict[str, Any]:
 def _table1(res, paper, seed):
     train = _training(res)
     rows = []
-    for model, layers, method in _row_keys(res[~res["corr"]]):
+    for model, layers, method in _row_keys(res[res["baseline"]]):
         fam = _family_of(res, model)
         for temp in _temps(res):
             row = {"model": model, "layers": layers, "method": method, "temp_K": temp}

@@ -16,12 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from gnnff_stability.settings import CorrSettings, ModelPreset, TrainingSettings
+from gnnff_stability.models.priors import zbl_overrides
+from gnnff_stability.settings import CorrSettings, MethodPreset, ModelPreset, TrainingSettings
 
-__all__ = ["ACCELERATORS", "hydra_overrides", "hydra_value", "template_dir"]
+__all__ = ["ACCELERATORS", "DECOMPOSED_BUILDER", "SAM_MODULE", "hydra_overrides", "hydra_value",
+           "method_overrides", "template_dir"]
 
 #: ``training.device`` -> Lightning accelerator.
 ACCELERATORS = {"cpu": "cpu", "cuda": "gpu", "auto": "auto"}
+#: The training module of methods with SAM: the correlation-loss module with a two-pass step.
+SAM_MODULE = "gnnff_stability.train.sam.CorrSAMLightningModule"
+#: The builder that wraps a template's model in the two- and three-body terms.
+DECOMPOSED_BUILDER = "gnnff_stability.models.decomposition.DecomposedGNNModel"
 #: Model-preset keys whose template key has another name.
 _TEMPLATE_KEY = {"r_max": "cutoff_radius"}
 
@@ -101,4 +107,39 @@ def hydra_overrides(
         out.append(f"{_TEMPLATE_KEY.get(key, key)}={hydra_value(model.hyper[key])}")
     for key, value in model.overrides.items():
         out.append(f"{key}={hydra_value(value)}")
+    return out
+
+
+def method_overrides(method: MethodPreset, prefit: str | Path | None = None) -> list[str]:
+    """Hydra overrides that switch a method preset's stabilisers on in any family's template.
+
+    The correlation loss travels in the template's ``corr`` key (:func:`hydra_overrides`); here:
+
+    - ``sam``: the training module becomes :data:`SAM_MODULE`, with ``training_module.sam`` holding
+      the preset's settings (unset keys: the module's defaults).
+    - ``prior: zbl``: nequip's ZBL as ``training_module.model.pair_potential``
+      (:func:`gnnff_stability.models.priors.zbl_overrides`).
+    - ``decomposition``: the model's builder becomes :data:`DECOMPOSED_BUILDER`, wrapping the template's
+      ``model_builder``, with the phase-1 file ``prefit`` (required), ``body`` and ``freeze``.
+
+    Returns ``[]`` for the baseline and for a correlation loss alone.
+    """
+    out: list[str] = []
+    if method.sam is not None:
+        out += [f"training_module._target_={SAM_MODULE}",
+                f"++training_module.sam={hydra_value(dict(method.sam))}"]
+    if method.prior == "zbl":
+        out += [f"{key}={hydra_value(value)}" for key, value in zbl_overrides().items()]
+    if method.decomposition is not None:
+        if prefit is None:
+            raise ValueError(f"method {method.name!r} uses the decomposition: its phase-1 pre-fit file is required")
+        dec = method.decomposition
+        out += [
+            f"training_module.model._target_={DECOMPOSED_BUILDER}",
+            "++training_module.model.gnn_builder=${model_builder}",
+            f"++training_module.model.prefit={hydra_value(Path(prefit).resolve())}",
+            f"++training_module.model.freeze={hydra_value(bool(dec['freeze']))}",
+        ]
+        if dec["body"]:
+            out.append(f"++training_module.model.body={hydra_value(dict(dec['body']))}")
     return out

@@ -26,7 +26,7 @@ from gnnff_stability.settings import MethodPreset, ModelPreset, TrainingSettings
 
 from .deploy import package_checkpoint
 from .evaluate import evaluate_model
-from .hydra import hydra_overrides, hydra_value, template_dir
+from .hydra import hydra_overrides, hydra_value, method_overrides, template_dir
 
 __all__ = ["CHECKPOINT_FILES", "collect_epoch_metrics", "train_model"]
 
@@ -100,7 +100,8 @@ def train_model(
     training
         The ``training`` block.
     files
-        ``train``, ``valid``, ``test``: the extended-XYZ splits.
+        ``train``, ``valid``, ``test``: the extended-XYZ splits; ``prefit``: the phase-1 body-term file
+        of a decomposition method.
     run_dir
         nequip-train's output directory (checkpoints, CSV logs, Hydra config). A ``last.ckpt``
         there is resumed: the epoch counter, optimiser, EMA and schedule continue.
@@ -124,6 +125,7 @@ def train_model(
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides = hydra_overrides(model, int(run["layers"]), int(run["seed"]), corr, training, files, run_dir)
+    overrides += method_overrides(method, files.get("prefit") or None)
     last = run_dir / "last.ckpt"
     resumed = last.exists()
     if resumed:
@@ -159,6 +161,7 @@ def train_model(
         "layers": int(run["layers"]),
         "method": run["method"],
         "role": run["role"],
+        "stabilisers": "+".join(method.stabilisers),
         "seed": int(run["seed"]),
         "emae_meV_per_atom": evaluation["emae_meV_per_atom"],
         "fmae_meV_per_A": evaluation["fmae_meV_per_A"],
