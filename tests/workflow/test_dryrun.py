@@ -27,11 +27,13 @@ def test_dry_run(workdir, config):
         assert counts["train_model"] == 2 and counts["run_md"] == 6 and "compile_model" not in counts
         assert counts["run_nve_md"] == counts["run_ramp_md"] == 2
     elif config == "config.yaml":
-        assert counts["train_model"] == 4 and counts["run_md"] == 12
-        assert counts["run_reference_md"] == 3 and counts["compute_rdf"] == 12
+        # NequIP L2 baseline and corr; Allegro L3 baseline, corr, SAM, decomposition and corr + SAM
+        assert counts["train_model"] == 7 and counts["run_md"] == 21
+        assert counts["run_reference_md"] == 3 and counts["compute_rdf"] == 21
+        assert counts["prefit_body_terms"] == 1 and counts["pair_interaction"] == 7
         # the stability metrics beyond the paper: one NVE and one ramp run per trained model
-        assert counts["run_nve_md"] == counts["nve_drift"] == 4
-        assert counts["run_ramp_md"] == counts["ramp_failure"] == 4
+        assert counts["run_nve_md"] == counts["nve_drift"] == 7
+        assert counts["run_ramp_md"] == counts["ramp_failure"] == 7
     else:
         assert "run_nve_md" not in counts and "run_ramp_md" not in counts  # metrics off by default
 
