@@ -1,4 +1,6 @@
 rule make_reference_data:
+    # first: everything but the start cells and the reference MD waits for it
+    priority: 50
     output:
         **paths.DATA_FILES,
     params:

@@ -1,5 +1,6 @@
 rule prefit_body_terms:
     # Phase 1 of a decomposition method: its two- and three-body terms fitted to the reference data.
+    priority: 10
     input:
         train=paths.DATA_FILES["train"],
         valid=paths.DATA_FILES["valid"],
@@ -20,6 +21,8 @@ rule prefit_body_terms:
 
 
 rule train_model:
+    # ahead of MD runs that are ready: on few cores the trainings are the critical path
+    priority: 10
     input:
         train=paths.DATA_FILES["train"],
         valid=paths.DATA_FILES["valid"],

@@ -284,7 +284,7 @@ def _fig_outcomes(res: pd.DataFrame, out_dir: Path) -> list[Path]:
             ax.text(j, i, text, ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(columns)), columns, fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    ax.set_title("Classification of every run (green stable, orange fail, red crash, grey no result)",
+    ax.set_title("Classification of every run (green stable, orange fail, red crash, grey no result, white not in the grid)",
                  fontsize=9)
     fig.tight_layout()
     return _save(fig, out_dir, "fig_outcomes")
