@@ -262,7 +262,9 @@ def _fig_snapshots(res: pd.DataFrame, temp, out_dir: Path) -> list[Path]:
         if cand.empty:
             _no_data(ax, f"no {what}")
             continue
-        rec = cand.sort_values(["model", "layers", "method", "ratio", "seed", "cell_seed", "vseed"]).iloc[0]
+        # a crash before a fail (the paper's Fig. 5 shows a crashed run), then the first by key
+        cand = cand.assign(_rank=(cand["classification"] != "crash").astype(int))
+        rec = cand.sort_values(["_rank", "model", "layers", "method", "ratio", "seed", "cell_seed", "vseed"]).iloc[0]
         snap = _last_snapshot(rec["dump"])
         if snap is None:
             _no_data(ax, f"{what}: empty dump")
