@@ -232,3 +232,35 @@ def test_epoch_metrics_merge_resumed_runs(tmp_path):
     assert merged["epoch"].tolist() == [0, 1, 2]
     assert merged["train_loss_epoch/corr"].tolist() == [0.45, 0.39, 0.35]
     assert merged["val0_epoch/weighted_sum"].tolist() == [1.0, 0.88, 0.8]
+
+
+def test_stabiliser_presets_become_hydra_overrides(tmp_path):
+    """Each stabiliser key of a method preset turns into its template overrides; defaults from the schema."""
+    from gnnff_stability.train.hydra import DECOMPOSED_BUILDER, SAM_MODULE, method_overrides
+
+    config = _campaign({
+        "base": {}, "c": {"corr": {"features": {"nequip": "edge_1o"}}},
+        "sam": {"sam": {"rho": 0.1}}, "zbl": {"prior": "zbl"},
+        "dec": {"decomposition": {"body": {"r_cut": 2.5}}},
+        "mix": {"corr": {"features": {"nequip": "edge_1o"}}, "sam": {}, "prior": "zbl"},
+    })
+    methods = {name: MethodPreset.from_config(name, block) for name, block in config["methods"].items()}
+    assert method_overrides(methods["base"]) == [] == method_overrides(methods["c"])
+    assert methods["mix"].stabilisers == ("corr", "sam", "zbl") and methods["base"].is_baseline
+    assert method_overrides(methods["sam"]) == [f"training_module._target_={SAM_MODULE}",
+                                                "++training_module.sam={rho:0.1}"]
+    (zbl,) = method_overrides(methods["zbl"])
+    assert zbl.startswith("++training_module.model.pair_potential={_target_:'nequip.nn.pair_potential.ZBL'")
+    assert "chemical_species:['Hf','O']" in zbl
+    dec = method_overrides(methods["dec"], tmp_path / "body_terms.pt")
+    assert dec == [f"training_module.model._target_={DECOMPOSED_BUILDER}",
+                   "++training_module.model.gnn_builder=${model_builder}",
+                   f"++training_module.model.prefit='{tmp_path / 'body_terms.pt'}'",
+                   "++training_module.model.freeze=true",  # the schema's default
+                   "++training_module.model.body={r_cut:2.5}"]
+    assert config["methods"]["dec"]["decomposition"]["prefit"] == {"epochs": 200, "batch_size": 8, "lr": 0.005}
+    with pytest.raises(ValueError, match="'dec' uses the decomposition"):
+        method_overrides(methods["dec"])
+    # a prior or the decomposition needs nequip's energy-sum layout: not GemNet-T
+    assert methods["zbl"].applies_to("allegro") and not methods["zbl"].applies_to("gemnet")
+    assert not methods["dec"].applies_to("gemnet") and methods["sam"].applies_to("gemnet")
