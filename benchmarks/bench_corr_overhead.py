@@ -64,8 +64,8 @@ def model_spec(family: str, size: str, dtype: str) -> dict:
     from omegaconf import OmegaConf
 
     from gnnff_stability.config import load_config
-    from gnnff_stability.grid import method_presets, model_presets
-    from gnnff_stability.settings import TrainingSettings
+    from gnnff_stability.grid import method_presets, method_settings, model_presets
+    from gnnff_stability.settings import CorrSettings, TrainingSettings
     from gnnff_stability.train.hydra import hydra_overrides, template_dir
 
     config = load_config(CONFIGS[size])
@@ -82,7 +82,7 @@ def model_spec(family: str, size: str, dtype: str) -> dict:
     model = OmegaConf.to_container(cfg.training_module.model, resolve=True)
     method = next(m for m in method_presets(config).values() if not m.is_baseline and m.applies_to(family))
     return {"r_max": float(model["r_max"]), "layers": layers, "model": model, "preset": name,
-            "corr": method.corr_for(family)}
+            "corr": CorrSettings.from_config(method_settings(method, family)["corr_settings"])}
 
 
 def synthetic_frames(n: int, seed: int):

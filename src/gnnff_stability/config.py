@@ -18,7 +18,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-__all__ = ["FAMILY_MODEL_KEYS", "ConfigError", "load_config", "load_schema", "section", "validate_config"]
+from gnnff_stability.data.splits import split_counts
+from gnnff_stability.families import FAMILIES
+
+__all__ = ["ConfigError", "load_config", "load_schema", "section", "validate_config"]
 
 
 class ConfigError(ValueError):
@@ -109,7 +112,7 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     _fill_method_defaults(config, schema)
     for preset in config["models"].values():
         # The schema fills every architecture's defaults; keep only the ones this family reads.
-        for key in set(preset) - FAMILY_MODEL_KEYS[preset["family"]] - {"family", "overrides"}:
+        for key in set(preset) - FAMILIES[preset["family"]].model_keys - {"family", "overrides"}:
             del preset[key]
     _check_semantics(config)
     return _canonical(config)
@@ -158,29 +161,16 @@ def section(path: str, values: Mapping[str, Any] | None = None) -> dict[str, Any
     return node
 
 
-FAMILY_MODEL_KEYS: dict[str, frozenset[str]] = {
-    "nequip": frozenset({"r_max", "l_max", "num_features", "num_bessels", "parity"}),
-    "allegro": frozenset(
-        {"r_max", "l_max", "num_scalar_features", "num_tensor_features", "num_bessels", "parity"}
-    ),
-    "gemnet": frozenset(
-        {"r_max", "emb_size_atom", "emb_size_edge", "emb_size_trip", "emb_size_rbf", "emb_size_cbf",
-         "emb_size_bil_trip", "num_radial", "num_spherical", "max_neighbors"}
-    ),
-}
-"""Model-preset keys each architecture family reads (the rest of the schema's keys belong to others)."""
-
-
 def _check_model_keys(config: Mapping[str, Any]) -> None:
     # Before the schema fills defaults: only here are the keys the user wrote still told apart.
     models = config.get("models")
     if not isinstance(models, Mapping):
         return
-    every_family_key = frozenset().union(*FAMILY_MODEL_KEYS.values())
+    every_family_key = frozenset().union(*(f.model_keys for f in FAMILIES.values()))
     for name, preset in models.items():
-        if not isinstance(preset, Mapping) or preset.get("family") not in FAMILY_MODEL_KEYS:
+        if not isinstance(preset, Mapping) or preset.get("family") not in FAMILIES:
             continue  # the schema reports these
-        allowed = FAMILY_MODEL_KEYS[preset["family"]] | {"family", "overrides"}
+        allowed = FAMILIES[preset["family"]].model_keys | {"family", "overrides"}
         wrong = sorted((set(preset) & every_family_key) - allowed)
         if wrong:
             raise ConfigError(
@@ -239,9 +229,31 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"config key metrics.ramp.t_stop_K: {ramp['t_stop_K']} must exceed metrics.ramp.t_start_K "
             f"({ramp['t_start_K']}): the ramp heats"
         )
-    split = config["data"]["split"]
+    refmd = config["refmd"]
+    if refmd["enabled"]:
+        if refmd["dump_every"] % refmd["thermo_every"]:
+            raise ConfigError(
+                f"config key refmd.thermo_every: {refmd['thermo_every']} must divide refmd.dump_every "
+                f"({refmd['dump_every']}) so every snapshot has a temperature"
+            )
+        if refmd["steps"] < refmd["dump_every"]:
+            raise ConfigError(
+                f"config key refmd.steps: {refmd['steps']} is shorter than one snapshot interval "
+                f"(refmd.dump_every = {refmd['dump_every']})"
+            )
+    data = config["data"]
+    split = data["split"]
     if abs(sum(split) - 1.0) > 1e-6:
         raise ConfigError(f"config key data.split: fractions {split} must sum to 1")
+    if data["source"] == "comb":  # SAMD23 comes split
+        n_frames = data["comb"]["n_frames"]
+        n_train, n_valid, n_test = split_counts(n_frames, split)
+        if n_train < 1:
+            raise ConfigError(
+                f"config key data.comb.n_frames: {n_frames} frames are too few for data.split {split}: "
+                f"valid and test take {n_valid} + {n_test} (at least one each), train would get {n_train}; "
+                "give more frames or smaller valid/test fractions"
+            )
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -1,16 +1,19 @@
 """Expand the campaign grid into the table of runs, with every method resolved once.
 
 The grid in the configuration is the only place that lists runs. :func:`expand_grid` turns it into a
-:class:`pandas.DataFrame` with one row per MD run, and resolves there, once, what each row means:
-the model family, the correlation-loss settings of the method preset for that family (feature
-selection, scheduler), the selection the Corr value is measured on, and the method's role in the
-paper (:func:`method_role`). The trainer, ``metrics.json``, the tables and the figures all read these
-columns; none of them interprets a method preset again. :func:`training_runs` reduces the table to one
+:class:`pandas.DataFrame` with one row per MD run, and resolves there, once per method and family, what
+each row means: the model family, the stabiliser flags, the correlation-loss settings of the method
+preset for that family (feature selection, schedule, edge sampling), the SAM and decomposition settings,
+the selection the Corr value is measured on, and the method's role in the paper (:func:`method_role`,
+:func:`method_settings`). What a family is and can do comes from :mod:`gnnff_stability.families`. The
+trainer, ``metrics.json``, the tables and the figures all read these columns; none of them interprets a
+method preset again. :func:`training_runs` reduces the table to one
 row per trained model, and :func:`with_paths` adds every output path from :mod:`gnnff_stability.paths`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -18,21 +21,21 @@ from typing import Any
 import pandas as pd
 
 from gnnff_stability import paths
-from gnnff_stability.settings import MethodPreset, ModelPreset
+from gnnff_stability.families import FAMILIES
+from gnnff_stability.settings import CorrSettings, MethodPreset, ModelPreset
 
 __all__ = [
-    "DEFAULT_CORR_SELECTION",
-    "FAMILY_DISPLAY",
     "METHOD_COLUMNS",
     "PAPER_TABLE_KEYS",
     "RUN_KEYS",
+    "SETTINGS_COLUMNS",
     "STOICHIOMETRIC_RATIO",
     "TRAIN_KEYS",
-    "EMBEDDED_ONLY_FAMILIES",
     "expand_grid",
     "md_route",
     "method_presets",
     "method_role",
+    "method_settings",
     "model_presets",
     "training_runs",
     "with_paths",
@@ -43,15 +46,6 @@ RUN_KEYS = (*TRAIN_KEYS, "ratio", "cell_seed", "temp_K", "vseed")
 #: O-per-Hf ratio of the stoichiometric cell: nothing is removed, so the cell seed changes nothing.
 STOICHIOMETRIC_RATIO = 2.0
 
-#: The feature selection the Corr value of a model is measured on when its method sets none (the
-#: baseline): the paper's NequIP "corr" row equals its ``edge 1o`` ablation; Allegro's scalar edge latent.
-DEFAULT_CORR_SELECTION: dict[str, str] = {"nequip": "edge_1o", "allegro": "edge", "gemnet": "edge"}
-
-#: The paper's main correlation-loss selection per family (Tables 2, 3, A4). The Allegro selection of
-#: the paper's main run is inferred: its Table A3 fixed-schedule row equals Table A1's edge+env row, and
-#: its cosine row equals Table 2.
-PAPER_MAIN_SELECTION: dict[str, str] = {"nequip": "edge_1o", "allegro": "edge+env"}
-
 #: Paper tables whose rows a method can stand for, each with the run-table column holding the paper
 #: row key (``""`` where the method has no row in that table).
 PAPER_TABLE_KEYS: dict[str, str] = {
@@ -61,26 +55,22 @@ PAPER_TABLE_KEYS: dict[str, str] = {
     "tableA3": "paper_tableA3",  # Table A3: Allegro schedulers with edge+env features
 }
 
-#: Families whose model runs only in the embedded engine: no LAMMPS pair style exists for them, and
-#: GemNet-T does not export with AOTInductor (data-dependent shapes in its triplet construction), so it
-#: runs as an eager package, on the GPU where ``md.device`` says so.
-EMBEDDED_ONLY_FAMILIES = frozenset({"gemnet"})
-
-
 def md_route(family: str, md: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``md`` block a run of ``family`` uses: the configured one, or, for a family in
-    :data:`EMBEDDED_ONLY_FAMILIES`, the embedded engine with the packaged model."""
-    if family in EMBEDDED_ONLY_FAMILIES:
+    """The ``md`` block a run of ``family`` uses: the configured one, or, for a family without a LAMMPS
+    pair style (:attr:`gnnff_stability.families.Family.embedded_only`), the embedded engine with the
+    packaged model."""
+    if FAMILIES[family].embedded_only:
         return {**md, "engine": "embedded", "model_format": "package"}
     return dict(md)
 
 
-#: How the tables and figures name each model family.
-FAMILY_DISPLAY: dict[str, str] = {"nequip": "NequIP", "allegro": "Allegro", "gemnet": "GemNet-T"}
-
-#: Columns resolved from the method preset for each row.
+#: Columns resolved from the method preset for each row (scalars: the tables and figures read them).
 METHOD_COLUMNS = ("family", "baseline", "stabilisers", "corr", "sam", "prior", "decomposition", "selection",
                   "scheduler", "corr_selection", "role", *PAPER_TABLE_KEYS.values())
+
+#: Columns holding a stabiliser's resolved settings for the row's family (a plain mapping, or ``None``
+#: where the method does not use it): what the trainer passes on (:func:`method_settings`).
+SETTINGS_COLUMNS = ("corr_settings", "sam_settings", "decomposition_settings")
 
 
 def model_presets(config: Mapping[str, Any]) -> dict[str, ModelPreset]:
@@ -103,14 +93,15 @@ def method_role(method: MethodPreset, family: str) -> dict[str, Any]:
         joined by ``+``: e.g. ``corr+sam``; ``""`` for the baseline); ``corr``, ``sam``, ``decomposition``
         (bool each) and ``prior`` (``"none"`` or ``"zbl"``); ``selection`` and ``scheduler`` of the
         correlation loss (``""`` without one); ``corr_selection`` (the selection the Corr value is
-        measured on: the method's own, else :data:`DEFAULT_CORR_SELECTION`); ``paper_main``
+        measured on: the method's own, else the family's ``default_corr_selection``); ``paper_main``
         (``"baseline"``, ``"corr"`` for the paper's main method, else ``""``); ``paper_table4``,
         ``paper_tableA1``, ``paper_tableA3`` (the paper's row key in that ablation, else ``""``); and
         ``role``, a label for people (``baseline``, ``paper corr``, ``Table 4 ablation (edge_0e)``,
         ``stabiliser (sam)``, ``combination (corr+sam)``, ``extension``, ...). Only the baseline and
         methods whose one stabiliser is the correlation loss stand for a paper row.
     """
-    corr = method.corr_for(family)
+    corr = method_settings(method, family)["corr_settings"]
+    record = FAMILIES[family]
     stabilisers = method.stabilisers
     out: dict[str, Any] = {
         "family": family,
@@ -120,9 +111,9 @@ def method_role(method: MethodPreset, family: str) -> dict[str, Any]:
         "sam": method.sam is not None,
         "prior": method.prior,
         "decomposition": method.decomposition is not None,
-        "selection": corr.selection if corr else "",
-        "scheduler": corr.scheduler if corr else "",
-        "corr_selection": corr.selection if corr else DEFAULT_CORR_SELECTION.get(family, "edge"),
+        "selection": corr["selection"] if corr else "",
+        "scheduler": corr["scheduler"] if corr else "",
+        "corr_selection": corr["selection"] if corr else record.default_corr_selection,
     }
     if not stabilisers:
         keys = dict.fromkeys(PAPER_TABLE_KEYS.values(), "baseline")
@@ -132,25 +123,58 @@ def method_role(method: MethodPreset, family: str) -> dict[str, Any]:
     if stabilisers != ("corr",):
         kind = "stabiliser" if len(stabilisers) == 1 else "combination"
         return {**out, **dict.fromkeys(PAPER_TABLE_KEYS.values(), ""), "role": f"{kind} ({out['stabilisers']})"}
-    main_selection = PAPER_MAIN_SELECTION.get(family)
-    is_main = corr.scheduler == "cosine" and (main_selection is None or corr.selection == main_selection)
+    selection, scheduler = corr["selection"], corr["scheduler"]
+    main_selection = record.paper_main_selection
+    is_main = scheduler == "cosine" and (main_selection is None or selection == main_selection)
     keys = {
         "paper_main": "corr" if is_main else "",
-        "paper_table4": corr.selection if family == "nequip" and corr.scheduler == "cosine" else "",
-        "paper_tableA1": corr.selection if family == "allegro" and corr.scheduler == "fixed" else "",
-        "paper_tableA3": corr.scheduler if family == "allegro" and corr.selection == "edge+env" else "",
+        "paper_table4": selection if family == "nequip" and scheduler == "cosine" else "",
+        "paper_tableA1": selection if family == "allegro" and scheduler == "fixed" else "",
+        "paper_tableA3": scheduler if family == "allegro" and selection == "edge+env" else "",
     }
     if is_main:
         role = "paper corr"
     elif keys["paper_table4"]:
-        role = f"Table 4 ablation ({corr.selection})"
+        role = f"Table 4 ablation ({selection})"
     elif keys["paper_tableA1"]:
-        role = f"Table A1 ablation ({corr.selection})"
+        role = f"Table A1 ablation ({selection})"
     elif keys["paper_tableA3"]:
-        role = f"Table A3 scheduler ({corr.scheduler})"
+        role = f"Table A3 scheduler ({scheduler})"
     else:
         role = "extension"
     return {**out, **keys, "role": role}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def method_settings(method: MethodPreset, family: str) -> dict[str, Any]:
+    """The settings of a method preset's stabilisers for one model family: its :data:`SETTINGS_COLUMNS`.
+
+    Returns
+    -------
+    dict
+        ``corr_settings``: ``None`` without a correlation loss, else the loss of this family,
+        ``{selection, scheduler, c_min, c_max, t_cycle, sample_edges}`` (``selection`` is the family's
+        entry of ``methods.<name>.corr.features``), the fields of
+        :class:`gnnff_stability.settings.CorrSettings`; ``sam_settings``: the ``sam`` block or ``None``;
+        ``decomposition_settings``: the ``decomposition`` block or ``None``. Plain mappings throughout.
+    """
+    corr = None
+    if method.corr is not None:
+        # in the order of CorrSettings' fields; its fields are the schema's corr keys (a test checks)
+        values = {**method.corr, "selection": method.corr["features"][family]}
+        corr = {f.name: _plain(values[f.name]) for f in dataclasses.fields(CorrSettings)}
+    return {
+        "corr_settings": corr,
+        "sam_settings": None if method.sam is None else _plain(method.sam),
+        "decomposition_settings": None if method.decomposition is None else _plain(method.decomposition),
+    }
 
 
 def _matches(row: Mapping[str, Any], rule: Mapping[str, Any]) -> bool:
@@ -177,7 +201,8 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         The key columns :data:`RUN_KEYS` (``ratio`` is O per Hf as float), sorted, without duplicates,
-        then :data:`METHOD_COLUMNS` (see :func:`method_role`). Methods are paired only with the model
+        then :data:`METHOD_COLUMNS` (see :func:`method_role`) and :data:`SETTINGS_COLUMNS` (see
+        :func:`method_settings`), each resolved once per method and family. Methods are paired only with the model
         families their feature selection names; the stoichiometric cell takes only the first cell
         seed; ``grid.exclude`` rules remove the combinations they match.
     """
@@ -187,6 +212,8 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
     for model in grid["model"]:
         family = models[model].family
         applicable = [m for m in grid["method"] if methods[m].applies_to(family)]
+        resolved = {m: {**method_role(methods[m], family), **method_settings(methods[m], family)}
+                    for m in applicable}
         for layers, method, seed, ratio, cell_seed, temp, vseed in itertools.product(
             grid["layers"][model], applicable, grid["seed"], grid["ratio"], grid["cell_seed"],
             grid["temp_K"], grid["vseed"]
@@ -204,8 +231,8 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
                 vseed=int(vseed),
             )
             if not any(_matches(row, rule) for rule in grid.get("exclude", [])):
-                rows.append({**row, **method_role(methods[method], family)})
-    runs = pd.DataFrame(rows, columns=[*RUN_KEYS, *METHOD_COLUMNS])
+                rows.append({**row, **resolved[method]})
+    runs = pd.DataFrame(rows, columns=[*RUN_KEYS, *METHOD_COLUMNS, *SETTINGS_COLUMNS])
     if runs.empty:
         raise ValueError(
             "the grid expands to no runs: every combination is excluded or no method applies to the "
@@ -215,8 +242,9 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def training_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per trained model (model × layers × method × seed) of a run table, method columns kept."""
-    keep = [c for c in runs.columns if c in (*TRAIN_KEYS, *METHOD_COLUMNS)]
+    """One row per trained model (model × layers × method × seed) of a run table, method and settings
+    columns kept."""
+    keep = [c for c in runs.columns if c in (*TRAIN_KEYS, *METHOD_COLUMNS, *SETTINGS_COLUMNS)]
     return runs[keep].drop_duplicates(list(TRAIN_KEYS)).reset_index(drop=True)
 
 

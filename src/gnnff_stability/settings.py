@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
+from gnnff_stability.families import FAMILIES
+
 __all__ = [
     "CombSettings",
     "CorrSettings",
@@ -25,17 +27,14 @@ __all__ = [
     "HPCSettings",
     "MDSettings",
     "MethodPreset",
-    "MetricsSettings",
     "ModelPreset",
     "NVEMetricSettings",
-    "PRIOR_FAMILIES",
     "RDFSettings",
     "RampMetricSettings",
     "RefMDSettings",
     "StabilitySettings",
     "StructureSettings",
     "TrainingSettings",
-    "corr_for",
 ]
 
 S = TypeVar("S", bound="_Section")
@@ -204,6 +203,16 @@ class RefMDSettings(_Section):
     thermo_every: int
     qeq_every: int
 
+    @property
+    def dt_ps(self) -> float:
+        """Timestep in ps (LAMMPS ``units metal``)."""
+        return self.dt_fs / 1000.0
+
+    @property
+    def damp_ps(self) -> float:
+        """Langevin damping time in ps."""
+        return self.damp_fs / 1000.0
+
 
 @dataclass(frozen=True)
 class StabilitySettings(_Section):
@@ -244,16 +253,6 @@ class RampMetricSettings(_Section):
 
 
 @dataclass(frozen=True)
-class MetricsSettings(_Section):
-    """``metrics``: stability metrics beyond the paper."""
-
-    block: ClassVar[str] = "metrics"
-    nested: ClassVar[dict[str, type]] = {"nve": NVEMetricSettings, "ramp": RampMetricSettings}
-    nve: NVEMetricSettings
-    ramp: RampMetricSettings
-
-
-@dataclass(frozen=True)
 class RDFSettings(_Section):
     """``rdf``: radial distribution functions (Å)."""
 
@@ -267,7 +266,7 @@ class ModelPreset:
     """``models.<name>``: a model family and the hyper-parameters passed to its Hydra template.
 
     ``hyper`` holds only the keys of the schema's ``models`` block that this family reads
-    (:data:`gnnff_stability.config.FAMILY_MODEL_KEYS`); ``overrides`` are full Hydra paths.
+    (``model_keys`` of its :data:`gnnff_stability.families.FAMILIES` record); ``overrides`` are full Hydra paths.
     """
 
     name: str
@@ -295,11 +294,6 @@ class CorrSettings(_Section):
     c_max: float
     t_cycle: int
     sample_edges: int | str
-
-
-#: Families whose builders end in nequip's ``total_energy_sum`` and take a ``pair_potential``: the ones
-#: a repulsive prior or the body-term decomposition can be added to.
-PRIOR_FAMILIES = frozenset({"nequip", "allegro"})
 
 
 @dataclass(frozen=True)
@@ -341,30 +335,13 @@ class MethodPreset:
 
     def applies_to(self, family: str) -> bool:
         """Whether this method can train ``family``: a correlation loss only the families it names, a
-        prior or decomposition only :data:`PRIOR_FAMILIES`; the baseline and SAM every family."""
+        prior or decomposition only the families whose registry record supports it
+        (:data:`gnnff_stability.families.FAMILIES`); the baseline and SAM every family."""
+        record = FAMILIES[family]
         if self.corr is not None and family not in self.corr["features"]:
             return False
-        if (self.prior != "none" or self.decomposition is not None) and family not in PRIOR_FAMILIES:
+        if self.prior != "none" and not record.supports_prior:
+            return False
+        if self.decomposition is not None and not record.supports_decomposition:
             return False
         return True
-
-    def corr_for(self, family: str) -> CorrSettings | None:
-        """The correlation-loss settings for ``family`` (``None`` without a correlation loss)."""
-        if self.corr is None:
-            return None
-        values = {k: v for k, v in self.corr.items() if k != "features"}
-        return CorrSettings.from_config({"selection": self.corr["features"][family], **values})
-
-
-def corr_for(family: str, selection: str, **values: Any) -> CorrSettings:
-    """The correlation-loss settings of one family from a partial ``methods.<name>.corr`` block,
-    validated like a campaign's (the schema fills what ``values`` leaves out): for tests, benchmarks
-    and notebooks."""
-    from gnnff_stability.config import validate_config  # noqa: PLC0415
-
-    config = validate_config({
-        "grid": {"model": ["m"], "layers": {"m": [1]}, "method": ["c"]},
-        "models": {"m": {"family": family}},
-        "methods": {"c": {"corr": {"features": {family: selection}, **values}}},
-    })
-    return MethodPreset.from_config("c", config["methods"]["c"]).corr_for(family)

@@ -11,7 +11,7 @@ from gnnff_stability.report.outcomes import CLASS_COLOURS, outcome_grid, run_sum
 
 def _res(rows):
     keys = ("model", "layers", "method", "ratio", "temp_K", "classification")
-    return pd.DataFrame([dict(zip(keys, r)) for r in rows])
+    return pd.DataFrame([dict(zip(keys, r)) | {"family": r[0]} for r in rows])  # presets named as families
 
 
 def test_grid_colours_and_labels():
@@ -35,9 +35,9 @@ def test_grid_colours_and_labels():
 
 def test_summary_lines():
     table = pd.DataFrame([
-        dict(model="allegro", layers=3, method="baseline", seed=0, ratio="1.10", cell_seed=0, temp_K=1200,
+        dict(model="allegro", family="allegro", layers=3, method="baseline", seed=0, ratio="1.10", cell_seed=0, temp_K=1200,
              vseed=0, classification="crash", crash_step=150, s_index=0.0, temp_mean_K=2.0e27),
-        dict(model="nequip", layers=2, method="corr", seed=1, ratio="2.00", cell_seed=0, temp_K=1200,
+        dict(model="nequip", family="nequip", layers=2, method="corr", seed=1, ratio="2.00", cell_seed=0, temp_K=1200,
              vseed=2, classification=np.nan, crash_step=np.nan, s_index=np.nan, temp_mean_K=np.nan),
     ])
     assert run_summary_lines(table) == [

@@ -34,7 +34,7 @@ def test_runs_of_one_seed_do_not_shrink_the_interval():
 
 def _a4(rows):
     keys = ("model", "layers", "method", "seed", "vseed", "ratio", "temp_K", "classification", "s_index")
-    return pd.DataFrame([dict(zip(keys, r)) for r in rows])
+    return pd.DataFrame([dict(zip(keys, r)) | {"family": r[0]} for r in rows])  # presets named as families
 
 
 def test_contrast_counts_and_differences():

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gnnff_stability.grid import DEFAULT_CORR_SELECTION
-from gnnff_stability.train.features import SELECTIONS, FeatureRecorder, group_sizes
+from gnnff_stability.families import FAMILIES
+from gnnff_stability.train.features import FeatureRecorder, group_sizes
 
 TYPES = ["Hf", "O"]
 R_MAX = 4.0
@@ -73,7 +73,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("family, selection", [(f, s) for f in SELECTIONS for s in SELECTIONS[f]])
+@pytest.mark.parametrize("family, selection", [(f, s) for f in FAMILIES for s in FAMILIES[f].selections])
 def test_hooks_capture_one_tensor_per_layer(batch, family, selection):
     model = build(family)
     recorder = FeatureRecorder(model, family, selection).attach()
@@ -116,7 +116,7 @@ def test_edge_1o_needs_a_vector_layer():
 @pytest.mark.parametrize("family", ["nequip", "allegro", "gemnet"])
 def test_gradient_steps_lower_the_correlation(batch, family):
     model = build(family, num_layers=2, seed=1)
-    recorder = FeatureRecorder(model, family, DEFAULT_CORR_SELECTION[family]).attach()
+    recorder = FeatureRecorder(model, family, FAMILIES[family].default_corr_selection).attach()
     samples = recorder.samples(batch, "sqrt", torch.Generator().manual_seed(0))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     values = []

@@ -9,13 +9,24 @@ import pytest
 import torch
 
 from gnnff_stability.config import ConfigError, validate_config
+from gnnff_stability.grid import expand_grid, method_settings, training_runs
 from gnnff_stability.settings import MethodPreset, ModelPreset, TrainingSettings
-from gnnff_stability.settings import corr_for as corr_settings
 from gnnff_stability.train.hydra import hydra_overrides
 from gnnff_stability.train.module import CorrLightningModule
 from gnnff_stability.train.run import collect_epoch_metrics
 
 TYPES = ["Hf", "O"]
+
+
+def corr_settings(family, selection, **values):
+    """The correlation-loss settings of one family from a partial ``methods.<name>.corr`` block, as the
+    run table resolves them (the schema fills what ``values`` leaves out)."""
+    config = validate_config({
+        "grid": {"model": ["m"], "layers": {"m": [1]}, "method": ["c"]},
+        "models": {"m": {"family": family}},
+        "methods": {"c": {"corr": {"features": {family: selection}, **values}}},
+    })
+    return method_settings(MethodPreset.from_config("c", config["methods"]["c"]), family)["corr_settings"]
 
 
 def _module(corr, coeffs=None):
@@ -24,7 +35,7 @@ def _module(corr, coeffs=None):
     set_global_state()
     return CorrLightningModule(
         family="nequip",
-        corr=None if corr is None else corr.as_dict(),
+        corr=corr,
         corr_seed=0,
         model=dict(
             _target_="nequip.model.NequIPGNNModel", seed=0, model_dtype="float32", type_names=TYPES,
@@ -129,12 +140,14 @@ def test_method_preset_resolves_per_family_with_schema_defaults():
                                          "scheduler": "linear", "t_cycle": 10, "sample_edges": "sqrt"}},
                         "base": {}})
     method = MethodPreset.from_config("lin", config["methods"]["lin"])
-    assert method.corr_for("allegro").as_dict() == {
+    assert method_settings(method, "allegro")["corr_settings"] == {
         "selection": "edge", "scheduler": "linear", "c_min": 0.0, "c_max": 0.1, "t_cycle": 10,
         "sample_edges": "sqrt",
     }
     base = MethodPreset.from_config("base", config["methods"]["base"])
-    assert base.is_baseline and base.corr_for("nequip") is None and base.applies_to("allegro")
+    assert base.is_baseline and base.applies_to("allegro")
+    assert method_settings(base, "nequip") == {"corr_settings": None, "sam_settings": None,
+                                               "decomposition_settings": None}
     only = MethodPreset.from_config("o", _campaign({"o": {"corr": {"features": {"allegro": "edge"}}}})
                                     ["methods"]["o"])
     assert not only.applies_to("nequip") and only.applies_to("allegro")
@@ -245,14 +258,17 @@ def test_stabiliser_presets_become_hydra_overrides(tmp_path):
         "mix": {"corr": {"features": {"nequip": "edge_1o"}}, "sam": {}, "prior": "zbl"},
     })
     methods = {name: MethodPreset.from_config(name, block) for name, block in config["methods"].items()}
-    assert method_overrides(methods["base"]) == [] == method_overrides(methods["c"])
+    # the run-table rows of the NequIP model: what the trainer gets
+    rows = {r["method"]: r for r in training_runs(expand_grid(config)).to_dict("records") if r["model"] == "nq"}
+    assert method_overrides(rows["base"]) == [] == method_overrides(rows["c"])
     assert methods["mix"].stabilisers == ("corr", "sam", "zbl") and methods["base"].is_baseline
-    assert method_overrides(methods["sam"]) == [f"training_module._target_={SAM_MODULE}",
-                                                "++training_module.sam={rho:0.1}"]
-    (zbl,) = method_overrides(methods["zbl"])
+    assert rows["mix"]["stabilisers"] == "corr+sam+zbl"
+    assert method_overrides(rows["sam"]) == [f"training_module._target_={SAM_MODULE}",
+                                             "++training_module.sam={rho:0.1}"]
+    (zbl,) = method_overrides(rows["zbl"])
     assert zbl.startswith("++training_module.model.pair_potential={_target_:'nequip.nn.pair_potential.ZBL'")
     assert "chemical_species:['Hf','O']" in zbl
-    dec = method_overrides(methods["dec"], tmp_path / "body_terms.pt")
+    dec = method_overrides(rows["dec"], tmp_path / "body_terms.pt")
     assert dec == [f"training_module.model._target_={DECOMPOSED_BUILDER}",
                    "++training_module.model.gnn_builder=${model_builder}",
                    f"++training_module.model.prefit='{tmp_path / 'body_terms.pt'}'",
@@ -260,7 +276,7 @@ def test_stabiliser_presets_become_hydra_overrides(tmp_path):
                    "++training_module.model.body={r_cut:2.5}"]
     assert config["methods"]["dec"]["decomposition"]["prefit"] == {"epochs": 200, "batch_size": 8, "lr": 0.005}
     with pytest.raises(ValueError, match="'dec' uses the decomposition"):
-        method_overrides(methods["dec"])
+        method_overrides(rows["dec"])
     # a prior or the decomposition needs nequip's energy-sum layout: not GemNet-T
     assert methods["zbl"].applies_to("allegro") and not methods["zbl"].applies_to("gemnet")
     assert not methods["dec"].applies_to("gemnet") and methods["sam"].applies_to("gemnet")

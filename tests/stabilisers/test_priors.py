@@ -53,7 +53,7 @@ def _model(family: str, extra: dict):
 @pytest.mark.parametrize("family", ["nequip", "allegro"])
 def test_zbl_override_makes_hf_o_strongly_repulsive_at_half_an_angstrom(family):
     plain, r_max = _model(family, {})
-    with_zbl, _ = _model(family, zbl_overrides())
+    with_zbl, _ = _model(family, zbl_overrides(["Hf", "O"]))
     assert "pair_potential" in dict(with_zbl.model.func.named_children())
     r = 0.5
     dimer = ase.Atoms("HfO", positions=[[0, 0, 0], [r, 0, 0]], cell=np.eye(3) * 30, pbc=False)
@@ -71,14 +71,14 @@ def test_zbl_override_makes_hf_o_strongly_repulsive_at_half_an_angstrom(family):
 
 
 def test_zbl_config_and_its_errors():
-    cfg = zbl_pair_potential()
+    cfg = zbl_pair_potential(["Hf", "O"])
     assert cfg == {"_target_": "nequip.nn.pair_potential.ZBL", "units": "metal", "chemical_species": ["Hf", "O"],
                    "polynomial_cutoff_p": 6.0}
-    assert zbl_overrides() == {ZBL_OVERRIDE_KEY: cfg}
+    assert zbl_overrides(["Hf", "O"]) == {ZBL_OVERRIDE_KEY: cfg}
     assert ZBL_OVERRIDE_KEY == "++training_module.model.pair_potential"
     with pytest.raises(ValueError, match="not elements"):
         zbl_pair_potential(["Hf", "Xx"])
     with pytest.raises(ValueError, match="units"):
-        zbl_pair_potential(units="si")
+        zbl_pair_potential(["Hf", "O"], units="si")
     with pytest.raises(ValueError, match="at least one"):
         zbl_pair_potential([])

@@ -137,9 +137,17 @@ def test_gradient_accumulation_is_refused():
 # --------------------------------------------------------------------------------------------------
 
 def _corr():
-    from gnnff_stability.settings import corr_for
+    """The run table's correlation-loss settings of a NequIP model (schema defaults for the rest)."""
+    from gnnff_stability.config import validate_config
+    from gnnff_stability.grid import expand_grid
 
-    return corr_for("nequip", "edge_0e+1o", scheduler="fixed", c_max=0.3, sample_edges=32).as_dict()
+    config = validate_config({
+        "grid": {"model": ["m"], "layers": {"m": [1]}, "method": ["c"]},
+        "models": {"m": {"family": "nequip"}},
+        "methods": {"c": {"corr": {"features": {"nequip": "edge_0e+1o"}, "scheduler": "fixed", "c_max": 0.3,
+                                   "sample_edges": 32}}},
+    })
+    return expand_grid(config).iloc[0]["corr_settings"]
 
 
 def _corr_module(cls, lr, **extra):

@@ -8,7 +8,7 @@ import pytest
 
 from gnnff_stability import paths
 from gnnff_stability.config import load_config, validate_config
-from gnnff_stability.grid import METHOD_COLUMNS, RUN_KEYS, expand_grid, training_runs, with_paths
+from gnnff_stability.grid import METHOD_COLUMNS, RUN_KEYS, SETTINGS_COLUMNS, expand_grid, training_runs, with_paths
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,10 +31,10 @@ def test_product_and_method_families():
     runs = expand_grid(_config(ratio=[1.1, 2.0], temp_K=[1200, 1800]))
     # nequip: 2 layers x (baseline, c1o); allegro: 1 layer x (baseline, cenv); x 2 ratios x 2 temps
     assert len(runs) == (2 * 2 + 1 * 2) * 2 * 2
-    assert list(runs.columns) == [*RUN_KEYS, *METHOD_COLUMNS]
+    assert list(runs.columns) == [*RUN_KEYS, *METHOD_COLUMNS, *SETTINGS_COLUMNS]
     assert set(runs.loc[runs.model == "al", "method"]) == {"baseline", "cenv"}
     assert set(runs.loc[runs.model == "nq", "method"]) == {"baseline", "c1o"}
-    assert not runs.duplicated().any()
+    assert not runs.duplicated(list(RUN_KEYS)).any()
     assert len(training_runs(runs)) == 6
 
 

@@ -5,6 +5,7 @@ import os
 
 from gnnff_stability import paths
 from gnnff_stability.config import validate_config
+from gnnff_stability.families import pair_style
 from gnnff_stability.grid import (
     STOICHIOMETRIC_RATIO,
     TRAIN_KEYS,
@@ -59,7 +60,8 @@ def vseed_of(wildcards):
 
 
 def training_row(wildcards):
-    """The run-table row of one training: keys plus the method resolved for the model's family."""
+    """The run-table row of one training: keys plus the method resolved for the model's family
+    (flags and settings of every stabiliser)."""
     key = (wildcards.model, int(wildcards.layers), wildcards.method, int(wildcards.seed))
     return TRAININGS.loc[key].to_dict()
 
@@ -68,19 +70,19 @@ def model_block(wildcards):
     return config["models"][wildcards.model]
 
 
-def method_block(wildcards):
-    return config["methods"][wildcards.method]
-
-
 def prefit_input(wildcards):
     """The phase-1 body-term file of a decomposition method (nothing for other methods)."""
-    if config["methods"][wildcards.method]["decomposition"] is None:
+    if not training_row(wildcards)["decomposition"]:
         return []
     return paths.PREFIT.format(method=wildcards.method, seed=wildcards.seed)
 
 
+# The run table's family of a model preset (a preset's name need not be its family's).
+FAMILY_OF = dict(zip(RUN_TABLE["model"], RUN_TABLE["family"]))
+
+
 def family_of(wildcards):
-    return config["models"][wildcards.model]["family"]
+    return FAMILY_OF[wildcards.model]
 
 
 def train_dir(wildcards):
@@ -106,8 +108,7 @@ def deployed_model(wildcards):
 def compile_target(wildcards):
     if wildcards.engine == "embedded":
         return "ase"
-    style = config["md"]["hpc"]["pair_style"]
-    return f"pair_{family_of(wildcards) if style == 'auto' else style}"
+    return f"pair_{pair_style(family_of(wildcards), config['md']['hpc']['pair_style'])}"
 
 
 # --- aggregation ------------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ rule train_model:
     params:
         run=training_row,
         model=model_block,
-        method=method_block,
         training=config["training"],
         run_dir=train_dir,
     log:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from gnnff_stability.data.splits import split_counts
 from gnnff_stability.settings import DataSettings
 
 from .samd23 import SAMD23_SOURCE, read_samd23
@@ -47,15 +47,10 @@ def split_frames(
     seed
         Seed or generator of the shuffle.
     """
-    fr = [float(f) for f in fractions]
-    if len(fr) != 3 or any(not math.isfinite(f) or f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
-        raise ValueError(f"split must be three non-negative fractions summing to 1, got {list(fractions)}")
     n = len(frames)
-    n_valid = max(1, int(round(fr[1] * n)))
-    n_test = max(1, int(round(fr[2] * n)))
-    n_train = n - n_valid - n_test
+    n_train, n_valid, n_test = split_counts(n, fractions)
     if n_train < 1:
-        raise ValueError(f"{n} frames are too few for the split {fr}: train would get {n_train}")
+        raise ValueError(f"{n} frames are too few for the split {list(fractions)}: train would get {n_train}")
     order = np.random.default_rng(seed).permutation(n)
     picked = [frames[i] for i in order]
     return picked[:n_train], picked[n_train : n_train + n_valid], picked[n_train + n_valid :]

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from gnnff_stability.species import SPECIES
+
 __all__ = [
     "LoadedModel",
     "ModelForceField",
@@ -63,7 +65,8 @@ class LoadedModel:
     r_max
         Cutoff radius, Å.
     type_names
-        Model type names in model type-index order (for our models ``["Hf", "O"]``).
+        Model type names in model type-index order (for the campaign's models
+        :data:`gnnff_stability.species.SPECIES`).
     device
         Device of the model.
     path
@@ -284,7 +287,8 @@ class ModelForceField:
     pbc
         Periodicity per direction, shape [3].
     species
-        Chemical symbol of each LAMMPS type, type ``t`` is ``species[t - 1]``.
+        Chemical symbol of each LAMMPS type, type ``t`` is ``species[t - 1]`` (default: the campaign's,
+        :data:`gnnff_stability.species.SPECIES`).
     skin
         Neighbour-list skin, Å (:class:`VerletNeighbourList`).
     """
@@ -294,7 +298,7 @@ class ModelForceField:
         loaded: LoadedModel,
         cell: np.ndarray,
         pbc: Sequence[bool] = (True, True, True),
-        species: Sequence[str] = ("Hf", "O"),
+        species: Sequence[str] = SPECIES,
         skin: float = DEFAULT_SKIN_A,
     ) -> None:
         missing = [s for s in species if s not in loaded.type_names]

@@ -40,6 +40,7 @@ import pandas as pd
 
 from gnnff_stability._lammps import lmp_environment
 
+from gnnff_stability import families
 from gnnff_stability.proc import run_streamed
 from gnnff_stability.settings import MDSettings
 from gnnff_stability.species import SPECIES
@@ -77,18 +78,6 @@ _NEWTON = {"nequip": "newton off on", "allegro": "newton on on"}
 
 class HPCEngineError(RuntimeError):
     """The HPC engine cannot start (missing executable, missing pair style, LAMMPS set-up error)."""
-
-
-def _pair_style_for(settings: MDSettings, family: str | None) -> str:
-    style = settings.hpc.pair_style
-    if style != "auto":
-        return style
-    if family not in ("nequip", "allegro"):
-        raise ValueError(
-            f"the HPC engine supports the nequip and allegro families (pair_nequip_allegro), "
-            f"got family {family!r}"
-        )
-    return family
 
 
 #: Label the deck jumps to after a halt, before the final line.
@@ -404,7 +393,7 @@ def run_hpc(
     exe = _resolve_lmp(s.hpc.lmp)
     plugin = _plugin_file(s.hpc.plugin) if s.hpc.plugin else None
     if pair_block is None:
-        style = _pair_style_for(s, family)
+        style = families.pair_style(family, s.hpc.pair_style)
         available = lmp_pair_styles(exe, plugin)
         if style not in available:
             where = (f"after loading the plugin {plugin} (md.hpc.plugin)" if plugin is not None

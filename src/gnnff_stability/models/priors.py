@@ -37,7 +37,7 @@ _UNITS = ("metal", "real")
 
 
 def zbl_pair_potential(
-    chemical_species: Sequence[str] = ("Hf", "O"),
+    chemical_species: Sequence[str],
     units: str = "metal",
     polynomial_cutoff_p: float = 6,
 ) -> dict[str, Any]:
@@ -46,8 +46,8 @@ def zbl_pair_potential(
     Parameters
     ----------
     chemical_species
-        Chemical symbol of every model type, in the order of the model's ``type_names``
-        (default Hf, O: the templates' ``model_type_names``).
+        Chemical symbol of every model type, in the order of the model's ``type_names`` (the
+        campaign's: the family's ``species`` in :data:`gnnff_stability.families.FAMILIES`).
     units
         LAMMPS units of the data: ``metal`` (eV, Å; the default and this project's) or ``real``
         (kcal/mol, Å).
@@ -72,7 +72,7 @@ def zbl_pair_potential(
     }
 
 
-def zbl_overrides(chemical_species: Sequence[str] = ("Hf", "O"), units: str = "metal") -> dict[str, Any]:
+def zbl_overrides(chemical_species: Sequence[str], units: str = "metal") -> dict[str, Any]:
     """Hydra overrides that switch the ZBL prior on in ``train/templates/{nequip,allegro}.yaml``.
 
     The result goes into a model preset's ``overrides`` (passed verbatim by

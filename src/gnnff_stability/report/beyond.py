@@ -57,7 +57,7 @@ def table_s1(runs: pd.DataFrame) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for rec in models.to_dict("records"):
         row = {k: rec[k] for k in TRAIN_KEYS}
-        row["family"] = rec.get("family", "")
+        row["family"] = rec["family"]
         for column, source, key in _SOURCES:
             data = _read_json(rec.get(source), cache)
             value = None if data is None else data.get(key)

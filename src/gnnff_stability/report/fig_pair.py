@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from gnnff_stability.grid import FAMILY_DISPLAY  # noqa: E402
+from gnnff_stability.families import model_label  # noqa: E402
 
 __all__ = ["MIN_COUNT", "fig_pair_interaction"]
 
@@ -53,7 +53,7 @@ def fig_pair_interaction(res: pd.DataFrame, reference: str | Path | None, out_di
         table = _read(rec.get("pair"))
         if table is None:
             continue
-        label = f"{FAMILY_DISPLAY.get(rec['model'], rec['model'])} L{rec['layers']} {rec['method']}"
+        label = f"{model_label(rec['model'], rec['family'])} L{rec['layers']} {rec['method']}"
         style = "-" if rec["baseline"] else "--"
         for ax, pair in zip(axes[0], _PAIRS):
             sub = table[(table["pair"] == pair) & (table["count"] >= MIN_COUNT)]

@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from gnnff_stability.analysis.dump import DumpReader, Snapshot  # noqa: E402
-from gnnff_stability.grid import FAMILY_DISPLAY  # noqa: E402
-from gnnff_stability.species import PAIR_NAMES  # noqa: E402
+from gnnff_stability.families import model_label  # noqa: E402
+from gnnff_stability.species import PAIR_LABELS, PAIR_NAMES, SPECIES, TYPE_OF  # noqa: E402
 
 from .collect import collect_results  # noqa: E402
 from .fig_pair import fig_pair_interaction  # noqa: E402
@@ -50,7 +50,6 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_pair_interaction",
 )
 _FORMATS = ("png", "pdf")
-_PAIR_LABEL = {"HfHf": "Hf–Hf", "HfO": "Hf–O", "OO": "O–O"}
 _RATIO_COLOURS = {"1.10": "tab:red", "1.55": "tab:orange", "2.00": "tab:blue"}
 _MAX_RDF_ROWS = 12
 
@@ -110,7 +109,7 @@ def _fig_corr_vs_s(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) 
                         mfc="none" if base else _ratio_colour(ratio), ls="none", capsize=2)
             ax.annotate(f"L{layers} {method}", (g["corr_value"].mean(), g["s_index"].mean()),
                         fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax.set_title(FAMILY_DISPLAY.get(model, model))
+        ax.set_title(model_label(model, msub["family"].iloc[0]))
         ax.set_xlabel("last-layer Corr value")
         ax.set_ylabel("S_index")
         ax.set_ylim(-0.05, 1.05)
@@ -158,8 +157,8 @@ def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> lis
                         label=rec["method"])
             ref_drawn = True
         for ax, pair in zip(row, PAIR_NAMES):
-            ax.set_title(f"{FAMILY_DISPLAY.get(model, model)} L{layers}, Hf:O 1:{float(ratio):g}, "
-                         f"{_PAIR_LABEL[pair]}", fontsize=9)
+            ax.set_title(f"{model_label(model, runs['family'].iloc[0])} L{layers}, Hf:O 1:{float(ratio):g}, "
+                         f"{PAIR_LABELS[pair]}", fontsize=9)
             ax.set_xlabel("r (Å)")
             ax.set_ylabel("g(r)")
         row[0].legend(fontsize=7)
@@ -198,7 +197,7 @@ def _fig_sn(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> list
                 if rec.get("classification") == "crash" and len(sn):
                     ax.plot(sn["step"].iloc[-1], sn["s_n"].iloc[-1], marker="x", ms=7,
                             color=st["color"])
-            ax.set_title(f"{FAMILY_DISPLAY.get(model, model)} L{layers}, Hf:O 1:{float(ratio):g}",
+            ax.set_title(f"{model_label(model, cell['family'].iloc[0])} L{layers}, Hf:O 1:{float(ratio):g}",
                          fontsize=9)
             ax.set_xlabel("MD step (× marks a crash)")
             ax.set_ylim(-0.05, 1.05)
@@ -228,8 +227,8 @@ def _draw_snapshot(ax, snap: Snapshot, title: str) -> None:
     corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], dtype=float)
     outline = corners @ cell[:2, :2]
     ax.plot(outline[:, 0], outline[:, 1], color="0.6", lw=0.8)
-    for t, colour, size, label in ((1, "tab:cyan", 60, "Hf"), (2, "tab:red", 25, "O")):
-        m = types == t
+    for label, colour, size in zip(SPECIES, ("tab:cyan", "tab:red"), (60, 25), strict=True):
+        m = types == TYPE_OF[label]
         ax.scatter(xyz[m, 0], xyz[m, 1], s=size, c=colour, edgecolors="k", linewidths=0.3,
                    label=label, zorder=2)
     if snap.forces is not None:
@@ -269,7 +268,7 @@ def _fig_snapshots(res: pd.DataFrame, temp, out_dir: Path) -> list[Path]:
         if snap is None:
             _no_data(ax, f"{what}: empty dump")
             continue
-        title = (f"{what}: {FAMILY_DISPLAY.get(rec['model'], rec['model'])} L{rec['layers']} "
+        title = (f"{what}: {model_label(rec['model'], rec['family'])} L{rec['layers']} "
                  f"{rec['method']}, Hf:O 1:{float(rec['ratio']):g}, step {snap.step}")
         _draw_snapshot(ax, snap, title)
     fig.suptitle("Last frame with forces (arrow length ∝ log(1 + |F|), colour log10(1 + |F| eV/Å))")

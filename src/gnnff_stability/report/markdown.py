@@ -9,7 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from gnnff_stability.grid import FAMILY_DISPLAY
+from gnnff_stability.families import model_label
+from gnnff_stability.species import PAIR_LABELS
 
 __all__ = ["MISSING_MD", "table_markdown", "to_markdown"]
 
@@ -75,7 +76,7 @@ def _col(name, digits=None, kind="stat"):
 
 
 def _model_col(r):
-    return FAMILY_DISPLAY.get(r["model"], r["model"])
+    return model_label(r["model"], r["family"])
 
 
 def _int_col(name):
@@ -148,7 +149,7 @@ def table_markdown(name: str, df: pd.DataFrame, ratios: Sequence[str]) -> str:
                        (paper, _col("temp_mean_K_paper", 0, "num")),
                        ("max force eV/Å", _col("fmax_eV_per_A", 3, "num")),
                        (paper, _col("fmax_eV_per_A_paper", 3, "num"))]
-        for p, label in (("HfHf", "Hf–Hf"), ("HfO", "Hf–O"), ("OO", "O–O")):
+        for p, label in PAIR_LABELS.items():
             spec += [(f"{label} Å", _col(f"rmin_{p}_A", 2, "num")),
                      (paper, _col(f"rmin_{p}_A_paper", 1, "num"))]
         spec += [("Corr value", _col("corr_value", 4, "num")),

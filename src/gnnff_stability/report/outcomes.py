@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.grid import FAMILY_DISPLAY
+from gnnff_stability.families import model_label
 
 __all__ = ["CLASS_COLOURS", "outcome_grid", "run_summary_lines"]
 
@@ -46,13 +46,14 @@ def outcome_grid(res: pd.DataFrame) -> tuple[list[str], list[str], np.ndarray, l
         mixing the class colours by the share of runs in each class, and the cell texts
         (``"stable"``, ``"crash 2/3"``, ...).
     """
-    keys = res[["model", "layers", "method"]].drop_duplicates().sort_values(["model", "layers", "method"])
+    keys = res[["model", "layers", "method", "family"]].drop_duplicates(["model", "layers", "method"]).sort_values(
+        ["model", "layers", "method"])
     cols = res[["ratio", "temp_K"]].drop_duplicates().sort_values(["temp_K", "ratio"])
-    rows = [f"{FAMILY_DISPLAY.get(m, m)} L{int(layer)} {meth}" for m, layer, meth in keys.itertuples(index=False)]
+    rows = [f"{model_label(m, fam)} L{int(layer)} {meth}" for m, layer, meth, fam in keys.itertuples(index=False)]
     columns = [f"1:{float(r):g}, {int(t)} K" for r, t in cols.itertuples(index=False)]
     colours = np.zeros((len(rows), len(columns), 3))
     labels: list[list[str]] = []
-    for i, (model, layers, method) in enumerate(keys.itertuples(index=False)):
+    for i, (model, layers, method, _) in enumerate(keys.itertuples(index=False)):
         line = []
         for j, (ratio, temp) in enumerate(cols.itertuples(index=False)):
             sel = (res["model"] == model) & (res["layers"] == layers) & (res["method"] == method)
@@ -83,7 +84,7 @@ def run_summary_lines(table_a4: pd.DataFrame) -> list[str]:
         if outcome == "crash" and not pd.isna(r.get("crash_step")):
             outcome = f"crash at step {int(r['crash_step'])}"
         lines.append(
-            f"{FAMILY_DISPLAY.get(r['model'], r['model'])} L{r['layers']} {r['method']} seed {r['seed']} "
+            f"{model_label(r['model'], r['family'])} L{r['layers']} {r['method']} seed {r['seed']} "
             f"Hf:O 1:{float(r['ratio']):g} cell {r.get('cell_seed', 0)} {r['temp_K']} K v{r['vseed']}: "
             f"{outcome}, S {number(r.get('s_index'), '{:.4f}')}, T {number(r.get('temp_mean_K'), '{:.4g}')} K"
         )

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.grid import FAMILY_DISPLAY
+from gnnff_stability.families import model_label
 
 __all__ = ["contrast_markdown", "hierarchical_bootstrap", "main", "method_contrast"]
 
-_CELL = ["model", "layers", "ratio", "temp_K"]
+_CELL = ["model", "family", "layers", "ratio", "temp_K"]
 
 
 def hierarchical_bootstrap(values: pd.Series, groups: pd.Series, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -65,7 +65,7 @@ def method_contrast(table_a4: pd.DataFrame, baseline: str, method: str, *, n_boo
         ``d_s_index`` (method minus baseline) with ``_lo`` / ``_hi``, the hierarchical bootstrap's
         percentile interval.
     """
-    missing = {"model", "layers", "method", "seed", "ratio", "temp_K", "classification", "s_index"} - set(table_a4)
+    missing = {"model", "family", "layers", "method", "seed", "ratio", "temp_K", "classification", "s_index"} - set(table_a4)
     if missing:
         raise ValueError(f"Table A4 lacks the column(s) {sorted(missing)}")
     known = set(table_a4["method"])
@@ -105,7 +105,7 @@ def contrast_markdown(table: pd.DataFrame, baseline: str, method: str) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table.to_dict("records"):
         lines.append("| " + " | ".join([
-            f"{FAMILY_DISPLAY.get(r['model'], r['model'])} L{int(r['layers'])}",
+            f"{model_label(r['model'], r['family'])} L{int(r['layers'])}",
             f"1:{float(r['ratio']):g}", f"{int(r['temp_K'])}",
             f"{r[f'n_{baseline}']} ({r[f'seeds_{baseline}']}) / {r[f'n_{method}']} ({r[f'seeds_{method}']})",
             f"{r[f'unstable_{baseline}']:.2f}", f"{r[f'unstable_{method}']:.2f}",

@@ -149,7 +149,7 @@ def _table1(res, paper, seed):
     for model, layers, method in _row_keys(res[res["baseline"]]):
         fam = _family_of(res, model)
         for temp in _temps(res):
-            row = {"model": model, "layers": layers, "method": method, "temp_K": temp}
+            row = {"model": model, "family": fam, "layers": layers, "method": method, "temp_K": temp}
             _train_stats(row, _train_cell(train, model, layers, method), seed)
             for q in ("fmae_meV_per_A", "emae_meV_per_atom"):
                 row[f"{q}_paper"] = paper.value("table1", fam, layers, "baseline", q)
@@ -171,7 +171,7 @@ def _table2(res, paper, seed):
         fam = _family_of(res, model)
         pm = _meaning(res, model, method)["paper_main"] or None
         for temp in _temps(res):
-            row = {"model": model, "layers": layers, "method": method, "temp_K": temp,
+            row = {"model": model, "family": fam, "layers": layers, "method": method, "temp_K": temp,
                    "paper_method": pm or ""}
             sub = _train_cell(train, model, layers, method)
             _train_stats(row, sub, seed, ("corr_value", "fmae_meV_per_A", "emae_meV_per_atom"))
@@ -196,7 +196,7 @@ def _table3(res, paper, seed):
     for model, layers, method in _row_keys(res):
         fam = _family_of(res, model)
         pm = _meaning(res, model, method)["paper_main"] or None
-        row = {"model": model, "layers": layers, "method": method, "paper_method": pm or ""}
+        row = {"model": model, "family": fam, "layers": layers, "method": method, "paper_method": pm or ""}
         _stat(row, "s_per_epoch", _train_cell(train, model, layers, method)["s_per_epoch"], seed)
         b = (bootstrap_mean(_train_cell(train, model, layers, base)["s_per_epoch"])[0]
              if base else np.nan)
@@ -220,7 +220,7 @@ def _ablation(res, paper, seed, *, table, family, key_column, physical, train_qs
         meaning = _meaning(res, model, method)
         key = meaning[key_column] or None
         for temp in _temps(res):
-            row = {"model": model, "layers": layers, "method": method, "temp_K": temp,
+            row = {"model": model, "family": family, "layers": layers, "method": method, "temp_K": temp,
                    "selection": meaning["selection"], "scheduler": meaning["scheduler"],
                    "paper_method": key or ""}
             _train_stats(row, _train_cell(train, model, layers, method), seed, train_qs)
@@ -248,6 +248,7 @@ def _tableA4(res, paper, seed):
         fam = rec["family"]
         pm = rec["paper_main"] or None
         row = {k: rec[k] for k in KEY_COLUMNS}
+        row["family"] = fam
         row["classification"] = rec["classification"]
         row["crash_step"] = rec["crash_step"]
         for q in (*qs, *extra):
@@ -307,7 +308,7 @@ def build_tables(runs: pd.DataFrame, out_dir: str | Path, *, seed: int = 0) -> d
     ratios = _ratios(res)
     for name, df in tables.items():
         if df.columns.empty:
-            df = tables[name] = pd.DataFrame(columns=["model", "layers", "method"])
+            df = tables[name] = pd.DataFrame(columns=["model", "family", "layers", "method"])
         df.to_csv(out / f"{name}.csv", index=False)
         (out / f"{name}.md").write_text(table_s1_markdown(df) if name == "tableS1"
                                         else table_markdown(name, df, ratios))

@@ -50,8 +50,9 @@ GemNet-T (``<graph model>.model.func.gemnet``, a ``GemNetTEnergy``)
         ``gemnet.blocks.{i}.edge_features`` (an identity module), ``[n_edges, emb_size_edge]``, all
         columns, rows in the order of nequip's ``edge_index``.
 
-The selection a baseline model's Corr value is measured on is resolved in the run table
-(:data:`gnnff_stability.grid.DEFAULT_CORR_SELECTION`). The model family is never guessed from the module
+Which selections a family has, and the module paths they hook, are the family's record in
+:data:`gnnff_stability.families.FAMILIES` (``selections``, ``hook_path``). The selection a baseline
+model's Corr value is measured on is resolved in the run table (the record's ``default_corr_selection``). The model family is never guessed from the module
 tree: the caller passes the family resolved in the run table.
 """
 
@@ -70,10 +71,11 @@ from .corr import (
     sampled_correlation_loss,
     tap_gather,
 )
+from gnnff_stability.families import FAMILIES
+
 from .taps import LayerTap, as_group, group_sizes, irreps_columns  # noqa: F401 (group_sizes re-exported)
 
 __all__ = [
-    "SELECTIONS",
     "FeatureRecorder",
     "LayerTap",
     "build_taps",
@@ -82,15 +84,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The feature selections this module implements, per model family.
-SELECTIONS: dict[str, tuple[str, ...]] = {
-    "nequip": ("edge", "edge_0e", "edge_1o", "edge_0e+1o", "node"),
-    "allegro": ("edge", "edge+env"),
-    "gemnet": ("edge",),
-}
-
-_NEQUIP_LAYER = re.compile(r"(?:^|\.)layer(\d+)_convnet$")
-_GEMNET_BLOCK = re.compile(r"(?:^|\.)gemnet\.blocks\.(\d+)\.edge_features$")
 _NODE_FEATURES = "node_features"
 _EDGE_INDEX = "edge_index"
 _BATCH = "batch"
@@ -115,7 +108,7 @@ def build_taps(model: torch.nn.Module, family: str, selection: str) -> list[Laye
     family
         Its family (``"nequip"`` or ``"allegro"``), as resolved in the run table.
     selection
-        A name from :data:`SELECTIONS` for the model's family.
+        One of the family's ``selections`` (:data:`gnnff_stability.families.FAMILIES`).
 
     Returns
     -------
@@ -127,21 +120,23 @@ def build_taps(model: torch.nn.Module, family: str, selection: str) -> list[Laye
     ValueError
         If the selection does not exist for the family or selects no column in any layer.
     """
-    if family not in SELECTIONS:
-        raise ValueError(f"no feature selections for model family {family!r}; known: {', '.join(SELECTIONS)}")
-    if selection not in SELECTIONS[family]:
+    if family not in FAMILIES:
+        raise ValueError(f"no feature selections for model family {family!r}; known: {', '.join(FAMILIES)}")
+    record = FAMILIES[family]
+    if selection not in record.selections:
         raise ValueError(
             f"feature selection {selection!r} is not defined for {family}; "
-            f"allowed: {', '.join(SELECTIONS[family])}"
+            f"allowed: {', '.join(record.selections)}"
         )
+    hook_path = re.compile(record.hook_path)
+    hooked = sorted(
+        ((int(m.group(1)), name, module) for name, module in model.named_modules()
+         if (m := hook_path.search(name))),
+        key=lambda t: (t[0], t[1]),
+    )
     taps: list[LayerTap] = []
     if family == "nequip":
-        layers = sorted(
-            (int(m.group(1)), name, module)
-            for name, module in model.named_modules()
-            if (m := _NEQUIP_LAYER.search(name))
-        )
-        for index, name, layer in layers:
+        for index, name, layer in hooked:
             if selection == "node":
                 irreps = layer.irreps_out[_NODE_FEATURES]
                 taps.append(
@@ -169,32 +164,21 @@ def build_taps(model: torch.nn.Module, family: str, selection: str) -> list[Laye
                              names, irreps.dim, _identity)
                 )
     elif family == "gemnet":
-        blocks = sorted(
-            (int(m.group(1)), name, module)
-            for name, module in model.named_modules()
-            if (m := _GEMNET_BLOCK.search(name))
-        )
-        for index, name, module in blocks:
+        for index, name, module in hooked:
             taps.append(LayerTap(index, name, module, "edge", [slice(None)], ["all"],
                                  int(module.num_features), _identity))
     else:
-        allegro = next(
-            (name, module)
-            for name, module in model.named_modules()
-            if hasattr(module, "latents") and hasattr(module, "num_scalar_features")
-        )
-        name, module = allegro
-        n_scalar = int(module.num_scalar_features)
-        for index, latent in enumerate(module.latents):
+        modules = dict(model.named_modules())
+        for index, name, latent in hooked:
+            # the Allegro module holding the latents: it knows the scalar width
+            parent = name.removesuffix(f"latents.{index}").rstrip(".")
+            n_scalar = int(modules[parent].num_scalar_features)
             width = int(latent.dims[-1])  # ScalarMLPFunction: [in, hidden..., out]
             if selection == "edge":
                 group, label = slice(0, n_scalar), "scalar"
             else:
                 group, label = slice(None), "scalar+env"
-            taps.append(
-                LayerTap(index, f"{name}.latents.{index}", latent, "edge", [group], [label],
-                         width, _identity)
-            )
+            taps.append(LayerTap(index, name, latent, "edge", [group], [label], width, _identity))
     if not taps:
         raise ValueError(
             f"feature selection {selection!r} selects no columns in any layer of this {family} model "
@@ -226,7 +210,7 @@ class FeatureRecorder:
     family
         Its family (``"nequip"`` or ``"allegro"``).
     selection
-        Feature selection name (see :data:`SELECTIONS`).
+        Feature selection name (one of the family's ``selections``).
     """
 
     def __init__(self, model: torch.nn.Module, family: str, selection: str):

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from gnnff_stability.families import FAMILIES
 from gnnff_stability.models.priors import zbl_overrides
-from gnnff_stability.settings import CorrSettings, MethodPreset, ModelPreset, TrainingSettings
+from gnnff_stability.settings import ModelPreset, TrainingSettings
 
 __all__ = ["ACCELERATORS", "DECOMPOSED_BUILDER", "SAM_MODULE", "hydra_overrides", "hydra_value",
-           "method_overrides", "template_dir"]
+           "method_overrides", "template_dir", "template_name"]
 
 #: ``training.device`` -> Lightning accelerator.
 ACCELERATORS = {"cpu": "cpu", "cuda": "gpu", "auto": "auto"}
@@ -37,6 +38,11 @@ def template_dir() -> Iterator[Path]:
     """The directory of the Hydra templates, as a real path for ``nequip-train -cp`` (any install)."""
     with resources.as_file(resources.files("gnnff_stability.train").joinpath("templates")) as path:
         yield Path(path)
+
+
+def template_name(family: str) -> str:
+    """The config name (``-cn``) of ``family``'s Hydra template (its record's ``template``)."""
+    return Path(FAMILIES[family].template).stem
 
 
 def hydra_value(value: Any) -> str:
@@ -63,7 +69,7 @@ def hydra_overrides(
     model: ModelPreset,
     layers: int,
     seed: int,
-    corr: CorrSettings | None,
+    corr: Mapping[str, Any] | None,
     training: TrainingSettings,
     files: Mapping[str, str | Path],
     run_dir: str | Path,
@@ -74,11 +80,13 @@ def hydra_overrides(
     ----------
     model
         The model preset: its hyper-parameters become top-level template keys (``r_max`` is the
-        template's ``cutoff_radius``), its ``overrides`` are passed verbatim as full Hydra paths.
+        template's ``cutoff_radius``), its ``overrides`` are passed verbatim as full Hydra paths. The
+        template's ``model_type_names`` are the species of the family's registry record.
     layers, seed
         Interaction layers and training seed.
     corr
-        The correlation loss of this run (``None``: baseline).
+        The correlation loss of this run: the run-table row's ``corr_settings``
+        (:func:`gnnff_stability.grid.method_settings`; ``None``: no correlation loss).
     training
         The ``training`` block.
     files
@@ -94,7 +102,8 @@ def hydra_overrides(
         f"train_file={hydra_value(Path(files['train']).resolve())}",
         f"val_file={hydra_value(Path(files['valid']).resolve())}",
         f"test_file={hydra_value(Path(files['test']).resolve())}",
-        f"corr={hydra_value(None if corr is None else corr.as_dict())}",
+        f"model_type_names={hydra_value(list(FAMILIES[model.family].species))}",
+        f"corr={hydra_value(None if corr is None else dict(corr))}",
         f"max_epochs={int(training.max_epochs)}",
         f"batch_size={int(training.batch_size)}",
         f"lr={hydra_value(float(training.lr))}",
@@ -110,30 +119,33 @@ def hydra_overrides(
     return out
 
 
-def method_overrides(method: MethodPreset, prefit: str | Path | None = None) -> list[str]:
-    """Hydra overrides that switch a method preset's stabilisers on in any family's template.
+def method_overrides(run: Mapping[str, Any], prefit: str | Path | None = None) -> list[str]:
+    """Hydra overrides that switch a run's stabilisers on in any family's template.
 
-    The correlation loss travels in the template's ``corr`` key (:func:`hydra_overrides`); here:
+    ``run`` is the run-table row (:func:`gnnff_stability.grid.expand_grid`): its flags ``sam``, ``prior``,
+    ``decomposition`` and settings ``sam_settings``, ``decomposition_settings``. The correlation loss
+    travels in the template's ``corr`` key (:func:`hydra_overrides`); here:
 
     - ``sam``: the training module becomes :data:`SAM_MODULE`, with ``training_module.sam`` holding
-      the preset's settings (unset keys: the module's defaults).
+      the run's settings (unset keys: the module's defaults).
     - ``prior: zbl``: nequip's ZBL as ``training_module.model.pair_potential``
-      (:func:`gnnff_stability.models.priors.zbl_overrides`).
+      (:func:`gnnff_stability.models.priors.zbl_overrides`, on the family's species).
     - ``decomposition``: the model's builder becomes :data:`DECOMPOSED_BUILDER`, wrapping the template's
       ``model_builder``, with the phase-1 file ``prefit`` (required), ``body`` and ``freeze``.
 
     Returns ``[]`` for the baseline and for a correlation loss alone.
     """
     out: list[str] = []
-    if method.sam is not None:
+    if run["sam"]:
         out += [f"training_module._target_={SAM_MODULE}",
-                f"++training_module.sam={hydra_value(dict(method.sam))}"]
-    if method.prior == "zbl":
-        out += [f"{key}={hydra_value(value)}" for key, value in zbl_overrides().items()]
-    if method.decomposition is not None:
+                f"++training_module.sam={hydra_value(dict(run['sam_settings']))}"]
+    if run["prior"] == "zbl":
+        species = FAMILIES[run["family"]].species
+        out += [f"{key}={hydra_value(value)}" for key, value in zbl_overrides(species).items()]
+    if run["decomposition"]:
         if prefit is None:
-            raise ValueError(f"method {method.name!r} uses the decomposition: its phase-1 pre-fit file is required")
-        dec = method.decomposition
+            raise ValueError(f"method {run['method']!r} uses the decomposition: its phase-1 pre-fit file is required")
+        dec = run["decomposition_settings"]
         out += [
             f"training_module.model._target_={DECOMPOSED_BUILDER}",
             "++training_module.model.gnn_builder=${model_builder}",

@@ -22,11 +22,11 @@ import pandas as pd
 import torch
 
 from gnnff_stability.proc import check_streamed, cli, cli_env
-from gnnff_stability.settings import MethodPreset, ModelPreset, TrainingSettings
+from gnnff_stability.settings import ModelPreset, TrainingSettings
 
 from .deploy import package_checkpoint
 from .evaluate import evaluate_model
-from .hydra import hydra_overrides, hydra_value, method_overrides, template_dir
+from .hydra import hydra_overrides, hydra_value, method_overrides, template_dir, template_name
 
 __all__ = ["CHECKPOINT_FILES", "collect_epoch_metrics", "train_model"]
 
@@ -79,7 +79,6 @@ def collect_epoch_metrics(run_dir: str | Path) -> pd.DataFrame:
 def train_model(
     run: Mapping[str, Any],
     model: ModelPreset,
-    method: MethodPreset,
     training: TrainingSettings,
     files: Mapping[str, str | Path],
     run_dir: str | Path,
@@ -92,11 +91,12 @@ def train_model(
     ----------
     run
         The run-table row of this training (:func:`gnnff_stability.grid.training_runs`): ``model``,
-        ``layers``, ``method``, ``seed`` and the resolved ``family``, ``corr_selection``, ``role``.
+        ``layers``, ``method``, ``seed`` and the method resolved for the model's family: ``family``,
+        ``stabilisers``, the flags ``sam``, ``prior``, ``decomposition``, the settings
+        ``corr_settings``, ``sam_settings``, ``decomposition_settings``, and ``corr_selection``,
+        ``role``. Nothing of the method preset is read again.
     model
         The model preset (family and hyper-parameters).
-    method
-        The method preset: its correlation loss for the row's family, if any.
     training
         The ``training`` block.
     files
@@ -121,11 +121,11 @@ def train_model(
         packaged one, best|last), ``resumed``.
     """
     family = run["family"]
-    corr = method.corr_for(family)
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    overrides = hydra_overrides(model, int(run["layers"]), int(run["seed"]), corr, training, files, run_dir)
-    overrides += method_overrides(method, files.get("prefit") or None)
+    overrides = hydra_overrides(model, int(run["layers"]), int(run["seed"]), run["corr_settings"], training,
+                                files, run_dir)
+    overrides += method_overrides(run, files.get("prefit") or None)
     last = run_dir / "last.ckpt"
     resumed = last.exists()
     if resumed:
@@ -133,7 +133,7 @@ def train_model(
         overrides.append(f"+ckpt_path={hydra_value(last)}")
     t0 = time.perf_counter()
     with template_dir() as templates:
-        check_streamed([cli("nequip-train"), "-cp", str(templates), "-cn", family, *overrides],
+        check_streamed([cli("nequip-train"), "-cp", str(templates), "-cn", template_name(family), *overrides],
                        cli_env(threads), "nequip-train")
     logger.info("nequip-train finished in %.1f s", time.perf_counter() - t0)
 
@@ -161,7 +161,7 @@ def train_model(
         "layers": int(run["layers"]),
         "method": run["method"],
         "role": run["role"],
-        "stabilisers": "+".join(method.stabilisers),
+        "stabilisers": run["stabilisers"],
         "seed": int(run["seed"]),
         "emae_meV_per_atom": evaluation["emae_meV_per_atom"],
         "fmae_meV_per_A": evaluation["fmae_meV_per_A"],
