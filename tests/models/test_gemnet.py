@@ -86,11 +86,12 @@ def test_builder_rejects_bad_values():
     from gnnff_stability.models.gemnet import GemNetTModel
 
     set_global_state(allow_tf32=False)
-    base = dict(seed=0, model_dtype="float32", type_names=["Hf", "O"], r_max=4.0)
+    base = dict(seed=0, model_dtype="float32", type_names=["Hf", "O"], r_max=4.0, emb_size_atom=8, emb_size_edge=8,
+                emb_size_trip=4, emb_size_rbf=4, emb_size_cbf=4, emb_size_bil_trip=4)
     with pytest.raises(ValueError, match="num_blocks must be >= 1, got 0"):
         GemNetTModel(**base, num_blocks=0)
     with pytest.raises(ValueError, match="emb_size_edge must be an integer >= 1, got 0"):
-        GemNetTModel(**base, emb_size_edge=0)
+        GemNetTModel(**{**base, "emb_size_edge": 0})
     with pytest.raises(ValueError, match="max_neighbors must be a positive integer or null"):
         GemNetTModel(**base, max_neighbors=0)
     with pytest.raises(ValueError, match="output_init must be 'HeOrthogonal' or 'zeros'"):

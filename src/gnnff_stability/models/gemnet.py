@@ -84,13 +84,14 @@ def _check_arguments(r_max, num_blocks, sizes: dict[str, int], max_neighbors, av
 def GemNetTModel(
     r_max: float,
     type_names: Sequence[str],
+    *,
+    emb_size_atom: int,
+    emb_size_edge: int,
+    emb_size_trip: int,
+    emb_size_rbf: int,
+    emb_size_cbf: int,
+    emb_size_bil_trip: int,
     num_blocks: int = 4,
-    emb_size_atom: int = 128,
-    emb_size_edge: int = 128,
-    emb_size_trip: int = 64,
-    emb_size_rbf: int = 16,
-    emb_size_cbf: int = 16,
-    emb_size_bil_trip: int = 64,
     num_spherical: int = 7,
     num_radial: int = 6,
     num_before_skip: int = 1,
@@ -109,8 +110,9 @@ def GemNetTModel(
 ):
     """GemNet-T (triplets only) predicting energies, forces (``-dE/dr``) and stresses.
 
-    Defaults are the paper's Table A7 (Zeng et al. 2025) and fairchem's ``gemnet_t`` where the table
-    is unreadable.
+    The widths a campaign sets (``models.<name>.emb_size_*``) have no default here: the schema owns
+    them (the paper's Table A7 values are in ``config/paper.yaml``). The other defaults are fairchem's
+    ``gemnet_t``.
 
     Args:
         seed (int): seed of the initialisation (consumed by nequip's ``model_builder``)
@@ -118,10 +120,10 @@ def GemNetTModel(
         r_max (float): cutoff radius, Å, of the neighbour list and of both radial bases (paper: 6.0)
         type_names (Sequence[str]): atom type names
         num_blocks (int): interaction blocks, the grid's ``layers`` (paper: 1 and 4; default ``4``)
-        emb_size_atom, emb_size_edge (int): atom and directed-edge embedding widths (default ``128``)
-        emb_size_trip (int): down-projected edge width in the triplet interaction (default ``64``)
-        emb_size_rbf, emb_size_cbf (int): projected radial / circular basis widths (default ``16``)
-        emb_size_bil_trip (int): output width of the bilinear layer (default ``64``)
+        emb_size_atom, emb_size_edge (int): atom and directed-edge embedding widths (paper: 128)
+        emb_size_trip (int): down-projected edge width in the triplet interaction (paper: 64)
+        emb_size_rbf, emb_size_cbf (int): projected radial / circular basis widths (paper: 16)
+        emb_size_bil_trip (int): output width of the bilinear layer (paper: 64)
         num_spherical (int): degrees ``l = 0 .. num_spherical-1`` of the circular basis (default ``7``)
         num_radial (int): spherical Bessel functions (default ``6``)
         num_before_skip, num_after_skip (int): residual layers before / after the edge skip (``1``/``2``)

@@ -91,10 +91,11 @@ def hidden_irreps(l_max: int, parity: bool, num_features: int | Sequence[int]) -
 def HiddenIrrepsNequIPModel(
     r_max: float,
     type_names: Sequence[str],
+    *,
+    num_features: int | Sequence[int],
     num_layers: int = 4,
     l_max: int = 1,
     parity: bool = True,
-    num_features: int | Sequence[int] = 32,
     type_embed_num_features: int | None = None,
     radial_mlp_depth: int = 2,
     radial_mlp_width: int = 64,
@@ -129,7 +130,8 @@ def HiddenIrrepsNequIPModel(
     num_layers
         Interaction layers, all with the hidden irreps (>= 1).
     l_max, parity, num_features
-        Hidden irreps, see :func:`hidden_irreps`.
+        Hidden irreps, see :func:`hidden_irreps` (``num_features`` has no default: the schema's
+        ``models.<name>.num_features`` owns it).
     type_embed_num_features
         Width of the type embedding (default: the ``0e`` multiplicity).
     radial_mlp_depth, radial_mlp_width
