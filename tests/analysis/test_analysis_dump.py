@@ -10,10 +10,15 @@ from analysis_builders import fluorite, snapshot
 from gnnff_stability.analysis.dump import (
     DumpReader,
     lammps_box_to_cell,
-    read_dump,
     read_thermo,
     write_dump,
 )
+
+
+def read_dump(path):
+    """The whole dump in memory: its complete snapshots, and whether it ended inside one."""
+    reader = DumpReader(path)
+    return list(reader), reader.truncated
 
 
 def _triclinic_atoms():

@@ -13,10 +13,21 @@ from gnnff_stability.train.corr import (
     correlation_loss,
     offdiag_mean_abs,
     pearson_matrix,
-    pearson_matrix_numpy,
     sample_per_structure,
     validate_sample_size,
 )
+
+
+def pearson_matrix_numpy(x: np.ndarray) -> np.ndarray:
+    """Reference Pearson matrix of the columns of ``x`` ``[n, d]`` in numpy (constant columns -> 0)."""
+    x = np.asarray(x, dtype=np.float64)
+    std = x.std(axis=0)
+    z = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    corr = z.T @ z / x.shape[0]
+    const = std == 0
+    corr[const, :] = 0.0
+    corr[:, const] = 0.0
+    return corr
 
 
 def _offdiag_numpy(corr: np.ndarray) -> float:

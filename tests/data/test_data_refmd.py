@@ -6,9 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gnnff_stability.analysis.dump import THERMO_COLUMNS, read_dump
+from gnnff_stability.analysis.dump import THERMO_COLUMNS, DumpReader
 from gnnff_stability.md.refmd import run_reference_md
 from gnnff_stability.data.structures import write_lammps_data
+
+
+def read_dump(path):
+    """The whole dump in memory: its complete snapshots, and whether it ended inside one."""
+    reader = DumpReader(path)
+    return list(reader), reader.truncated
+
 
 SETTINGS = {"steps": 40, "dt_fs": 0.5, "damp_fs": 100.0, "dump_every": 20, "thermo_every": 10,
             "qeq_every": 10, "enabled": True}

@@ -10,9 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gnnff_stability.analysis.dump import THERMO_COLUMNS, read_dump, read_thermo
+from gnnff_stability.analysis.dump import THERMO_COLUMNS, DumpReader, read_thermo
 from gnnff_stability.md import EngineStartError, load_model, run_embedded, run_md
 from toy_models import fluorite_hfo2, write_lammps_cell
+
+
+def read_dump(path):
+    """The whole dump in memory: its complete snapshots, and whether it ended inside one."""
+    reader = DumpReader(path)
+    return list(reader), reader.truncated
+
 
 STATUS_KEYS = {
     "classification", "reason", "crash_step", "fail_step", "steps_planned", "steps_done", "dump_every",

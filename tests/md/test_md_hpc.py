@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from gnnff_stability._lammps import lmp_environment
-from gnnff_stability.analysis.dump import THERMO_COLUMNS, read_dump
+from gnnff_stability.analysis.dump import THERMO_COLUMNS, DumpReader
 from gnnff_stability.md import (
     CrashInfo,
     HPCEngineError,
@@ -42,6 +42,13 @@ from gnnff_stability.md.outcome import (
 from gnnff_stability.analysis.score import score_run
 from gnnff_stability.settings import MDSettings
 from toy_models import PLUGIN_ENV
+
+
+def read_dump(path):
+    """The whole dump in memory: its complete snapshots, and whether it ended inside one."""
+    reader = DumpReader(path)
+    return list(reader), reader.truncated
+
 
 WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
 PAPER = {"steps": 40000, "dt_fs": 0.25, "damp_fs": 100.0, "dump_every": 100, "thermo_every": 10}

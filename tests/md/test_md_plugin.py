@@ -21,9 +21,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gnnff_stability.analysis.dump import read_dump
+from gnnff_stability.analysis.dump import DumpReader
 from gnnff_stability.md import load_model, lmp_pair_styles, run_embedded, run_hpc
 from toy_models import PLUGIN_ENV, fluorite_hfo2, write_lammps_cell
+
+
+def read_dump(path):
+    """The whole dump in memory: its complete snapshots, and whether it ended inside one."""
+    reader = DumpReader(path)
+    return list(reader), reader.truncated
+
 
 pytestmark = [
     pytest.mark.slow,

@@ -14,6 +14,14 @@ from gemnet_builders import SMALL, build_small, energy_forces, graph, rattled_ce
 from gnnff_stability.train.features import FeatureRecorder, build_taps
 
 
+def read_dump(path):
+    """The whole dump in memory: its complete snapshots, and whether it ended inside one."""
+    from gnnff_stability.analysis.dump import DumpReader
+
+    reader = DumpReader(path)
+    return list(reader), reader.truncated
+
+
 def _rotation(rng: np.random.Generator) -> np.ndarray:
     q, r = np.linalg.qr(rng.normal(size=(3, 3)))
     q = q * np.sign(np.diag(r))
@@ -185,7 +193,6 @@ def test_packaged_gemnet_runs_embedded_md_with_its_own_step0_forces(toy_gemnet, 
     import pandas as pd
     from nequip.integrations.ase import NequIPCalculator
 
-    from gnnff_stability.analysis.dump import read_dump
     from gnnff_stability.md import run_md
     from toy_models import fluorite_hfo2, write_lammps_cell
 

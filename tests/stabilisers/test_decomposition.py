@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import TYPES, pair_curve, random_frames, to_batch
 
-from gnnff_stability.models.body_terms import pair_types, triple_types, triplets
+from gnnff_stability.models.body_terms import pair_types, triplets
 from gnnff_stability.models.decomposition import BodyTermsModel, DecomposedModel, load_prefit
 from gnnff_stability.models.prefit import prefit_body_terms
 
@@ -41,8 +41,6 @@ def _energy_forces(model, atoms, r_max=3.0):
 
 def test_bond_type_tables():
     assert pair_types(TYPES) == [("Hf", "Hf"), ("Hf", "O"), ("O", "O")]
-    assert triple_types(TYPES) == [("Hf", "Hf", "Hf"), ("Hf", "Hf", "O"), ("Hf", "O", "O"),
-                                   ("O", "Hf", "Hf"), ("O", "Hf", "O"), ("O", "O", "O")]
 
 
 def test_triplets_match_brute_force():

@@ -35,7 +35,6 @@ __all__ = [
     "Snapshot",
     "iter_dump",
     "lammps_box_to_cell",
-    "read_dump",
     "read_thermo",
     "write_dump",
 ]
@@ -220,19 +219,6 @@ def iter_dump(path: str | Path) -> Iterator[Snapshot]:
     Use :class:`DumpReader` directly to learn whether the file was truncated.
     """
     yield from DumpReader(path)
-
-
-def read_dump(path: str | Path) -> tuple[list[Snapshot], bool]:
-    """Read a whole dump into memory.
-
-    Returns
-    -------
-    snapshots, truncated
-        The complete snapshots in file order, and whether the file ended inside a snapshot.
-    """
-    reader = DumpReader(path)
-    snaps = list(reader)
-    return snaps, reader.truncated
 
 
 def _next_line(fh: IO[str], what: str) -> str:

@@ -26,7 +26,7 @@ from nequip.nn import GraphModuleMixin
 from nequip.nn.embedding import PolynomialCutoff
 from nequip.nn.utils import scatter, with_edge_vectors_
 
-__all__ = ["BODY_DEFAULTS", "BodyTermsEnergy", "pair_types", "triple_types", "triplets", "validate_body"]
+__all__ = ["BODY_DEFAULTS", "BodyTermsEnergy", "pair_types", "triplets", "validate_body"]
 
 BODY_DEFAULTS: dict[str, Any] = {
     "r_cut": 3.0,
@@ -41,11 +41,6 @@ def pair_types(type_names: Sequence[str]) -> list[tuple[str, str]]:
     """Unordered species pairs in the order of the NN2 MLPs: ``(a, b)`` with ``index(a) <= index(b)``."""
     n = len(type_names)
     return [(type_names[a], type_names[b]) for a in range(n) for b in range(a, n)]
-
-
-def triple_types(type_names: Sequence[str]) -> list[tuple[str, str, str]]:
-    """``(centre, j, k)`` bond types of the NN3 MLPs, neighbours unordered (``index(j) <= index(k)``)."""
-    return [(c, a, b) for c in type_names for a, b in pair_types(type_names)]
 
 
 def validate_body(body: Mapping[str, Any] | None) -> dict[str, Any]:

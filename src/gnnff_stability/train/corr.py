@@ -44,7 +44,6 @@ __all__ = [
     "offdiag_abs_pearson",
     "offdiag_mean_abs",
     "pearson_matrix",
-    "pearson_matrix_numpy",
     "sample_per_structure",
     "sampled_correlation_loss",
     "tap_gather",
@@ -473,17 +472,3 @@ def sampled_correlation_loss(
     stacked = per_structure[0].unsqueeze(-1) if len(per_structure) == 1 else torch.stack(per_structure, -1)
     loss = stacked.sum() / n_valid
     return loss, stacked
-
-
-def pearson_matrix_numpy(x: np.ndarray) -> np.ndarray:
-    """Reference Pearson matrix of the columns of ``x`` ``[n, d]`` (``np.corrcoef``; constant columns -> 0)."""
-    x = np.asarray(x, dtype=np.float64)
-    std = x.std(axis=0)
-    centred = x - x.mean(axis=0)
-    safe = np.where(std > 0, std, 1.0)
-    z = centred / safe
-    corr = z.T @ z / x.shape[0]
-    const = std == 0
-    corr[const, :] = 0.0
-    corr[:, const] = 0.0
-    return corr
