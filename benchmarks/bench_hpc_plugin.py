@@ -39,7 +39,8 @@ from pathlib import Path
 
 import torch
 
-from gnnff_stability.md import compile_model, load_model, run_embedded, run_hpc
+from gnnff_stability.md import load_model, run_embedded, run_hpc
+from gnnff_stability.train.deploy import compile_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the toy-model helpers
 from toy_models import PLUGIN_ENV, build_toy_package, fluorite_hfo2, write_lammps_cell  # noqa: E402

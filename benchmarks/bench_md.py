@@ -209,7 +209,7 @@ def bench_compile(workdir: Path, cell: Path, atoms, device: str, n_calls: int, m
             if device == "cpu":
                 build_toy_package(workdir / "models", **size, **TRAIN, compile_ase=True)
             else:
-                from gnnff_stability.md import compile_model
+                from gnnff_stability.train.deploy import compile_model
 
                 compiled = pkg.with_name(f"model.{device}.nequip.pt2")
                 if not compiled.exists():

@@ -1,7 +1,7 @@
 """The one way the library runs an external program: streamed to the log, and killed with its caller.
 
 ``nequip-train``, ``nequip-package``, ``nequip-compile`` and an HPC ``lmp`` all run through
-:func:`run_streamed`. Every output line goes to a callback (by default the logger), the last lines are
+:func:`run_streamed`; short queries whose output is parsed (``lmp -h``) through :func:`run_captured`. Every output line goes to a callback (by default the logger), the last lines are
 kept for the error message, and a SIGTERM to this process (SLURM preemption, ``scancel``, Snakemake
 stopping) is forwarded to the child, so a killed job leaves no orphan running on the node.
 """
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["CommandError", "check_streamed", "cli", "cli_env", "run_streamed"]
+__all__ = ["CommandError", "check_streamed", "cli", "cli_env", "run_captured", "run_streamed"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +128,24 @@ def check_streamed(cmd: Sequence[str], env: Mapping[str, str] | None = None, lab
     rc, tail = run_streamed(cmd, env, label, **kwargs)
     if rc != 0:
         raise CommandError(f"{label} failed with exit status {rc}; last output:\n" + "\n".join(tail))
+
+
+def run_captured(cmd: Sequence[str], env: Mapping[str, str] | None = None, *, stdin: str | None = None,
+                 timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run a short query to completion and return its exit status and captured text output.
+
+    For programs whose output is parsed rather than logged (``lmp -h``, ``plugin list``). A non-zero
+    exit status is returned, not raised (the caller knows what it means).
+
+    Raises
+    ------
+    OSError
+        The program cannot be started.
+    CommandError
+        It ran longer than ``timeout`` seconds (it is killed).
+    """
+    try:
+        return subprocess.run([str(c) for c in cmd], input=stdin, capture_output=True, text=True,
+                              timeout=timeout, env=None if env is None else dict(env), check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise CommandError(f"{Path(str(cmd[0])).name} did not finish within {timeout:g} s") from exc

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from gnnff_stability.analysis.dump import THERMO_COLUMNS, DumpReader, read_thermo
-from gnnff_stability.md import EngineStartError, load_model, run_embedded, run_md
+from gnnff_stability.md import EngineStartError, Thermostat, load_model, run_embedded, run_md
 from toy_models import fluorite_hfo2, write_lammps_cell
 
 
@@ -139,7 +139,7 @@ def test_nve_conserves_energy_with_verlet_error_scaling(toy_model, cubic_cell, t
         steps = int(round(100 / dt))
         record = run_embedded(loaded, cubic_cell, 300.0, 2,
                               {"steps": steps, "dump_every": steps, "thermo_every": 5, "dt_fs": dt},
-                              langevin=False, **out)
+                              thermostat=Thermostat("nve"), **out)
         assert record["classification"] == "stable"
         assert "langevin" not in out["log"].read_text()
         table = pd.read_csv(out["thermo"])

@@ -28,6 +28,7 @@ from gnnff_stability.md import (
     lmp_pair_styles,
     render_hpc_deck,
     run_hpc,
+    run_lmp_protocol,
 )
 from gnnff_stability.md.hpc import hpc_crash
 from gnnff_stability.md.outcome import (
@@ -189,8 +190,8 @@ def test_hpc_engine_runs_with_wheel_lmp_and_a_stand_in_pair_style(cubic_cell, tm
     out = _outputs(tmp_path / "run")
     settings = {"engine": "hpc", "steps": 200, "dump_every": 100, "thermo_every": 10,
                 "hpc": {"lmp": WHEEL_LMP}}
-    record = run_hpc(tmp_path / "unused.nequip.pt2", cubic_cell, 300, 0, settings, **out,
-                     pair_block=["pair_style zero 4.0", "pair_coeff * *"])
+    record = run_lmp_protocol(cubic_cell, 300, 0, MDSettings.from_partial(settings),
+                              ["pair_style zero 4.0", "pair_coeff * *"], **out)
     assert record["classification"] == "stable", record["reason"]
     assert (record["engine"], record["steps_done"], record["n_atoms_final"]) == ("hpc", 200, 96)
     assert json.loads(out["status"].read_text()) == record
@@ -209,8 +210,8 @@ def test_hpc_halt_on_large_forces_is_a_crash(cubic_cell, tmp_path):
     out = _outputs(tmp_path)
     settings = {"engine": "hpc", "steps": 400, "dump_every": 100, "thermo_every": 10,
                 "fmax_crash_eV_per_A": 5.0, "hpc": {"lmp": WHEEL_LMP}}
-    record = run_hpc(tmp_path / "unused.nequip.pt2", cubic_cell, 1200, 0, settings, **out,
-                     pair_block=["pair_style lj/cut 4.0", "pair_coeff * * 1.0 2.5"])
+    record = run_lmp_protocol(cubic_cell, 1200, 0, MDSettings.from_partial(settings),
+                              ["pair_style lj/cut 4.0", "pair_coeff * * 1.0 2.5"], **out)
     assert record["classification"] == "crash", record
     assert 0 < record["crash_step"] < 400 and record["steps_done"] == record["crash_step"]
     assert record["reason"].startswith("max |F| ") and "above fmax_crash_eV_per_A 5" in record["reason"]
@@ -226,9 +227,9 @@ def test_hpc_halt_on_lost_atoms_is_a_crash_with_atoms_lost(cubic_cell, tmp_path)
     out = _outputs(tmp_path)
     settings = {"engine": "hpc", "steps": 400, "dump_every": 50, "thermo_every": 10,
                 "hpc": {"lmp": WHEEL_LMP}}
-    record = run_hpc(tmp_path / "unused.nequip.pt2", cubic_cell, 1200, 0, settings, **out,
-                     pair_block=["pair_style zero 4.0", "pair_coeff * *",
-                                 "change_box all boundary f p p", "fix push all addforce 5.0 0 0"])
+    record = run_lmp_protocol(cubic_cell, 1200, 0, MDSettings.from_partial(settings),
+                              ["pair_style zero 4.0", "pair_coeff * *", "change_box all boundary f p p",
+                               "fix push all addforce 5.0 0 0"], **out)
     assert record["classification"] == "crash", record
     step, left = record["crash_step"], record["n_atoms_final"]
     assert 0 < step < 400 and record["steps_done"] == step and left < 96
@@ -337,3 +338,14 @@ def test_real_hpc_run(toy_model, toy_model_pair, triclinic_cell, tmp_path):
         if snap.step == 0:
             assert table["pe_eV"].iloc[0] == pytest.approx(atoms.get_potential_energy(), abs=2e-5)
     assert np.abs(snaps[-1].positions - snaps[0].positions).max() > 0.01
+
+
+def test_a_packaged_model_is_refused_not_compiled(cubic_cell, tmp_path):
+    """The MD engines never compile: the workflow's compile_model rule does, once per model."""
+    package = tmp_path / "model.nequip.zip"
+    package.write_bytes(b"")
+    settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
+    with pytest.raises(HPCEngineError, match=r"needs a model compiled for the pair style, got the package .*"
+                                             r"model\.nequip\.zip: compile it first"):
+        run_hpc(package, cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"), family="nequip")
+    assert not (tmp_path / "run").exists()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from gnnff_stability.analysis.metrics import nve_drift
-from gnnff_stability.md import run_hpc, run_md
+from gnnff_stability.md import run_lmp_protocol, run_md
 from gnnff_stability.md.hpc import render_hpc_deck
 from gnnff_stability.md.metric_runs import run_nve_metric
 from gnnff_stability.md.protocol import ProtocolPaths, Thermostat, lammps_seeds, render_protocol
@@ -87,8 +87,8 @@ def test_hpc_engine_nve_after_equilibration_with_a_stand_in_pair(cubic_cell, tmp
     out = _outputs(tmp_path / "hpc")
     s = {"engine": "hpc", "steps": 600, "dump_every": 100, "thermo_every": 10, "rmin_fail_A": 0.0,
          "hpc": {"lmp": WHEEL_LMP}}
-    record = run_hpc(Path("unused.nequip.pt2"), cubic_cell, 1200, 0, s, **out,
-                     pair_block=ZERO_PAIR, thermostat=Thermostat("nve", equil_steps=200))
+    record = run_lmp_protocol(cubic_cell, 1200, 0, MDSettings.from_partial(s), ZERO_PAIR, **out,
+                              thermostat=Thermostat("nve", equil_steps=200))
     assert record["classification"] == "stable" and record["steps_done"] == 600
     table = pd.read_csv(out["thermo"])
     equil, nve = table[table["step"] <= 200], table[table["step"] >= 200]
@@ -105,8 +105,7 @@ def test_hpc_ramp_heats_an_ideal_gas(cubic_cell, tmp_path):
     s = {"engine": "hpc", "steps": 2000, "dump_every": 1000, "thermo_every": 10, "rmin_fail_A": 0.0,
          "hpc": {"lmp": WHEEL_LMP}}
     ramp = Thermostat("ramp", t_stop_K=3000.0, window_steps=100)
-    record = run_hpc(Path("unused.nequip.pt2"), cubic_cell, 300, 0, s, **out,
-                     pair_block=ZERO_PAIR, thermostat=ramp)
+    record = run_lmp_protocol(cubic_cell, 300, 0, MDSettings.from_partial(s), ZERO_PAIR, **out, thermostat=ramp)
     table = pd.read_csv(out["thermo"])
     assert table[table["step"] >= 1500]["temp_K"].mean() > 1500.0
     assert record["classification"] == "stable", record["reason"]
@@ -118,10 +117,9 @@ def test_hpc_halt_during_equilibration_skips_the_nve_part(cubic_cell, tmp_path):
     out = _outputs(tmp_path / "halt")
     s = {"engine": "hpc", "steps": 500, "dump_every": 50, "thermo_every": 10,
          "hpc": {"lmp": WHEEL_LMP}}
-    record = run_hpc(Path("unused.nequip.pt2"), cubic_cell, 1200, 0, s, **out,
-                     pair_block=[*ZERO_PAIR, "change_box all boundary f p p",
-                                 "fix push all addforce 5.0 0 0"],
-                     thermostat=Thermostat("nve", equil_steps=300))
+    record = run_lmp_protocol(cubic_cell, 1200, 0, MDSettings.from_partial(s),
+                              [*ZERO_PAIR, "change_box all boundary f p p", "fix push all addforce 5.0 0 0"],
+                              **out, thermostat=Thermostat("nve", equil_steps=300))
     assert record["classification"] == "crash" and record["reason"].startswith("lost atoms")
     assert 0 < record["crash_step"] < 300 and record["steps_done"] == record["crash_step"]
     assert pd.read_csv(out["thermo"])["step"].max() <= record["crash_step"]

@@ -22,10 +22,9 @@ from typing import Any
 
 from .embedded import EngineStartError, ForceCallback, run_embedded
 from gnnff_stability.settings import HPCSettings, MDSettings
-from gnnff_stability.train.deploy import compile_model
 
 from .forcefield import DEFAULT_SKIN_A, LoadedModel, ModelForceField, VerletNeighbourList, load_model
-from .hpc import HPCEngineError, lmp_pair_styles, render_hpc_deck, run_hpc
+from .hpc import HPCEngineError, lmp_pair_styles, render_hpc_deck, run_hpc, run_lmp_protocol
 from .outcome import CrashInfo, Outcome, classify_run, min_distance_A, parse_thermo_log
 from .protocol import Thermostat, lammps_seeds, render_protocol
 
@@ -43,7 +42,6 @@ __all__ = [
     "Thermostat",
     "VerletNeighbourList",
     "classify_run",
-    "compile_model",
     "lammps_seeds",
     "lmp_pair_styles",
     "load_model",
@@ -53,6 +51,7 @@ __all__ = [
     "render_protocol",
     "run_embedded",
     "run_hpc",
+    "run_lmp_protocol",
     "run_md",
 ]
 
@@ -82,9 +81,9 @@ def run_md(
     ----------
     model_path
         The trained model: ``model.nequip.zip`` (nequip-package) for ``md.model_format: package``;
-        for ``compiled`` a ``.nequip.pt2`` (``nequip-compile --target ase``), or a ``.nequip.zip`` that
-        is then compiled first (minutes). The HPC engine takes a ``.nequip.pt2`` compiled for its
-        pair style or a ``.nequip.zip``.
+        for ``compiled`` a ``.nequip.pt2`` (``nequip-compile --target ase``). The HPC engine takes a
+        ``.nequip.pt2`` compiled for its pair style. Compiling is the workflow's ``compile_model`` rule
+        (:func:`gnnff_stability.train.deploy.compile_model`), never done here.
     cell_path
         LAMMPS data file of the start cell (atom_style atomic, type 1 Hf, type 2 O).
     temp_K
@@ -123,23 +122,10 @@ def run_md(
         return run_hpc(model_path, cell_path, temp_K, seed, s, dump, log, thermo, status,
                        threads=threads, family=family, thermostat=thermostat)
 
-    import tempfile  # noqa: PLC0415
-
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(int(threads))
     model_path = Path(model_path)
-    if s.model_format == "compiled" and model_path.name.endswith(".nequip.zip"):
-        with tempfile.TemporaryDirectory(dir=Path(status).parent if Path(status).parent.exists()
-                                         else None, prefix=".compile-") as tmp:
-            logger.warning("md.model_format is 'compiled' but %s is a package: compiling it for this "
-                           "run (minutes; a separate compile rule would do it once per model)",
-                           model_path)
-            compiled = compile_model(model_path, Path(tmp) / "model.nequip.pt2", target="ase",
-                                     device=s.device)
-            loaded = load_model(compiled, "compiled", s.device)
-            return run_embedded(loaded, cell_path, temp_K, seed, s, dump, log, thermo, status,
-                                thermostat=thermostat)
     try:
         loaded = load_model(model_path, s.model_format, s.device)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:

