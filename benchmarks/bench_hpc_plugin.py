@@ -40,9 +40,11 @@ from pathlib import Path
 import torch
 
 from gnnff_stability.md import load_model, run_embedded, run_hpc
+from gnnff_stability.settings import MDSettings
 from gnnff_stability.train.deploy import compile_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the toy-model helpers
+from partial_settings import partial  # noqa: E402
 from toy_models import PLUGIN_ENV, build_toy_package, fluorite_hfo2, write_lammps_cell  # noqa: E402
 
 EMBEDDED_SIZE = {"num_layers": 2, "l_max": 1, "num_features": 16, "r_max": 4.0}
@@ -88,9 +90,10 @@ def bench_family(label: str, family: str, size: dict, cell: Path, plugin: Path, 
                  rounds: int, threads: int, workdir: Path) -> None:
     pkg, ase, pair, times = _models(workdir, family, size)
     eager, compiled = load_model(pkg, "package"), load_model(ase, "compiled")
-    md = {"steps": steps, "dump_every": steps, "thermo_every": 10}
-    hpc_md = {**md, "engine": "hpc",
-              "hpc": {"lmp": str(Path(sys.executable).parent / "lmp"), "plugin": str(plugin)}}
+    md_block = {"steps": steps, "dump_every": steps, "thermo_every": 10}
+    md = partial(MDSettings, md_block)
+    hpc_md = partial(MDSettings, {**md_block, "engine": "hpc",
+                                  "hpc": {"lmp": str(Path(sys.executable).parent / "lmp"), "plugin": str(plugin)}})
     rows: dict[str, list[float]] = {k: [] for k in ("hpc loop", "hpc process", "embedded eager",
                                                      "embedded compiled")}
     for rnd in range(rounds):

@@ -38,6 +38,7 @@ from gnnff_stability.md import ModelForceField, load_model, run_embedded
 from gnnff_stability.settings import MDSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the toy-model helpers
+from partial_settings import partial  # noqa: E402
 from toy_models import build_toy_package, fluorite_hfo2, write_lammps_cell  # noqa: E402
 
 DEFAULT_SIZE = {"family": "nequip", "num_layers": 2, "l_max": 1, "num_features": 16, "r_max": 4.0}
@@ -112,8 +113,8 @@ def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str
 
     timed = TimedModel(loaded.model)
     loaded.model = timed
-    settings = MDSettings.from_partial({"steps": steps, "dump_every": 100, "thermo_every": 10,
-                                        "device": device})
+    settings = partial(MDSettings, {"steps": steps, "dump_every": 100, "thermo_every": 10,
+                                    "device": device})
     out = workdir / "md_default"
     record = run_embedded(loaded, cell, 1200.0, 0, settings, out / "dump.lammpstrj",
                           out / "log.lammps", out / "thermo.csv", out / "status.json")
@@ -233,8 +234,8 @@ def bench_compile(workdir: Path, cell: Path, atoms, device: str, n_calls: int, m
                 timed = TimedModel(lm.model)
                 out = workdir / f"md_{name}_{fmt}"
                 run_embedded(dataclasses.replace(lm, model=timed), cell, 1200.0, 0,
-                             {"steps": md_steps, "dump_every": md_steps, "thermo_every": 1,
-                              "device": device},
+                             partial(MDSettings, {"steps": md_steps, "dump_every": md_steps,
+                                                  "thermo_every": 1, "device": device}),
                              out / "dump.lammpstrj", out / "log.lammps", out / "thermo.csv",
                              out / "status.json")
                 step_s[fmt] = float(np.median(np.diff(timed.starts[1:])))

@@ -379,7 +379,7 @@ def train_from_campaign(family: str, model: dict, method: dict, training: dict, 
     ``splits`` holds the ``train``, ``valid`` and ``test`` files. Returns the metrics.
     """
     from gnnff_stability.config import validate_config  # noqa: PLC0415
-    from gnnff_stability.grid import expand_grid, method_presets, model_presets, training_runs  # noqa: PLC0415
+    from gnnff_stability.grid import expand_grid, model_presets, training_runs  # noqa: PLC0415
     from gnnff_stability.settings import TrainingSettings  # noqa: PLC0415
     from gnnff_stability.train.run import train_model  # noqa: PLC0415
 
@@ -392,8 +392,7 @@ def train_from_campaign(family: str, model: dict, method: dict, training: dict, 
     run = training_runs(expand_grid(config)).iloc[0].to_dict()
     folder = Path(folder)
     return train_model(
-        run, model_presets(config)[family], method_presets(config)[method_name],
-        TrainingSettings.from_config(config["training"]),
+        run, model_presets(config)[family], TrainingSettings.from_config(config["training"]),
         {k: splits[k] for k in ("train", "valid", "test")}, folder / "run",
         {"model": folder / "model.nequip.zip", "metrics": folder / "metrics.json",
          "epochs": folder / "epochs.csv"},

@@ -21,7 +21,7 @@ import yaml
 from gnnff_stability.data.splits import split_counts
 from gnnff_stability.families import FAMILIES
 
-__all__ = ["ConfigError", "load_config", "load_schema", "section", "validate_config"]
+__all__ = ["ConfigError", "load_config", "load_schema", "validate_config"]
 
 
 class ConfigError(ValueError):
@@ -126,39 +126,6 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, list):
         return [_canonical(v) for v in value]
     return value
-
-
-_STUB = {
-    "grid": {"model": ["stub"], "layers": {"stub": [1]}, "method": ["stub"]},
-    "models": {"stub": {"family": "nequip"}},
-    "methods": {"stub": {"corr": None}},
-}
-
-
-def section(path: str, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """One block of a configuration, validated and with its defaults filled in.
-
-    For library callers that need one block without a whole campaign (tests, benchmarks): the block is
-    put into a minimal campaign and validated through :func:`validate_config`, the only gate, so its
-    defaults come from the schema and its rules are checked as in a campaign.
-
-    Parameters
-    ----------
-    path
-        Dotted key of the block, e.g. ``"md"``, ``"md.hpc"`` or ``"data.comb"``.
-    values
-        The keys to set (the rest take the schema's defaults).
-    """
-    keys = path.split(".")
-    config = copy.deepcopy(_STUB)
-    node = config
-    for key in keys[:-1]:
-        node = node.setdefault(key, {})
-    node[keys[-1]] = dict(values or {})
-    node = validate_config(config)
-    for key in keys:
-        node = node[key]
-    return node
 
 
 def _check_model_keys(config: Mapping[str, Any]) -> None:

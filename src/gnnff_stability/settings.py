@@ -5,9 +5,9 @@ and checks every rule that spans keys. The classes here are built from its outpu
 it again**, and library functions take them instead of loose dicts. Field meanings, units and defaults
 are documented once, in ``schemas/config.schema.yaml``; each class names the block it mirrors.
 
-Library callers that start from a partial block (tests, benchmarks, notebooks) use
-``Class.from_partial({...})``, which validates the partial block through the same gate, so no default
-is restated outside the schema.
+This is the one way a library function gets its settings: ``Class.from_config`` of a block that
+:func:`~gnnff_stability.config.validate_config` returned. Library functions take these objects, never
+loose dicts.
 """
 
 from __future__ import annotations
@@ -73,19 +73,6 @@ class _Section:
             value = values[f.name]
             kwargs[f.name] = cls.nested[f.name].from_config(value) if f.name in cls.nested else _frozen(value)
         return cls(**kwargs)
-
-    @classmethod
-    def from_partial(cls: type[S], values: Mapping[str, Any] | None = None) -> S:
-        """Validate a partial block (schema defaults fill the rest), then build."""
-        from gnnff_stability.config import section  # noqa: PLC0415 (config imports nothing from here)
-
-        return cls.from_config(section(cls.block, values or {}))
-
-    @classmethod
-    def coerce(cls: type[S], value: S | Mapping[str, Any] | None) -> S:
-        """``value`` itself if it is already built, else :meth:`from_partial` of it (for library entry
-        points that also accept a partial block from tests and notebooks)."""
-        return value if isinstance(value, cls) else cls.from_partial(value)
 
     def as_dict(self) -> dict[str, Any]:
         """The block as plain Python values (for JSON and Hydra)."""

@@ -11,6 +11,8 @@ from analysis_builders import fluorite, snapshot
 
 from gnnff_stability.analysis.dump import write_dump
 from gnnff_stability.analysis.rdf import compute_rdf_comparison, js_divergence, partial_rdf, rdf_distances
+from gnnff_stability.settings import RDFSettings
+from partial_settings import partial
 
 
 def _lammps_rdf(data_file, n_bins, r_max):
@@ -89,7 +91,8 @@ def test_comparison_files_use_the_stable_part_only(tmp_path):
     (tmp_path / "status.json").write_text(json.dumps({"crash_step": 300}))
     metrics = compute_rdf_comparison(tmp_path / "run.lammpstrj", tmp_path / "ref.lammpstrj",
                                      tmp_path / "rdf.csv", tmp_path / "m.json",
-                                     {"r_max": 5.0, "n_bins": 50}, status=tmp_path / "status.json")
+                                     partial(RDFSettings, {"r_max": 5.0, "n_bins": 50}),
+                                     status=tmp_path / "status.json")
     table = pd.read_csv(tmp_path / "rdf.csv")
     assert list(table.columns) == ["r_A", "g_HfHf", "g_HfO", "g_OO", "g_HfHf_ref", "g_HfO_ref",
                                    "g_OO_ref"]

@@ -20,6 +20,8 @@ from gnnff_stability.analysis.stability import (
     ttf_arena_fraction,
     ttf_legato_steps,
 )
+from gnnff_stability.settings import StabilitySettings
+from partial_settings import partial
 
 SETTINGS = {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0}
 STEPS = list(range(0, 1001, 100))  # num = 10 snapshots after step 0
@@ -27,7 +29,7 @@ STEPS = list(range(0, 1001, 100))  # num = 10 snapshots after step 0
 
 def _score(tmp_path, snaps, temps, **status):
     files = write_run(tmp_path / "run", snaps, temps, **status)
-    rec = score_run(files["dump"], files["thermo"], files["status"], None, SETTINGS,
+    rec = score_run(files["dump"], files["thermo"], files["status"], None, partial(StabilitySettings, SETTINGS),
                     tmp_path / "stability.json", tmp_path / "sn.csv")
     return rec, pd.read_csv(tmp_path / "sn.csv")
 
@@ -97,7 +99,7 @@ def test_literal_temperature_factor_rewards_a_cold_run_above_one(tmp_path, cryst
     np.testing.assert_allclose(sn["t_ratio_raw"], [1.0] * 5 + [2.0] * 5)
     files = write_run(tmp_path / "sym", snaps, temps)
     sym = score_run(files["dump"], files["thermo"], files["status"], None,
-                    {**SETTINGS, "temp_term": "symmetric"}, tmp_path / "s2.json", tmp_path / "sn2.csv")
+                    partial(StabilitySettings, {**SETTINGS, "temp_term": "symmetric"}), tmp_path / "s2.json", tmp_path / "sn2.csv")
     assert sym["s_index"] == pytest.approx((5 + 5 * 0.840896415) / 10) and sym["s_index"] <= 1
 
 
@@ -111,7 +113,7 @@ def test_crash_at_known_step_counts_missing_snapshots_as_zero(tmp_path, crystal)
     extra = text[text.index("ITEM: TIMESTEP\n500"):].replace("TIMESTEP\n500", "TIMESTEP\n600")
     files["dump"].write_text(text + extra[: len(extra) // 2])
     rec = score_run(files["dump"], files["thermo"], files["status"], None,
-                    {**SETTINGS, "crash_score": "partial"}, tmp_path / "s.json", tmp_path / "sn.csv")
+                    partial(StabilitySettings, {**SETTINGS, "crash_score": "partial"}), tmp_path / "s.json", tmp_path / "sn.csv")
     assert rec["s_index"] == rec["s_index_partial"] == pytest.approx(5 / 10)
     assert rec["s_index_zero"] == 0.0 and rec["crash_score"] == "partial"
     assert rec["crashed"] and rec["crash_step"] == 560 and rec["dump_truncated"]
@@ -212,10 +214,10 @@ def test_unknown_setting_is_refused(tmp_path, crystal):
     pos, types, cell = crystal
     files = write_run(tmp_path / "run", [snapshot(0, pos, types, cell)], {0: 1200.0})
     with pytest.raises(ValueError, match="unknown key 'gamma'"):
-        score_run(files["dump"], files["thermo"], files["status"], None, {"gamma": 1},
+        score_run(files["dump"], files["thermo"], files["status"], None, partial(StabilitySettings, {"gamma": 1}),
                   tmp_path / "s.json", tmp_path / "sn.csv")
     with pytest.raises(ValueError, match="crash_score.*'half'"):
-        score_run(files["dump"], files["thermo"], files["status"], None, {"crash_score": "half"},
+        score_run(files["dump"], files["thermo"], files["status"], None, partial(StabilitySettings, {"crash_score": "half"}),
                   tmp_path / "s.json", tmp_path / "sn.csv")
 
 
@@ -236,7 +238,7 @@ def test_paper_crash_rows_score_zero(tmp_path, crystal, row, crash_step, lost):
     status = json.loads(files["status"].read_text())
     status["n_atoms_final"] = 96 - lost
     files["status"].write_text(json.dumps(status))
-    rec = score_run(files["dump"], files["thermo"], files["status"], None, {"alpha": 1, "beta": 0.25},
+    rec = score_run(files["dump"], files["thermo"], files["status"], None, partial(StabilitySettings, {"alpha": 1, "beta": 0.25}),
                     tmp_path / "s.json", tmp_path / "sn.csv")
     assert (rec["crashed"], rec["atoms_lost"], rec["crash_step"]) == (True, lost > 0, crash_step)
     assert rec["s_index"] == 0.0 and rec["crash_score"] == "zero"

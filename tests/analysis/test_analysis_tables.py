@@ -18,6 +18,8 @@ from gnnff_stability.grid import METHOD_COLUMNS, RUN_KEYS, method_presets, metho
 from gnnff_stability.report.collect import bootstrap_mean, collect_results, run_files
 from gnnff_stability.report.paper import paper_reference
 from gnnff_stability.report.tables import TABLE_NAMES, build_tables
+from gnnff_stability.settings import RDFSettings, StabilitySettings
+from partial_settings import partial
 
 METHODS = {
     "baseline": {"description": "", "corr": None},
@@ -97,9 +99,9 @@ def partial_results(tmp_path):
                           classification="crash" if crash else "stable",
                           crash_step=560 if crash else None, steps_done=560 if crash else 1000)
         score_run(files["dump"], files["thermo"], files["status"], None,
-                  {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0}, rec["score"], rec["sn"])
+                  partial(StabilitySettings, {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0}), rec["score"], rec["sn"])
         compute_rdf_comparison(files["dump"], files["dump"], rec["rdf"], rec["rdf_metrics"],
-                               {"r_max": 5.0, "n_bins": 50}, status=files["status"])
+                               partial(RDFSettings, {"r_max": 5.0, "n_bins": 50}), status=files["status"])
     return runs
 
 

@@ -19,6 +19,7 @@ from gnnff_stability.analysis.metrics import (
 )
 from gnnff_stability.report.beyond import table_s1, table_s1_markdown
 from gnnff_stability.settings import MDSettings, NVEMetricSettings, RampMetricSettings
+from partial_settings import partial
 
 N_ATOMS = 96
 DT_FS = 0.25
@@ -149,9 +150,9 @@ def _status(classification: str, steps: int, **extra) -> dict:
 
 def test_metric_files_and_table_s1(tmp_path):
     """Files written by the rules' functions, read back into Table S1 (one row per trained model)."""
-    md = MDSettings.from_partial({"dt_fs": DT_FS, "thermo_every": 10})
-    nve_s = NVEMetricSettings.from_partial({"equil_steps": 400, "steps": 2000})
-    ramp_s = RampMetricSettings.from_partial({"steps": 3000, "window_steps": 100})
+    md = partial(MDSettings, {"dt_fs": DT_FS, "thermo_every": 10})
+    nve_s = partial(NVEMetricSettings, {"equil_steps": 400, "steps": 2000})
+    ramp_s = partial(RampMetricSettings, {"steps": 3000, "window_steps": 100})
     a = tmp_path / "a"
     a.mkdir()
     _nve_table(400, 2000, 10, 0.0192, 3.0, 0.2).to_csv(a / "nve.csv", index=False)

@@ -43,8 +43,7 @@ def _job(family, splits, folder, max_epochs):
     run = training_runs(expand_grid(config)).iloc[0].to_dict()
     return {
         "run": {k: (v.item() if hasattr(v, "item") else v) for k, v in run.items()},
-        "model": config["models"][family], "method": config["methods"]["corr_test"],
-        "training": config["training"],
+        "model": config["models"][family], "training": config["training"],
         "files": {k: str(splits[k]) for k in ("train", "valid", "test")},
         "run_dir": str(folder / "run"),
         "outputs": {"model": str(folder / "model.nequip.zip"), "metrics": str(folder / "metrics.json"),
@@ -54,21 +53,19 @@ def _job(family, splits, folder, max_epochs):
 
 _TRAIN = (
     "import json, sys\n"
-    "from gnnff_stability.settings import MethodPreset, ModelPreset, TrainingSettings\n"
+    "from gnnff_stability.settings import ModelPreset, TrainingSettings\n"
     "from gnnff_stability.train.run import train_model\n"
     "a = json.loads(sys.argv[1])\n"
     "train_model(a['run'], ModelPreset.from_config(a['run']['model'], a['model']),\n"
-    "            MethodPreset.from_config(a['run']['method'], a['method']),\n"
     "            TrainingSettings.from_config(a['training']), a['files'], a['run_dir'], a['outputs'], threads=2)\n"
 )
 
 
 def _train(job):
-    from gnnff_stability.settings import MethodPreset, ModelPreset
+    from gnnff_stability.settings import ModelPreset
 
     run = job["run"]
     return train_model(run, ModelPreset.from_config(run["model"], job["model"]),
-                       MethodPreset.from_config(run["method"], job["method"]),
                        TrainingSettings.from_config(job["training"]), job["files"], job["run_dir"],
                        job["outputs"], threads=2)
 

@@ -14,6 +14,7 @@ from gnnff_stability.settings import MethodPreset, ModelPreset, TrainingSettings
 from gnnff_stability.train.hydra import hydra_overrides
 from gnnff_stability.train.module import CorrLightningModule
 from gnnff_stability.train.run import collect_epoch_metrics
+from partial_settings import partial
 
 TYPES = ["Hf", "O"]
 
@@ -167,7 +168,7 @@ def test_unknown_checkpoint_is_refused_before_training():
 def test_hydra_overrides_quote_and_map_keys(tmp_path):
     config = _campaign({"b": {}}, {"nq": {"family": "nequip", "r_max": 6.0, "l_max": 2, "num_features": 32,
                                           "overrides": {"radial_mlp_width": 64}}})
-    training = TrainingSettings.from_partial({"max_epochs": 7, "batch_size": 2, "lr": 0.01,
+    training = partial(TrainingSettings, {"max_epochs": 7, "batch_size": 2, "lr": 0.01,
                                               "dtype": "float64", "device": "cuda"})
     overrides = hydra_overrides(
         ModelPreset.from_config("nq", config["models"]["nq"]), 4, 3,
@@ -206,7 +207,7 @@ def test_gemnet_overrides_name_keys_of_its_template(tmp_path):
                                           "emb_size_cbf": 16, "emb_size_bil_trip": 64, "num_radial": 6,
                                           "num_spherical": 7, "max_neighbors": None}})
     overrides = hydra_overrides(ModelPreset.from_config("gn", config["models"]["gn"]), 4, 0,
-                                corr_settings("gemnet", "edge"), TrainingSettings.from_partial({}),
+                                corr_settings("gemnet", "edge"), partial(TrainingSettings, {}),
                                 {"train": "a", "valid": "b", "test": "c"}, tmp_path)
     assert "num_layers=4" in overrides and "cutoff_radius=6.0" in overrides
     assert "emb_size_bil_trip=64" in overrides and "max_neighbors=null" in overrides

@@ -19,6 +19,8 @@ from gnnff_stability.data.comb import (
 from gnnff_stability.data.reference import COMB_SOURCE, make_reference_data, split_frames
 from gnnff_stability.data.sampling import generate_comb_frames
 from gnnff_stability.data.structures import cubic_hfo2, remove_oxygen, write_lammps_data
+from gnnff_stability.settings import CombSettings, DataSettings
+from partial_settings import partial
 
 TINY = {
     "n_frames": 10,
@@ -208,19 +210,19 @@ def test_split_counts_and_seed():
 )
 def test_comb_settings_are_checked(change, match):
     with pytest.raises(ValueError, match=match):
-        generate_comb_frames({**TINY, **change}, seed=0)
+        generate_comb_frames(partial(CombSettings, {**TINY, **change}), seed=0)
 
 
 def test_unknown_source_is_refused(tmp_path):
     with pytest.raises(ValueError, match="'dft'"):
-        make_reference_data({"source": "dft"}, *(tmp_path / f for f in ("a", "b", "c", "d")))
+        make_reference_data(partial(DataSettings, {"source": "dft"}), *(tmp_path / f for f in ("a", "b", "c", "d")))
 
 
 def test_comb_reference_data_tiny(tmp_path):
     """Two trajectories (cubic 1:2, monoclinic 1:1.55) x 5 frames, split 8:1:1 (about 15 s)."""
     settings = {"source": "comb", "seed": 0, "split": [0.8, 0.1, 0.1], "comb": TINY}
     out = {k: tmp_path / f"{k}.xyz" for k in ("train", "valid", "test")}
-    meta = make_reference_data(settings, out["train"], out["valid"], out["test"], tmp_path / "meta.json")
+    meta = make_reference_data(partial(DataSettings, settings), out["train"], out["valid"], out["test"], tmp_path / "meta.json")
     assert meta["counts"] == {"train": 8, "valid": 1, "test": 1}
     assert json.loads((tmp_path / "meta.json").read_text())["source"] == COMB_SOURCE
     frames = {k: ase.io.read(p, ":") for k, p in out.items()}
@@ -253,8 +255,8 @@ def test_comb_reference_data_tiny(tmp_path):
 @pytest.mark.slow
 def test_comb_frames_do_not_depend_on_worker_count():
     """The same frames from one process and from two spawned workers (about 40 s)."""
-    one, _ = generate_comb_frames(TINY, seed=5, threads=1)
-    two, summary = generate_comb_frames(TINY, seed=5, threads=2)
+    one, _ = generate_comb_frames(partial(CombSettings, TINY), seed=5, threads=1)
+    two, summary = generate_comb_frames(partial(CombSettings, TINY), seed=5, threads=2)
     assert summary["workers"] == 2
     assert len(one) == len(two) == 10
     for a, b in zip(one, two):

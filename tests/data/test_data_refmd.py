@@ -9,6 +9,8 @@ import pytest
 from gnnff_stability.analysis.dump import THERMO_COLUMNS, DumpReader
 from gnnff_stability.md.refmd import run_reference_md
 from gnnff_stability.data.structures import write_lammps_data
+from gnnff_stability.settings import RefMDSettings
+from partial_settings import partial
 
 
 def read_dump(path):
@@ -24,7 +26,7 @@ COMB_VARIANT = False  # over-coordination correction off, as the reference data
 
 def test_reference_md_writes_contract_files(tmp_path, mono96, mono96_label):
     cell = write_lammps_data(mono96, tmp_path / "cell.data")
-    summary = run_reference_md(cell, 1200.0, 0, SETTINGS, COMB_VARIANT, tmp_path / "r" / "dump.lammpstrj",
+    summary = run_reference_md(cell, 1200.0, 0, partial(RefMDSettings, SETTINGS), COMB_VARIANT, tmp_path / "r" / "dump.lammpstrj",
                                tmp_path / "r" / "thermo.csv")
     thermo = pd.read_csv(tmp_path / "r" / "thermo.csv")
     assert list(thermo.columns) == list(THERMO_COLUMNS)
@@ -45,7 +47,7 @@ def test_reference_md_writes_contract_files(tmp_path, mono96, mono96_label):
 def test_reference_md_checks_settings(tmp_path, mono96):
     cell = write_lammps_data(mono96, tmp_path / "cell.data")
     with pytest.raises(ValueError, match="refmd.qeq_every"):
-        run_reference_md(cell, 1200.0, 0, {**SETTINGS, "qeq_every": 0}, COMB_VARIANT,
+        run_reference_md(cell, 1200.0, 0, partial(RefMDSettings, {**SETTINGS, "qeq_every": 0}), COMB_VARIANT,
                          tmp_path / "d", tmp_path / "t")
     with pytest.raises(ValueError, match="temp_K"):
-        run_reference_md(cell, -5.0, 0, SETTINGS, COMB_VARIANT, tmp_path / "d", tmp_path / "t")
+        run_reference_md(cell, -5.0, 0, partial(RefMDSettings, SETTINGS), COMB_VARIANT, tmp_path / "d", tmp_path / "t")

@@ -13,6 +13,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from gnnff_stability.data.reference import make_reference_data
 from gnnff_stability.data.samd23 import read_samd23
 from gnnff_stability.data.structures import monoclinic_hfo2
+from gnnff_stability.settings import DataSettings
+from partial_settings import partial
 
 
 def _fake_frames(n, key, seed):
@@ -59,7 +61,7 @@ def test_make_reference_data_from_samd23(tmp_path):
     _write_layout(tmp_path / "samd23" / "HfO")
     out = {k: tmp_path / "ref" / f"{k}.xyz" for k in ("train", "valid", "test", "ood")}
     meta = make_reference_data(
-        {"source": "samd23", "samd23_dir": str(tmp_path / "samd23"), "seed": 0, "split": [0.8, 0.1, 0.1]},
+        partial(DataSettings, {"source": "samd23", "samd23_dir": str(tmp_path / "samd23"), "seed": 0, "split": [0.8, 0.1, 0.1]}),
         out["train"], out["valid"], out["test"], tmp_path / "ref" / "meta.json", ood=out["ood"],
     )
     assert meta["counts"] == {"train": 4, "valid": 2, "test": 3, "ood": 2}

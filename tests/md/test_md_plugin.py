@@ -24,6 +24,8 @@ import pytest
 from gnnff_stability.analysis.dump import DumpReader
 from gnnff_stability.md import load_model, lmp_pair_styles, run_embedded, run_hpc
 from toy_models import PLUGIN_ENV, fluorite_hfo2, write_lammps_cell
+from gnnff_stability.settings import MDSettings
+from partial_settings import partial
 
 
 def read_dump(path):
@@ -90,7 +92,7 @@ def test_step0_energy_and_forces_equal_nequip_ase_calculator(
     package, compiled = _models(request, family)
     out = _outputs(tmp_path)
     record = run_hpc(compiled, triclinic_cell, 300.0, 0,
-                     _hpc(lammps_plugin, steps=1, dump_every=1, thermo_every=1), **out,
+                     partial(MDSettings, _hpc(lammps_plugin, steps=1, dump_every=1, thermo_every=1)), **out,
                      family=family)
     assert (record["engine"], record["steps_done"], record["classification"]) == ("hpc", 1, "stable")
     log = out["log"].read_text()
@@ -120,9 +122,9 @@ def test_hpc_trajectory_equals_embedded_engine(family, request, lammps_plugin, c
     """
     package, compiled = _models(request, family)
     md = {"steps": 300, "dump_every": 100, "thermo_every": 10}
-    hpc = run_hpc(compiled, cubic_cell, 1200.0, 4, _hpc(lammps_plugin, **md),
+    hpc = run_hpc(compiled, cubic_cell, 1200.0, 4, partial(MDSettings, _hpc(lammps_plugin, **md)),
                   **_outputs(tmp_path / "hpc"), family=family)
-    emb = run_embedded(load_model(package), cubic_cell, 1200.0, 4, md, **_outputs(tmp_path / "emb"))
+    emb = run_embedded(load_model(package), cubic_cell, 1200.0, 4, partial(MDSettings, md), **_outputs(tmp_path / "emb"))
     assert hpc["steps_done"] == emb["steps_done"] == 300
     assert hpc["classification"] == emb["classification"]
 
@@ -162,14 +164,14 @@ def test_force_threshold_crash_is_classified_alike(request, lammps_plugin, cubic
     package, compiled = _models(request, "nequip")
     loaded = load_model(package)
     free = {"steps": 120, "dump_every": 120, "thermo_every": 1}
-    run_embedded(loaded, cubic_cell, 1200.0, 2, free, **_outputs(tmp_path / "free"))
+    run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, free), **_outputs(tmp_path / "free"))
     fmax = pd.read_csv(tmp_path / "free" / "thermo.csv")["fmax_eV_per_A"].to_numpy()
     step, threshold = _first_clear_new_maximum(fmax, 20, 100)
     assert fmax[step] - threshold > 1e-4  # far beyond the engines' force differences (~1e-7)
 
     md = {"steps": 120, "dump_every": 40, "thermo_every": 10, "fmax_crash_eV_per_A": threshold}
-    emb = run_embedded(loaded, cubic_cell, 1200.0, 2, md, **_outputs(tmp_path / "emb"))
-    hpc = run_hpc(compiled, cubic_cell, 1200.0, 2, _hpc(lammps_plugin, **md),
+    emb = run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, md), **_outputs(tmp_path / "emb"))
+    hpc = run_hpc(compiled, cubic_cell, 1200.0, 2, partial(MDSettings, _hpc(lammps_plugin, **md)),
                   **_outputs(tmp_path / "hpc"), family="nequip")
     for record in (emb, hpc):
         assert record["classification"] == "crash", record
@@ -199,8 +201,8 @@ def test_crash_at_step_0_is_reported_at_the_same_step(request, lammps_plugin, tm
     atoms.rattle(0.15, seed=11)
     cell = write_lammps_cell(atoms, tmp_path / "rattled.data")
     md = {"steps": 20, "dump_every": 10, "thermo_every": 10, "fmax_crash_eV_per_A": 0.2}
-    emb = run_embedded(load_model(package), cell, 300.0, 0, md, **_outputs(tmp_path / "emb"))
-    hpc = run_hpc(compiled, cell, 300.0, 0, _hpc(lammps_plugin, **md),
+    emb = run_embedded(load_model(package), cell, 300.0, 0, partial(MDSettings, md), **_outputs(tmp_path / "emb"))
+    hpc = run_hpc(compiled, cell, 300.0, 0, partial(MDSettings, _hpc(lammps_plugin, **md)),
                   **_outputs(tmp_path / "hpc"), family="nequip")
     fmax0 = pd.read_csv(tmp_path / "hpc" / "thermo.csv")["fmax_eV_per_A"].iloc[0]
     assert fmax0 > 1.0  # the start cell is beyond the 0.2 eV/Å threshold by a wide margin

@@ -21,13 +21,14 @@ from gnnff_stability.md import (
 from gnnff_stability.md.outcome import PartialOutputs
 from gnnff_stability.settings import MDSettings
 from toy_models import fluorite_hfo2, morse_labels
+from partial_settings import partial
 
 
 # --- settings and seeds -------------------------------------------------------------------------
 
 
 def test_settings_defaults_are_the_paper_protocol():
-    s = MDSettings.from_partial({})
+    s = partial(MDSettings, {})
     assert (s.steps, s.dt_fs, s.dump_every, s.engine) == (40000, 0.25, 100, "embedded")
     assert s.dt_ps == pytest.approx(0.00025)
     assert s.hpc.pair_style == "auto"
@@ -47,7 +48,7 @@ def test_settings_defaults_are_the_paper_protocol():
 )
 def test_settings_reject_bad_values(bad, match):
     with pytest.raises(ValueError, match=match):
-        MDSettings.from_partial(bad)
+        partial(MDSettings, bad)
 
 
 def test_lammps_seeds_positive_distinct_reproducible():
@@ -162,7 +163,7 @@ def _thermo(temps, natoms=96, fmax=1.0):
 
 
 def test_classify_rules_on_synthetic_runs():
-    s = MDSettings.from_partial({"temp_fail_factor": 1.5, "fmax_crash_eV_per_A": 100.0})
+    s = partial(MDSettings, {"temp_fail_factor": 1.5, "fmax_crash_eV_per_A": 100.0})
     assert classify_run(_thermo([1000, 1100, 1200]), None, 1000, s, 96).classification == "stable"
     hot = classify_run(_thermo([1000, 2000, 2100]), None, 1000, s, 96)
     assert hot.classification == "fail" and "mean temperature" in hot.reason
@@ -193,10 +194,10 @@ def test_min_distance_rule_uses_periodic_images(tmp_path):
     assert min_distance_A(positions, np.eye(3) * 10, [False] * 3, 2.0) == math.inf
     dump = tmp_path / "dump.lammpstrj"
     _write_dump(dump, positions, 10.0)
-    s = MDSettings.from_partial({"rmin_fail_A": 1.0})
+    s = partial(MDSettings, {"rmin_fail_A": 1.0})
     out = classify_run(_thermo([1000] * 3, natoms=2), dump, 1000, s, 2)
     assert out.classification == "fail" and "0.800 A apart at step 0" in out.reason
-    s_loose = MDSettings.from_partial({"rmin_fail_A": 0.5})
+    s_loose = partial(MDSettings, {"rmin_fail_A": 0.5})
     assert classify_run(_thermo([1000] * 3, natoms=2), dump, 1000, s_loose, 2).classification == (
         "stable"
     )

@@ -12,6 +12,8 @@ from ase import Atoms
 from gemnet_builders import SMALL, build_small, energy_forces, graph, rattled_cell
 
 from gnnff_stability.train.features import FeatureRecorder, build_taps
+from gnnff_stability.settings import MDSettings
+from partial_settings import partial
 
 
 def read_dump(path):
@@ -206,7 +208,7 @@ def test_packaged_gemnet_runs_embedded_md_with_its_own_step0_forces(toy_gemnet, 
         ("dump", "dump.lammpstrj"), ("log", "log.lammps"), ("thermo", "thermo.csv"),
         ("status", "status.json"))}
     record = run_md(toy_gemnet, data_file, 300.0, 0,
-                    {"steps": 20, "dump_every": 10, "thermo_every": 10}, **out)
+                    partial(MDSettings, {"steps": 20, "dump_every": 10, "thermo_every": 10}), **out)
     assert record["engine"] == "embedded" and record["steps_done"] == 20
     snap = read_dump(out["dump"])[0][0]
     assert snap.step == 0

@@ -17,7 +17,8 @@ STATS = {  # the data-derived resolvers of the templates, replaced by numbers
     "training_module.model.per_type_energy_scales": 1.0,
 }
 # the template keys the campaign owns (mandatory there), set as train_model would
-BASE = {"seed": 0, "num_layers": 2, "cutoff_radius": 5.0, "l_max": 1, "parity": True, "num_bessels": 8}
+BASE = {"seed": 0, "num_layers": 2, "cutoff_radius": 5.0, "l_max": 1, "parity": True, "num_bessels": 8,
+        "model_type_names": ["Hf", "O"]}
 TINY = {
     "nequip": {**BASE, "num_features": 4, "radial_mlp_width": 8},
     "allegro": {**BASE, "num_scalar_features": 8, "num_tensor_features": 2, "mlp_width": 8},

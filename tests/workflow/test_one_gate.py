@@ -113,3 +113,31 @@ def test_the_split_sum_is_checked_once_in_the_gate(tiny):
     config = copy.deepcopy(tiny)
     config["data"] = {"split": [0.8, 0.1, 0.2]}
     assert _refused(config) == "config key data.split: fractions [0.8, 0.1, 0.2] must sum to 1"
+
+
+def test_no_job_validates_again():
+    """validate_config runs once, in the workflow's common.smk (or load_config): no library module and no
+    job script calls it, and the library takes only typed settings (no partial-block conveniences)."""
+    offenders = []
+    for path in [*(REPO / "src" / "gnnff_stability").rglob("*.py"), *(REPO / "scripts").glob("*.py")]:
+        if path.name == "config.py" and path.parent.name == "gnnff_stability":
+            continue
+        text = path.read_text()
+        for needle in ("validate_config(", "load_config(", ".from_partial(", ".coerce(", "section("):
+            if needle in text:
+                offenders.append(f"{path.relative_to(REPO)}: {needle}")
+    assert offenders == []
+
+
+def test_md_does_not_import_train_and_only_proc_spawns_processes():
+    import ast
+
+    for path in (REPO / "src" / "gnnff_stability").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        modules |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        where = path.relative_to(REPO / "src")
+        if path.parent.name == "md":
+            assert not any(m.startswith("gnnff_stability.train") for m in modules), where
+        if path.name != "proc.py":
+            assert "subprocess" not in modules, where

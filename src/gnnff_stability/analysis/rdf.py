@@ -255,7 +255,6 @@ def compute_rdf_comparison(
     if status is not None and Path(status).exists():
         crash = json.loads(Path(status).read_text()).get("crash_step")
         stop = None if crash is None else int(crash)
-    settings = RDFSettings.coerce(settings)
     r, g_run, n_run = average_rdf(DumpReader(dump), r_max=settings.r_max, n_bins=settings.n_bins,
                                   start_step=start_step, stop_step=stop)
     _, g_ref, n_ref = average_rdf(DumpReader(ref_dump), r_max=settings.r_max, n_bins=settings.n_bins,

@@ -94,7 +94,6 @@ def score_run(
     dict
         The record written to ``stability.json`` (non-finite values written as ``null``).
     """
-    settings = StabilitySettings.coerce(settings)
     alpha, beta, mode = float(settings.alpha), float(settings.beta), settings.temp_term
     crash_score = settings.crash_score
 

@@ -126,7 +126,6 @@ def make_reference_data(
         The content of ``meta.json``.
     """
     t0 = time.perf_counter()
-    settings = DataSettings.coerce(settings)
     source = settings.source
     seed = int(settings.seed)
     extra: dict[str, Any] = {}

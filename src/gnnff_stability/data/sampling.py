@@ -208,7 +208,7 @@ def generate_comb_frames(
     summary
         Per-trajectory timings, label convergence and force-integral errors.
     """
-    s = _task_settings(CombSettings.coerce(settings))
+    s = _task_settings(settings)
     tasks = _comb_tasks(s, seed)
     workers = max(1, min(int(threads), len(tasks)))
     logger.info(

@@ -24,9 +24,8 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -297,10 +296,10 @@ def write_extxyz(atoms: Atoms, path: str | Path) -> Path:
 def build_cell(
     o_per_hf: float,
     cell_seed: int,
-    settings: StructureSettings | Mapping[str, Any] | None,
+    settings: StructureSettings,
     data_path: str | Path,
     xyz_path: str | Path,
-    comb: CombSettings | Mapping[str, Any] | None = None,
+    comb: CombSettings | None = None,
 ) -> Atoms:
     """Build an MD start cell: monoclinic HfO2 supercell, O removed to ``o_per_hf``, both files written.
 
@@ -316,22 +315,23 @@ def build_cell(
     data_path, xyz_path
         LAMMPS data file and extended XYZ file to write (same coordinates, same atom order).
     comb
-        The ``data.comb`` block, used by ``relax: comb`` (its COMB variant and charge tolerance).
+        The ``data.comb`` block, needed by ``relax: comb`` (its COMB variant and charge tolerance).
 
     Returns
     -------
     ase.Atoms
         The cell, in the LAMMPS orientation.
     """
-    settings = StructureSettings.coerce(settings)
     supercell, seed = settings.supercell, int(cell_seed)
     atoms = remove_oxygen(monoclinic_hfo2(supercell), o_per_hf, seed)
     atoms.info["o_per_hf"] = float(o_per_hf)
     atoms.info["seed"] = seed
     if settings.relax == "comb":
+        if comb is None:
+            raise ValueError("structures.relax is 'comb': the data.comb settings are needed")
         from .relax import relax_with_comb  # noqa: PLC0415 (LAMMPS only when asked for)
 
-        atoms, summary = relax_with_comb(atoms, CombSettings.coerce(comb), settings.relax_fmax_eV_per_A,
+        atoms, summary = relax_with_comb(atoms, comb, settings.relax_fmax_eV_per_A,
                                          settings.relax_max_steps)
         atoms.info.update({f"relax_{k}": v for k, v in summary.items()})
     write_lammps_data(atoms, data_path)

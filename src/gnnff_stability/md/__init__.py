@@ -63,7 +63,7 @@ def run_md(
     cell_path: str | Path,
     temp_K: float,
     seed: int,
-    settings: MDSettings | Mapping[str, Any],
+    settings: MDSettings,
     dump: str | Path,
     log: str | Path,
     thermo: str | Path,
@@ -115,7 +115,7 @@ def run_md(
         The engine cannot start (bad model or cell file, LAMMPS import failure, missing pair style)
         or the settings are invalid.
     """
-    s = MDSettings.coerce(settings)
+    s = settings
     if isinstance(threads, bool) or int(threads) < 1:
         raise ValueError(f"threads must be >= 1, got {threads!r}")
     if s.engine == "hpc":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +188,7 @@ def run_embedded(
     cell_path: str | Path,
     temp_K: float,
     seed: int,
-    settings: MDSettings | Mapping[str, Any],
+    settings: MDSettings,
     dump: str | Path,
     log: str | Path,
     thermo: str | Path,
@@ -234,7 +233,7 @@ def run_embedded(
         LAMMPS or the model failed before the first step (nothing is written).
     """
     t_start = time.perf_counter()
-    s = MDSettings.coerce(settings)
+    s = settings
     outputs = PartialOutputs({"dump": dump, "log": log, "thermo": thermo, "status": status})
     thermostat = thermostat or Thermostat()
     segments = thermostat.segments(s.steps)  # checks the thermostat against the run before starting

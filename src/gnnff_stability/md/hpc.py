@@ -32,7 +32,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def render_hpc_deck(
     model_path: str | Path,
     temp_K: float,
     seed: int,
-    settings: MDSettings | Mapping[str, Any],
+    settings: MDSettings,
     dump_path: str | Path,
     pair_style: str = "nequip",
     pair_block: Sequence[str] | None = None,
@@ -128,7 +128,7 @@ def render_hpc_deck(
     str
         The input deck, ending with ``run <steps>``.
     """
-    s = MDSettings.coerce(settings)
+    s = settings
     if pair_block is None:
         pair_block = hpc_pair_block(pair_style, model_path)
     # The halt code of outcome.halt_code: lost atoms 1, force above the threshold 2, non-finite 4.
@@ -166,7 +166,7 @@ def hpc_crash(
     thermo: pd.DataFrame,
     returncode: int,
     last_error: str,
-    settings: MDSettings | dict[str, Any] | None,
+    settings: MDSettings,
 ) -> tuple[CrashInfo | None, int]:
     """The crash (or ``None``) and the final atom count of an HPC run, from its log.
 
@@ -188,7 +188,7 @@ def hpc_crash(
     tuple
         ``(CrashInfo or None, atoms at the end of the run)``.
     """
-    s = MDSettings.coerce(settings)
+    s = settings
     n0 = int(thermo["natoms"].iloc[0])
     final = _FINAL_RE.search(log_text)
     n_final = int(final.group(2)) if final else int(thermo["natoms"].iloc[-1])
@@ -334,7 +334,7 @@ def run_hpc(
     cell_path: str | Path,
     temp_K: float,
     seed: int,
-    settings: MDSettings | Mapping[str, Any],
+    settings: MDSettings,
     dump: str | Path,
     log: str | Path,
     thermo: str | Path,
@@ -374,7 +374,7 @@ def run_hpc(
         A packaged (not compiled) model, ``lmp`` not found, lacking the pair style, the plugin
         (``md.hpc.plugin``) missing or not loading, or ``lmp`` failing before the first thermo row.
     """
-    s = MDSettings.coerce(settings)
+    s = settings
     model_path = Path(model_path)
     if model_path.name.endswith(".nequip.zip"):
         raise HPCEngineError(

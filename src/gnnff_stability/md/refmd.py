@@ -93,7 +93,7 @@ def run_reference_md(
     """
     from gnnff_stability.md.outcome import parse_thermo_log, thermo_to_csv  # noqa: PLC0415
     from gnnff_stability.md.protocol import ProtocolPaths, render_protocol  # noqa: PLC0415
-    s = RefMDSettings.coerce(settings)
+    s = settings
     try:
         temp = float(temp_K)
     except (TypeError, ValueError) as exc:
