@@ -181,3 +181,27 @@ def test_tables_and_figure_labels_name_the_family(runs, tmp_path):
                     "Allegro (small_allegro) L1 cenv", "Allegro (small_allegro) L1 zbl"]
     assert [row[0] for row in labels] == ["crash"] * 6 and [row[1] for row in labels] == ["stable"] * 6
     assert np.asarray(colours).shape == (6, 2, 3)
+
+
+def test_a_model_named_unlike_its_family_plans_through_snakemake(workdir):
+    """The dry run of the tiny campaign with its NequIP preset renamed big_nequip, a GemNet-T preset
+    named small (embedded only) and the HPC engine: compile targets and MD routes follow the family."""
+    import yaml
+    from workflow_helpers import job_counts, run_snakemake
+
+    config = yaml.safe_load((workdir / "config" / "test.yaml").read_text())
+    config["models"] = {"big_nequip": config["models"]["nequip"], "small": {"family": "gemnet", "r_max": 4.0}}
+    config["grid"].update(model=["big_nequip", "small"], layers={"big_nequip": [2], "small": [1]},
+                          method=["baseline", "zbl"], exclude=[])
+    config["md"] = {"engine": "hpc", "steps": 200}
+    config["refmd"] = {"enabled": False}
+    (workdir / "config" / "renamed.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake("-n", "--configfile", "config/renamed.yaml", cwd=workdir)
+    counts = job_counts(proc.stdout)
+    # big_nequip: baseline and zbl; small (GemNet-T): baseline only (no prior on GemNet-T)
+    assert counts["train_model"] == 3
+    # the HPC engine runs NequIP, compiled for pair_nequip; GemNet-T has no pair style: embedded, no compile
+    assert counts["compile_model"] == 2
+    assert counts["run_md"] == 3 * 2
+    assert "results/md/big_nequip/L2/zbl/" in proc.stdout or "big_nequip/L2/zbl" in proc.stdout
+    assert "small/L1/zbl" not in proc.stdout
