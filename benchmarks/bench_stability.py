@@ -17,14 +17,18 @@ dominated by per-call overhead). Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from gnnff_stability.analysis.dump import DumpReader, Snapshot, write_dump
+from gnnff_stability.analysis.dump import DumpReader, Snapshot
 from gnnff_stability.analysis.distances import min_pair_distances, snapshot_observables
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "analysis"))  # test-data builders
+from analysis_builders import write_dump  # noqa: E402
 
 A = 5.08  # Å, cubic fluorite HfO2
 

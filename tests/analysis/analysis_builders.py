@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.analysis.dump import Snapshot, write_dump
+from gnnff_stability.analysis.dump import Snapshot
 
 A_FLUORITE = 5.08  # Å; cubic HfO2: Hf-O a√3/4 = 2.200, O-O a/2 = 2.540, Hf-Hf a/√2 = 3.592
 
@@ -102,3 +102,52 @@ def write_run(
         "thermo": directory / "thermo.csv",
         "status": directory / "status.json",
     }
+
+
+def write_dump(path: str | Path, snapshots: Iterable[Snapshot], *, append: bool = False) -> None:
+    """Write snapshots in the contract's dump format (``id type x y z [fx fy fz]``).
+
+    For tests and benchmarks: production dumps are written by LAMMPS itself. The cell must
+    be a LAMMPS restricted triclinic (lower-triangular rows: **a** along x, **b** in the xy plane);
+    an orthogonal cell is written with ``ITEM: BOX BOUNDS pp pp pp``.
+
+    Parameters
+    ----------
+    path
+        Output file.
+    snapshots
+        Snapshots to write (``origin`` is added back to ``positions``).
+    append
+        Append to an existing file instead of overwriting it.
+    """
+    with open(path, "a" if append else "w", encoding="ascii") as fh:
+        for snap in snapshots:
+            cell = np.asarray(snap.cell, dtype=float)
+            if abs(cell[0, 1]) + abs(cell[0, 2]) + abs(cell[1, 2]) > 1e-12:
+                raise ValueError(
+                    f"cell must be lower-triangular (LAMMPS restricted triclinic), got {cell.tolist()}"
+                )
+            xy, xz, yz = cell[1, 0], cell[2, 0], cell[2, 1]
+            xlo, ylo, zlo = snap.origin
+            xhi, yhi, zhi = xlo + cell[0, 0], ylo + cell[1, 1], zlo + cell[2, 2]
+            flags = " ".join("pp" if p else "ff" for p in snap.pbc)
+            fh.write(f"ITEM: TIMESTEP\n{snap.step}\nITEM: NUMBER OF ATOMS\n{snap.n_atoms}\n")
+            if xy == 0 and xz == 0 and yz == 0:
+                fh.write(f"ITEM: BOX BOUNDS {flags}\n")
+                fh.write(f"{xlo:.16e} {xhi:.16e}\n{ylo:.16e} {yhi:.16e}\n{zlo:.16e} {zhi:.16e}\n")
+            else:
+                xlo_b = xlo + min(0.0, xy, xz, xy + xz)
+                xhi_b = xhi + max(0.0, xy, xz, xy + xz)
+                ylo_b, yhi_b = ylo + min(0.0, yz), yhi + max(0.0, yz)
+                fh.write(f"ITEM: BOX BOUNDS xy xz yz {flags}\n")
+                fh.write(f"{xlo_b:.16e} {xhi_b:.16e} {xy:.16e}\n{ylo_b:.16e} {yhi_b:.16e} {xz:.16e}\n"
+                         f"{zlo:.16e} {zhi:.16e} {yz:.16e}\n")
+            pos = np.asarray(snap.positions, dtype=float) + snap.origin
+            if snap.forces is not None:
+                fh.write("ITEM: ATOMS id type x y z fx fy fz\n")
+                table = np.column_stack([pos, snap.forces])
+            else:
+                fh.write("ITEM: ATOMS id type x y z\n")
+                table = pos
+            out = np.column_stack([snap.ids, snap.types, table]).astype(float)
+            np.savetxt(fh, out, fmt=["%d", "%d"] + ["%.10g"] * table.shape[1])

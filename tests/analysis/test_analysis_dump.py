@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_builders import fluorite, snapshot
+from analysis_builders import fluorite, snapshot, write_dump
 
 from gnnff_stability.analysis.dump import (
     DumpReader,
     lammps_box_to_cell,
     read_thermo,
-    write_dump,
 )
 
 

@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_builders import fluorite, snapshot
+from analysis_builders import fluorite, snapshot, write_dump
 
-from gnnff_stability.analysis.dump import write_dump
 from gnnff_stability.analysis.rdf import compute_rdf_comparison, js_divergence, partial_rdf, rdf_distances
 from gnnff_stability.settings import RDFSettings
 from partial_settings import partial

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -36,7 +36,6 @@ __all__ = [
     "iter_dump",
     "lammps_box_to_cell",
     "read_thermo",
-    "write_dump",
 ]
 
 logger = logging.getLogger(__name__)
@@ -367,52 +366,3 @@ def read_thermo(path: str | Path) -> pd.DataFrame:
     df["step"] = pd.to_numeric(df["step"], errors="raise").astype(np.int64)
     df = df.drop_duplicates("step", keep="last").sort_values("step").reset_index(drop=True)
     return df
-
-
-def write_dump(path: str | Path, snapshots: Iterable[Snapshot], *, append: bool = False) -> None:
-    """Write snapshots in the contract's dump format (``id type x y z [fx fy fz]``).
-
-    Intended for tests and benchmarks; production dumps are written by LAMMPS itself. The cell must
-    be a LAMMPS restricted triclinic (lower-triangular rows: **a** along x, **b** in the xy plane);
-    an orthogonal cell is written with ``ITEM: BOX BOUNDS pp pp pp``.
-
-    Parameters
-    ----------
-    path
-        Output file.
-    snapshots
-        Snapshots to write (``origin`` is added back to ``positions``).
-    append
-        Append to an existing file instead of overwriting it.
-    """
-    with open(path, "a" if append else "w", encoding="ascii") as fh:
-        for snap in snapshots:
-            cell = np.asarray(snap.cell, dtype=float)
-            if abs(cell[0, 1]) + abs(cell[0, 2]) + abs(cell[1, 2]) > 1e-12:
-                raise ValueError(
-                    f"cell must be lower-triangular (LAMMPS restricted triclinic), got {cell.tolist()}"
-                )
-            xy, xz, yz = cell[1, 0], cell[2, 0], cell[2, 1]
-            xlo, ylo, zlo = snap.origin
-            xhi, yhi, zhi = xlo + cell[0, 0], ylo + cell[1, 1], zlo + cell[2, 2]
-            flags = " ".join("pp" if p else "ff" for p in snap.pbc)
-            fh.write(f"ITEM: TIMESTEP\n{snap.step}\nITEM: NUMBER OF ATOMS\n{snap.n_atoms}\n")
-            if xy == 0 and xz == 0 and yz == 0:
-                fh.write(f"ITEM: BOX BOUNDS {flags}\n")
-                fh.write(f"{xlo:.16e} {xhi:.16e}\n{ylo:.16e} {yhi:.16e}\n{zlo:.16e} {zhi:.16e}\n")
-            else:
-                xlo_b = xlo + min(0.0, xy, xz, xy + xz)
-                xhi_b = xhi + max(0.0, xy, xz, xy + xz)
-                ylo_b, yhi_b = ylo + min(0.0, yz), yhi + max(0.0, yz)
-                fh.write(f"ITEM: BOX BOUNDS xy xz yz {flags}\n")
-                fh.write(f"{xlo_b:.16e} {xhi_b:.16e} {xy:.16e}\n{ylo_b:.16e} {yhi_b:.16e} {xz:.16e}\n"
-                         f"{zlo:.16e} {zhi:.16e} {yz:.16e}\n")
-            pos = np.asarray(snap.positions, dtype=float) + snap.origin
-            if snap.forces is not None:
-                fh.write("ITEM: ATOMS id type x y z fx fy fz\n")
-                table = np.column_stack([pos, snap.forces])
-            else:
-                fh.write("ITEM: ATOMS id type x y z\n")
-                table = pos
-            out = np.column_stack([snap.ids, snap.types, table]).astype(float)
-            np.savetxt(fh, out, fmt=["%d", "%d"] + ["%.10g"] * table.shape[1])

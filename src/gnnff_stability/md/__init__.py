@@ -16,7 +16,6 @@ and classify the run with the same rules (:mod:`.outcome`). :mod:`.refmd` runs t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
