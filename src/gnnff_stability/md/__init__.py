@@ -24,6 +24,7 @@ from .embedded import EngineStartError, ForceCallback, run_embedded
 from gnnff_stability.settings import HPCSettings, MDSettings
 from gnnff_stability.train.deploy import compile_model
 
+from .files import MDRunFiles
 from .forcefield import DEFAULT_SKIN_A, LoadedModel, ModelForceField, VerletNeighbourList, load_model
 from .hpc import HPCEngineError, lmp_pair_styles, render_hpc_deck, run_hpc
 from .outcome import CrashInfo, Outcome, classify_run, min_distance_A, parse_thermo_log
@@ -37,6 +38,7 @@ __all__ = [
     "HPCEngineError",
     "HPCSettings",
     "LoadedModel",
+    "MDRunFiles",
     "MDSettings",
     "ModelForceField",
     "Outcome",
@@ -65,10 +67,7 @@ def run_md(
     temp_K: float,
     seed: int,
     settings: MDSettings | Mapping[str, Any],
-    dump: str | Path,
-    log: str | Path,
-    thermo: str | Path,
-    status: str | Path,
+    files: MDRunFiles,
     threads: int = 1,
     family: str | None = None,
     thermostat: Thermostat | None = None,
@@ -93,8 +92,9 @@ def run_md(
         Velocity seed (``vseed``); the LAMMPS velocity and Langevin seeds derive from it.
     settings
         The ``md`` block.
-    dump, log, thermo, status
-        ``dump.lammpstrj``, ``log.lammps``, ``thermo.csv``, ``status.json``.
+    files
+        The run's output files (:class:`.files.MDRunFiles`): ``dump.lammpstrj``, ``log.lammps``,
+        ``thermo.csv``, ``status.json``.
     threads
         Torch intra-op threads (embedded) or ``OMP_NUM_THREADS`` (HPC). Sets
         ``torch.set_num_threads`` for the process.
@@ -120,7 +120,7 @@ def run_md(
     if isinstance(threads, bool) or int(threads) < 1:
         raise ValueError(f"threads must be >= 1, got {threads!r}")
     if s.engine == "hpc":
-        return run_hpc(model_path, cell_path, temp_K, seed, s, dump, log, thermo, status,
+        return run_hpc(model_path, cell_path, temp_K, seed, s, files,
                        threads=threads, family=family, thermostat=thermostat)
 
     import tempfile  # noqa: PLC0415
@@ -130,7 +130,7 @@ def run_md(
     torch.set_num_threads(int(threads))
     model_path = Path(model_path)
     if s.model_format == "compiled" and model_path.name.endswith(".nequip.zip"):
-        with tempfile.TemporaryDirectory(dir=Path(status).parent if Path(status).parent.exists()
+        with tempfile.TemporaryDirectory(dir=files.status.parent if files.status.parent.exists()
                                          else None, prefix=".compile-") as tmp:
             logger.warning("md.model_format is 'compiled' but %s is a package: compiling it for this "
                            "run (minutes; a separate compile rule would do it once per model)",
@@ -138,11 +138,9 @@ def run_md(
             compiled = compile_model(model_path, Path(tmp) / "model.nequip.pt2", target="ase",
                                      device=s.device)
             loaded = load_model(compiled, "compiled", s.device)
-            return run_embedded(loaded, cell_path, temp_K, seed, s, dump, log, thermo, status,
-                                thermostat=thermostat)
+            return run_embedded(loaded, cell_path, temp_K, seed, s, files, thermostat=thermostat)
     try:
         loaded = load_model(model_path, s.model_format, s.device)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:
         raise EngineStartError(f"cannot start the embedded engine: {exc}") from exc
-    return run_embedded(loaded, cell_path, temp_K, seed, s, dump, log, thermo, status,
-                        thermostat=thermostat)
+    return run_embedded(loaded, cell_path, temp_K, seed, s, files, thermostat=thermostat)

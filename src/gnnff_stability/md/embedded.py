@@ -23,6 +23,7 @@ import numpy as np
 
 from gnnff_stability._lammps import import_lammps
 
+from .files import MDRunFiles
 from .forcefield import DEFAULT_SKIN_A, LoadedModel, ModelForceField
 from .outcome import (
     HALT_NONFINITE,
@@ -190,10 +191,7 @@ def run_embedded(
     temp_K: float,
     seed: int,
     settings: MDSettings | Mapping[str, Any],
-    dump: str | Path,
-    log: str | Path,
-    thermo: str | Path,
-    status: str | Path,
+    files: MDRunFiles,
     *,
     langevin: bool = True,
     thermostat: Thermostat | None = None,
@@ -214,8 +212,8 @@ def run_embedded(
         Velocity seed of the run (LAMMPS seeds derive from it).
     settings
         The ``md`` settings.
-    dump, log, thermo, status
-        Output files (written under temporary names, renamed at the end).
+    files
+        The run's output files (written under temporary names, renamed at the end).
     langevin
         ``False`` runs plain NVE (energy-conservation checks); the campaign always uses ``True``.
     thermostat
@@ -237,7 +235,7 @@ def run_embedded(
     """
     t_start = time.perf_counter()
     s = MDSettings.coerce(settings)
-    outputs = PartialOutputs({"dump": dump, "log": log, "thermo": thermo, "status": status})
+    outputs = PartialOutputs(files.as_dict())
     if thermostat is None:
         thermostat = Thermostat("langevin" if langevin else "nve")
     segments = thermostat.segments(s.steps)  # checks the thermostat against the run before starting

@@ -45,6 +45,7 @@ from gnnff_stability.settings import MDSettings
 from gnnff_stability.species import SPECIES
 from gnnff_stability.train.deploy import compile_model
 
+from .files import MDRunFiles
 from .outcome import (
     HALT_FORCE,
     HALT_LOST_ATOMS,
@@ -353,10 +354,7 @@ def run_hpc(
     temp_K: float,
     seed: int,
     settings: MDSettings | Mapping[str, Any],
-    dump: str | Path,
-    log: str | Path,
-    thermo: str | Path,
-    status: str | Path,
+    files: MDRunFiles,
     threads: int = 1,
     family: str | None = None,
     pair_block: Sequence[str] | None = None,
@@ -372,8 +370,8 @@ def run_hpc(
         LAMMPS data file of the cell.
     temp_K, seed, settings
         Target temperature (K), velocity seed, ``md`` settings.
-    dump, log, thermo, status
-        Output files (temporary names until the end).
+    files
+        The run's output files (temporary names until the end).
     threads
         ``OMP_NUM_THREADS`` of ``lmp``.
     family
@@ -420,8 +418,8 @@ def run_hpc(
     if not cell_path.exists():
         raise HPCEngineError(f"cell file {cell_path} does not exist")
 
-    outputs = PartialOutputs({"dump": dump, "log": log, "thermo": thermo, "status": status})
-    workdir = Path(status).parent
+    outputs = PartialOutputs(files.as_dict())
+    workdir = files.status.parent
     with tempfile.TemporaryDirectory(dir=workdir, prefix=".hpc-") as tmp:
         deck_model = model_path
         if pair_block is None and model_path.name.endswith(".nequip.zip"):
