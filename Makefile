@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 CONFIG ?= config/config.yaml
 PYTEST_ARGS ?=
+# The campaign's results root: results/<the config's `campaign` key> (absent: the config file's stem).
+CAMPAIGN = $(shell $(PY) -c 'from gnnff_stability.config import load_config; print(load_config("$(CONFIG)")["campaign"])' 2>/dev/null)
+RESULTS_ROOT = results/$(CAMPAIGN)
 
 .PHONY: install demo test test-fast test-slurm dryrun paper-dryrun lint figures clean-results
 
@@ -25,10 +28,10 @@ demo: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --configfile $(CONFIG) \
 	  --rerun-incomplete --show-failed-logs && \
 	echo "" && echo "Campaign finished in $$(( $$(date +%s) - start )) s." && \
-	echo "Tables:  $(CURDIR)/results/tables/ (table2.md is the paper's main result)" && \
-	echo "Figures: $(CURDIR)/results/figures/ (fig_outcomes.png: every run's classification)" && \
-	echo "" && $(PY) -m gnnff_stability.report.outcomes results/tables/tableA4.csv && \
-	echo "" && cat results/tables/table2.md
+	echo "Tables:  $(CURDIR)/$(RESULTS_ROOT)/tables/ (table2.md is the paper's main result)" && \
+	echo "Figures: $(CURDIR)/$(RESULTS_ROOT)/figures/ (fig_outcomes.png: every run's classification)" && \
+	echo "" && $(PY) -m gnnff_stability.report.outcomes $(RESULTS_ROOT)/tables/tableA4.csv && \
+	echo "" && cat $(RESULTS_ROOT)/tables/table2.md
 
 test: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
@@ -48,9 +51,12 @@ paper-dryrun: install
 lint: install
 	$(VENV)/bin/snakemake --lint
 
+# Every table and figure again from the campaign's existing results, into $(RESULTS_ROOT)/paper_figures/.
 figures: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores 1 --configfile $(CONFIG) --rerun-triggers mtime paper_figures
+	@echo "Tables and figures: $(CURDIR)/$(RESULTS_ROOT)/paper_figures/"
 
-clean-results:
-	rm -rf results/data results/structures results/train results/md results/refmd results/analysis \
-	  results/tables results/figures results/logs results/benchmarks .snakemake
+# Removes one campaign's results root (CONFIG's; other campaigns are kept).
+clean-results: install
+	@test -n "$(CAMPAIGN)" || { echo "cannot read the campaign of $(CONFIG)"; exit 1; }
+	rm -rf $(RESULTS_ROOT)

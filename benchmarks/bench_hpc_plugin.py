@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from gnnff_stability.md import load_model, run_embedded, run_hpc
+from gnnff_stability.md import MDRunFiles, load_model, run_embedded, run_hpc
 from gnnff_stability.settings import MDSettings
 from gnnff_stability.train.deploy import compile_model
 
@@ -56,10 +56,8 @@ TRAIN = {"max_epochs": 1, "n_frames": 8, "batch_size": 4}
 _LOOP_RE = re.compile(r"^Loop time of (\S+) on \d+ procs for (\d+) steps", re.MULTILINE)
 
 
-def _outputs(directory: Path) -> dict[str, Path]:
-    return {name: directory / fname for name, fname in (
-        ("dump", "dump.lammpstrj"), ("log", "log.lammps"), ("thermo", "thermo.csv"),
-        ("status", "status.json"))}
+def _outputs(directory: Path) -> MDRunFiles:
+    return MDRunFiles.in_dir(directory)
 
 
 def _models(workdir: Path, family: str, size: dict) -> tuple[Path, Path, Path, dict[str, float]]:
@@ -98,12 +96,12 @@ def bench_family(label: str, family: str, size: dict, cell: Path, plugin: Path, 
                                                      "embedded compiled")}
     for rnd in range(rounds):
         out = workdir / "runs" / f"{label}-{rnd}"
-        rec = run_hpc(pair, cell, 1200.0, 0, hpc_md, **_outputs(out / "hpc"), threads=threads,
+        rec = run_hpc(pair, cell, 1200.0, 0, hpc_md, _outputs(out / "hpc"), threads=threads,
                       family=family)
         rows["hpc loop"].append(_hpc_loop_s_per_step(out / "hpc" / "log.lammps"))
         rows["hpc process"].append(rec["s_per_step"])
         for name, loaded in (("embedded eager", eager), ("embedded compiled", compiled)):
-            rec = run_embedded(loaded, cell, 1200.0, 0, md, **_outputs(out / name.split()[1]))
+            rec = run_embedded(loaded, cell, 1200.0, 0, md, _outputs(out / name.split()[1]))
             rows[name].append(rec["s_per_step"])
     build = ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
     print(f"\n[{label}] {family} {size}, 96 atoms, {steps} steps x {rounds} rounds, "

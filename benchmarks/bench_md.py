@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gnnff_stability.md import ModelForceField, load_model, run_embedded
+from gnnff_stability.md import MDRunFiles, ModelForceField, load_model, run_embedded
 from gnnff_stability.settings import MDSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the toy-model helpers
@@ -116,8 +116,7 @@ def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str
     settings = partial(MDSettings, {"steps": steps, "dump_every": 100, "thermo_every": 10,
                                     "device": device})
     out = workdir / "md_default"
-    record = run_embedded(loaded, cell, 1200.0, 0, settings, out / "dump.lammpstrj",
-                          out / "log.lammps", out / "thermo.csv", out / "status.json")
+    record = run_embedded(loaded, cell, 1200.0, 0, settings, MDRunFiles.in_dir(out))
     intervals = np.diff(timed.starts[1:])  # skip the set-up call of step 0
     in_run = np.array(timed.durations[1:])
     med_step = float(np.median(intervals))
@@ -138,8 +137,7 @@ def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str
     zero = dataclasses.replace(loaded, model=ZeroModel())
     out0 = workdir / "md_zero"
     rec0 = run_embedded(zero, cell, 1200.0, 0, dataclasses.replace(settings, steps=max(steps, 1000)),
-                        out0 / "dump.lammpstrj", out0 / "log.lammps", out0 / "thermo.csv",
-                        out0 / "status.json")
+                        MDRunFiles.in_dir(out0))
     print(f"    engine alone (zero-cost model, {max(steps, 1000)} steps)  "
           f"{1e6 * rec0['s_per_step']:8.1f} us/step")
 
@@ -166,8 +164,7 @@ def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str
     for rnd in range(rounds):
         loaded.model = TimedModel(timed.model)
         out = workdir / f"md_round{rnd}"
-        rec = run_embedded(loaded, cell, 1200.0, rnd, settings, out / "dump.lammpstrj",
-                           out / "log.lammps", out / "thermo.csv", out / "status.json")
+        rec = run_embedded(loaded, cell, 1200.0, rnd, settings, MDRunFiles.in_dir(out))
         lmp_step = float(np.median(np.diff(loaded.model.starts[1:])))
         lmp_call = float(np.median(loaded.model.durations[1:]))
         calc.model = TimedModel(calc.model.model if isinstance(calc.model, TimedModel)
@@ -236,8 +233,7 @@ def bench_compile(workdir: Path, cell: Path, atoms, device: str, n_calls: int, m
                 run_embedded(dataclasses.replace(lm, model=timed), cell, 1200.0, 0,
                              partial(MDSettings, {"steps": md_steps, "dump_every": md_steps,
                                                   "thermo_every": 1, "device": device}),
-                             out / "dump.lammpstrj", out / "log.lammps", out / "thermo.csv",
-                             out / "status.json")
+                             MDRunFiles.in_dir(out))
                 step_s[fmt] = float(np.median(np.diff(timed.starts[1:])))
             print(f"             MD, median wall per step over {md_steps} steps: eager "
                   f"{1e3 * step_s['eager']:.1f} ms, compiled {1e3 * step_s['compiled']:.1f} ms -> "

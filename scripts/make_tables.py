@@ -1,13 +1,11 @@
 """Snakemake entry point of ``make_tables``: the paper's tables (CSV and markdown) from the inputs."""
 
-from pathlib import Path
-
 from gnnff_stability.logs import setup_script_logging
 from gnnff_stability.report.collect import run_files
 from gnnff_stability.report.tables import build_tables
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 build_tables(
-    run_files(snakemake.params.runs, snakemake.input),  # noqa: F821
-    Path(snakemake.output[0]).parent,  # noqa: F821
+    run_files(snakemake.params.runs, snakemake.input, snakemake.params.campaign),  # noqa: F821
+    dict(snakemake.output.items()),  # noqa: F821
 )

@@ -1,7 +1,5 @@
 """Snakemake entry point of ``paper_figures``: every table and figure from the results that exist."""
 
-from pathlib import Path
-
 from gnnff_stability.logs import setup_script_logging
 from gnnff_stability.report.regenerate import regenerate_outputs
 
@@ -9,6 +7,6 @@ setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by t
 regenerate_outputs(
     snakemake.params.runs,  # noqa: F821
     snakemake.input,  # noqa: F821
-    Path(snakemake.output.table1_csv).parent,  # noqa: F821
-    Path(snakemake.output.fig3_corr_vs_stability_png).parent,  # noqa: F821
+    dict(snakemake.output.items()),  # noqa: F821
+    snakemake.params.campaign,  # noqa: F821
 )

@@ -1,7 +1,7 @@
 """Snakemake entry point of ``run_md``: one MD run of a trained model on one start cell."""
 
 from gnnff_stability.logs import setup_script_logging
-from gnnff_stability.md import run_md
+from gnnff_stability.md import MDRunFiles, run_md
 from gnnff_stability.settings import MDSettings
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
@@ -11,10 +11,7 @@ run_md(
     snakemake.params.temp_K,  # noqa: F821
     snakemake.params.seed,  # noqa: F821
     MDSettings.from_config(snakemake.params.md),  # noqa: F821
-    dump=snakemake.output.dump,  # noqa: F821
-    log=snakemake.output.log,  # noqa: F821
-    thermo=snakemake.output.thermo,  # noqa: F821
-    status=snakemake.output.status,  # noqa: F821
+    MDRunFiles.from_mapping(snakemake.output),  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
     family=snakemake.params.family,  # noqa: F821
 )

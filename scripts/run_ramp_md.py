@@ -1,6 +1,7 @@
 """Snakemake entry point of ``run_ramp_md``: Langevin with a linearly ramped set point."""
 
 from gnnff_stability.logs import setup_script_logging
+from gnnff_stability.md.files import MDRunFiles
 from gnnff_stability.md.metric_runs import run_ramp_metric
 from gnnff_stability.settings import MDSettings, RampMetricSettings
 
@@ -10,10 +11,7 @@ run_ramp_metric(
     snakemake.input.cell,  # noqa: F821
     MDSettings.from_config(snakemake.params.md),  # noqa: F821
     RampMetricSettings.from_config(snakemake.params.ramp),  # noqa: F821
-    dump=snakemake.output.dump,  # noqa: F821
-    log=snakemake.output.log,  # noqa: F821
-    thermo=snakemake.output.thermo,  # noqa: F821
-    status=snakemake.output.status,  # noqa: F821
+    MDRunFiles.from_mapping(snakemake.output),  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
     family=snakemake.params.family,  # noqa: F821
 )

@@ -21,7 +21,7 @@ import yaml
 from gnnff_stability.data.splits import split_counts
 from gnnff_stability.families import FAMILIES
 
-__all__ = ["ConfigError", "load_config", "load_schema", "validate_config"]
+__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "with_campaign"]
 
 
 class ConfigError(ValueError):
@@ -223,8 +223,16 @@ def _check_semantics(config: dict[str, Any]) -> None:
             )
 
 
+def with_campaign(config: Mapping[str, Any], source: str | Path) -> dict[str, Any]:
+    """``config`` with its ``campaign`` named after the file it came from (its stem) when it names none."""
+    out = dict(config)
+    out.setdefault("campaign", Path(source).stem)
+    return out
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML configuration file and validate it (see :func:`validate_config`)."""
+    """Read a YAML configuration file and validate it (see :func:`validate_config`); a config without a
+    ``campaign`` is named after the file (:func:`with_campaign`)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"configuration file {path} does not exist")
@@ -232,4 +240,4 @@ def load_config(path: str | Path) -> dict[str, Any]:
         raw = yaml.safe_load(fh) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, found {type(raw).__name__}")
-    return validate_config(raw)
+    return validate_config(with_campaign(raw, path))

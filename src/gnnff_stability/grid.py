@@ -248,14 +248,15 @@ def training_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[keep].drop_duplicates(list(TRAIN_KEYS)).reset_index(drop=True)
 
 
-def with_paths(runs: pd.DataFrame) -> pd.DataFrame:
-    """The run table with the paths of each run's outputs added as columns.
+def with_paths(runs: pd.DataFrame, campaign: str) -> pd.DataFrame:
+    """The run table with the paths of each run's outputs, under the campaign's results root, as columns.
 
     Adds one column per entry of :data:`gnnff_stability.paths.RUN_FILES` (``metrics``, ``epochs``,
-    ``status``, ``thermo``, ``dump``, ``score``, ``sn``, ``rdf``, ``rdf_metrics``).
+    ``status``, ``thermo``, ``dump``, ``score``, ``sn``, ``rdf``, ``rdf_metrics``, ...), filled for
+    ``campaign`` (the config's ``campaign``).
     """
     out = runs.copy()
     recs = out.to_dict("records")
-    for column, template in paths.RUN_FILES.items():
+    for column, template in paths.bind(campaign).RUN_FILES.items():
         out[column] = [paths.fill(template, r) for r in recs]
     return out

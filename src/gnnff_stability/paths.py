@@ -1,14 +1,20 @@
 """Result paths of the campaign, written once.
 
-Every path template here uses the workflow's wildcards (``model``, ``layers``, ``method``, ``seed``,
-``ratio``, ``cell``, ``temp``, ``vseed``). The Snakemake rules declare their outputs with these templates, and the
-aggregation steps fill them from the run table built by :func:`gnnff_stability.grid.expand_grid`, so no
-path is typed twice and no script recovers values by parsing a path.
+Every output of a campaign lies under its own results root, ``results/<campaign>/`` (the config's
+``campaign`` key), so that campaigns live side by side. Every path template here starts at that root,
+``{campaign}`` included, and uses the workflow's wildcards (``model``, ``layers``, ``method``, ``seed``,
+``ratio``, ``cell``, ``temp``, ``vseed``). :func:`bind` fills in one campaign: the Snakemake rules declare
+their outputs with its templates, and the aggregation steps fill them from the run table built by
+:func:`gnnff_stability.grid.expand_grid`, so no path is typed twice and no script recovers values by
+parsing a path.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 __all__ = [
@@ -18,6 +24,7 @@ __all__ = [
     "DATA_FILES",
     "FIGURES",
     "FIGURE_FORMATS",
+    "FIGURE_NAMES",
     "MD",
     "MD_FILES",
     "METRICS",
@@ -46,32 +53,41 @@ __all__ = [
     "PREFIT_DIR",
     "PAIR_INTERACTION",
     "PAIR_REFERENCE",
+    "RESULTS",
+    "ROOT",
     "bench_path",
+    "bind",
+    "campaign_root",
     "figure_file",
+    "figure_files",
     "fill",
     "log_path",
     "ratio_token",
     "table_file",
+    "table_files",
 ]
 
+#: The directory of every campaign's results root.
 RESULTS = "results"
-DATA = f"{RESULTS}/data/reference"
-STRUCTURE = f"{RESULTS}/structures/HfO{{ratio}}/c{{cell}}"
-TRAIN = f"{RESULTS}/train/{{model}}/L{{layers}}/{{method}}/seed{{seed}}"
+#: One campaign's results root.
+ROOT = f"{RESULTS}/{{campaign}}"
+DATA = f"{ROOT}/data/reference"
+STRUCTURE = f"{ROOT}/structures/HfO{{ratio}}/c{{cell}}"
+TRAIN = f"{ROOT}/train/{{model}}/L{{layers}}/{{method}}/seed{{seed}}"
 _RUN = "{model}/L{layers}/{method}/seed{seed}/HfO{ratio}/c{cell}/T{temp}K/v{vseed}"
-MD = f"{RESULTS}/md/{_RUN}"
-ANALYSIS = f"{RESULTS}/analysis/{_RUN}"
-REFMD = f"{RESULTS}/refmd/HfO{{ratio}}/c{{cell}}/T{{temp}}K"
+MD = f"{ROOT}/md/{_RUN}"
+ANALYSIS = f"{ROOT}/analysis/{_RUN}"
+REFMD = f"{ROOT}/refmd/HfO{{ratio}}/c{{cell}}/T{{temp}}K"
 #: Stability metrics beyond the paper, one run per trained model (``metrics`` block).
-METRICS = f"{RESULTS}/metrics"
+METRICS = f"{ROOT}/metrics"
 NVE_MD = f"{METRICS}/nve/{{model}}/L{{layers}}/{{method}}/seed{{seed}}"
 RAMP_MD = f"{METRICS}/ramp/{{model}}/L{{layers}}/{{method}}/seed{{seed}}"
-TABLES = f"{RESULTS}/tables"
-FIGURES = f"{RESULTS}/figures"
+TABLES = f"{ROOT}/tables"
+FIGURES = f"{ROOT}/figures"
 #: ``snakemake paper_figures``: tables and figures regenerated from the results that exist.
-PAPER_FIGURES = f"{RESULTS}/paper_figures"
-LOGS = f"{RESULTS}/logs"
-BENCH = f"{RESULTS}/benchmarks"
+PAPER_FIGURES = f"{ROOT}/paper_figures"
+LOGS = f"{ROOT}/logs"
+BENCH = f"{ROOT}/benchmarks"
 
 # Leaf files of each stage (rule output name -> path template).
 DATA_FILES = {
@@ -90,7 +106,7 @@ TRAIN_FILES = {
 TRAIN_RUN_DIR = f"{TRAIN}/run"
 #: Phase 1 of a decomposition method: its two- and three-body terms fitted to the reference data, shared
 #: by every model family the method trains (one fit per method and training seed).
-PREFIT_DIR = f"{RESULTS}/train/prefit/{{method}}/seed{{seed}}"
+PREFIT_DIR = f"{ROOT}/train/prefit/{{method}}/seed{{seed}}"
 PREFIT = f"{PREFIT_DIR}/body_terms.pt"
 #: The learned pair interaction F_ij(r) of a trained model, binned over the test frames.
 PAIR_INTERACTION = f"{TRAIN}/pair_interaction.csv"
@@ -139,6 +155,15 @@ TABLE_NAMES = (
     "tableS1",
 )
 TABLE_FORMATS = ("csv", "md")
+#: The figures of a campaign (drawn by :func:`gnnff_stability.report.figures.make_figures`).
+FIGURE_NAMES = (
+    "fig3_corr_vs_stability",
+    "fig7_rdf",
+    "fig_sn_curves",
+    "fig5_snapshots",
+    "fig_outcomes",
+    "fig_pair_interaction",
+)
 FIGURE_FORMATS = ("png", "pdf")
 
 
@@ -150,6 +175,16 @@ def table_file(name: str, ext: str, root: str = TABLES) -> str:
 def figure_file(name: str, ext: str, root: str = FIGURES) -> str:
     """Path of one figure file (``ext`` in :data:`FIGURE_FORMATS`) under ``root``."""
     return f"{root}/{name}.{ext}"
+
+
+def table_files(root: str = TABLES) -> dict[str, str]:
+    """Every table file under ``root``, by output name ``<name>_<ext>`` (the rules' output names)."""
+    return {f"{name}_{ext}": table_file(name, ext, root) for name in TABLE_NAMES for ext in TABLE_FORMATS}
+
+
+def figure_files(root: str = FIGURES) -> dict[str, str]:
+    """Every figure file under ``root``, by output name ``<name>_<ext>`` (the rules' output names)."""
+    return {f"{name}_{ext}": figure_file(name, ext, root) for name in FIGURE_NAMES for ext in FIGURE_FORMATS}
 
 
 def ratio_token(o_per_hf: float) -> str:
@@ -173,11 +208,53 @@ def fill(template: str, run: Mapping[str, Any]) -> str:
     return template.format(**values)
 
 
+_ROOT_PREFIX = re.compile(rf"^({re.escape(RESULTS)}/[^/]+/)")
+
+
 def log_path(template: str) -> str:
-    """The log file that mirrors a result directory template."""
-    return template.replace(f"{RESULTS}/", f"{LOGS}/", 1)
+    """The log file that mirrors a result path (of one campaign, or a template): ``<root>/logs/...``."""
+    return _ROOT_PREFIX.sub(r"\1logs/", template, count=1)
 
 
 def bench_path(template: str) -> str:
-    """The benchmark file that mirrors a result directory template."""
-    return template.replace(f"{RESULTS}/", f"{BENCH}/", 1)
+    """The benchmark file that mirrors a result path: ``<root>/benchmarks/...``."""
+    return _ROOT_PREFIX.sub(r"\1benchmarks/", template, count=1)
+
+
+def campaign_root(campaign: str) -> str:
+    """The results root of one campaign: ``results/<campaign>``."""
+    return ROOT.format(campaign=campaign)
+
+
+def _bound(value: Any, campaign: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{campaign}", campaign)
+    if isinstance(value, dict):
+        return {key: _bound(item, campaign) for key, item in value.items()}
+    return value
+
+
+def bind(campaign: str) -> SimpleNamespace:
+    """Every template and helper of this module for one campaign: ``{campaign}`` filled in.
+
+    The result has this module's names (``bind("demo").TRAIN_FILES["model"]`` is
+    ``results/demo/train/{model}/L{layers}/{method}/seed{seed}/model.nequip.zip``); ``table_file`` and
+    ``figure_file`` default to the campaign's ``TABLES`` and ``FIGURES``. The workflow binds its campaign
+    once (``workflow/rules/common.smk``).
+    """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(campaign)):
+        raise ValueError(f"campaign {campaign!r}: allowed are letters, digits, '_', '.', '-' (a directory name)")
+    names = {name: _bound(value, campaign) for name, value in globals().items()
+             if name.isupper() and not name.startswith("_")}
+    return SimpleNamespace(
+        campaign=campaign,
+        **names,
+        table_file=functools.partial(table_file, root=names["TABLES"]),
+        figure_file=functools.partial(figure_file, root=names["FIGURES"]),
+        table_files=functools.partial(table_files, root=names["TABLES"]),
+        figure_files=functools.partial(figure_files, root=names["FIGURES"]),
+        fill=fill,
+        ratio_token=ratio_token,
+        log_path=log_path,
+        bench_path=bench_path,
+    )

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from analysis_builders import fluorite, snapshot, write_run
 
-from gnnff_stability.report.figures import FIGURE_NAMES, make_figures
+from gnnff_stability import paths
+from gnnff_stability.report.figures import FIGURE_NAMES, fig_corr_vs_stability, make_figures
 from gnnff_stability.analysis.rdf import compute_rdf_comparison
 from gnnff_stability.analysis.score import score_run
 from gnnff_stability.config import validate_config
@@ -121,7 +122,7 @@ def test_collect_results_tolerates_missing_files(partial_results):
 
 def test_build_tables_from_partial_results(partial_results, tmp_path):
     out = tmp_path / "tables"
-    tables = build_tables(partial_results, out)
+    tables = build_tables(partial_results, paths.table_files(str(out)))
     assert set(tables) == set(TABLE_NAMES)
     for name in TABLE_NAMES:
         assert (out / f"{name}.csv").exists() and (out / f"{name}.md").read_text().startswith("##")
@@ -182,7 +183,7 @@ def test_build_tables_from_partial_results(partial_results, tmp_path):
 
 def test_tables_with_no_results_at_all(tmp_path):
     runs = _runs(tmp_path).head(3)
-    tables = build_tables(runs, tmp_path / "t")
+    tables = build_tables(runs, paths.table_files(str(tmp_path / "t")))
     assert tables["table2"]["s_index_2.00"].isna().all()
     assert "—" in (tmp_path / "t" / "table2.md").read_text()
 
@@ -210,24 +211,56 @@ def test_paper_reference_transcription():
 
 
 def test_figures_from_partial_results(partial_results, tmp_path):
-    written = make_figures(partial_results, tmp_path / "fig",
-                           manifest=tmp_path / "fig" / "figures.done")
-    assert {p.stem for p in written} == set(FIGURE_NAMES)
+    # each figure goes to the file declared for it, whatever its name and folder
+    declared = {f"{name}_{ext}": tmp_path / "fig" / f"{ext}s" / f"f{i}.{ext}"
+                for i, name in enumerate(FIGURE_NAMES) for ext in ("png", "pdf")}
+    written = make_figures(partial_results, declared, manifest=tmp_path / "fig" / "figures.done")
+    assert sorted(written) == sorted(declared.values())
     assert all(p.stat().st_size > 1000 for p in written)
     assert len((tmp_path / "fig" / "figures.done").read_text().split()) == 2 * len(FIGURE_NAMES)
     # With nothing at all the figures still exist and say so.
-    empty = make_figures(_runs(tmp_path / "none").head(2), tmp_path / "fig0")
+    empty = make_figures(_runs(tmp_path / "none").head(2), paths.figure_files(str(tmp_path / "fig0")))
     assert len(empty) == 2 * len(FIGURE_NAMES)
+
+
+def test_writers_refuse_an_undeclared_output(partial_results, tmp_path):
+    tables = paths.table_files(str(tmp_path / "t"))
+    del tables["table3_md"]
+    with pytest.raises(ValueError, match="table3_md"):
+        build_tables(partial_results, tables)
+    figures = paths.figure_files(str(tmp_path / "f"))
+    del figures["fig7_rdf_pdf"]
+    with pytest.raises(ValueError, match="fig7_rdf_pdf"):
+        make_figures(partial_results, figures)
+    assert not (tmp_path / "t").exists() and not (tmp_path / "f").exists()  # nothing written first
+
+
+def test_fig3_legend_lists_the_ratios_of_the_grid(partial_results):
+    res = collect_results(partial_results)
+    grid_ratios = sorted(res["ratio"].dropna().unique(), key=float)
+    fig = fig_corr_vs_stability(res, set(res.loc[res["baseline"], "method"]), 1200)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == [f"Hf:O 1:{float(r):g}" for r in grid_ratios] + ["baseline", "stabilised"]
+    # a grid of other ratios: those, each in its own colour, and none of the paper's three
+    other = res.assign(ratio=res["ratio"].map({"1.10": "1.30", "1.55": "1.80", "2.00": "2.00"}))
+    fig = fig_corr_vs_stability(other, set(other.loc[other["baseline"], "method"]), 1200)
+    legend = fig.legends[0]
+    labels = [t.get_text() for t in legend.get_texts()]
+    expected = [f"Hf:O 1:{float(r):g}" for r in sorted(other["ratio"].dropna().unique(), key=float)]
+    assert labels[:-2] == expected and "Hf:O 1:1.1" not in labels and "Hf:O 1:1.55" not in labels
+    colours = [h.get_color() for h in legend.legend_handles[:-2]]
+    assert len(set(colours)) == len(colours)
 
 
 def test_run_files_keep_only_the_available_inputs(tmp_path):
     runs = _runs(tmp_path).drop(columns=["metrics", "score", "sn", "rdf", "rdf_metrics", "dump"])
     runs["layers"] = runs["layers"].astype(int)
-    first = run_files(runs, [])
+    first = run_files(runs, [], "demo")
     assert first["score"].isna().all() and first["metrics"].isna().all()
     keep = first.iloc[0]
-    from gnnff_stability import paths
-
-    score = paths.fill(paths.SCORE_FILES["score"], keep.to_dict())
-    some = run_files(runs, [score])
+    score = paths.fill(paths.bind("demo").SCORE_FILES["score"], keep.to_dict())
+    assert score.startswith("results/demo/analysis/")
+    some = run_files(runs, [score], "demo")
     assert some["score"].notna().sum() == 1 and some.loc[0, "score"] == score
+    # the same file of another campaign is not this campaign's result
+    assert run_files(runs, [score], "study")["score"].isna().all()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from gnnff_stability.analysis.dump import THERMO_COLUMNS, DumpReader, read_thermo
-from gnnff_stability.md import EngineStartError, Thermostat, load_model, run_embedded, run_md
+from gnnff_stability.md import MDRunFiles, EngineStartError, Thermostat, load_model, run_embedded, run_md
 from toy_models import fluorite_hfo2, write_lammps_cell
 from gnnff_stability.settings import MDSettings
 from partial_settings import partial
@@ -31,41 +31,39 @@ STATUS_KEYS = {
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _outputs(directory: Path) -> dict[str, Path]:
-    return {name: directory / fname for name, fname in (
-        ("dump", "dump.lammpstrj"), ("log", "log.lammps"), ("thermo", "thermo.csv"),
-        ("status", "status.json"))}
+def _outputs(directory: Path) -> MDRunFiles:
+    return MDRunFiles.in_dir(directory)
 
 
 def test_stable_run_writes_contract_outputs(toy_model, cubic_cell, tmp_path):
     out = _outputs(tmp_path / "run")
     settings = {"steps": 300, "dump_every": 100, "thermo_every": 10}
-    record = run_md(toy_model, cubic_cell, 300.0, 0, partial(MDSettings, settings), **out)
+    record = run_md(toy_model, cubic_cell, 300.0, 0, partial(MDSettings, settings), out)
 
     assert record["classification"] == "stable", record["reason"]
-    status = json.loads(out["status"].read_text())
+    status = json.loads(out.status.read_text())
     assert status == record and set(status) == STATUS_KEYS
     assert (status["steps_done"], status["steps_planned"], status["crash_step"]) == (300, 300, None)
     assert (status["n_atoms_initial"], status["n_atoms_final"], status["engine"]) == (
         96, 96, "embedded")
     assert status["s_per_step"] > 0 and status["wall_s"] > status["s_per_step"] * 300
 
-    header = out["dump"].read_text().splitlines()[:9]
+    header = out.dump.read_text().splitlines()[:9]
     assert header[8].split() == ["ITEM:", "ATOMS", "id", "type", "x", "y", "z", "fx", "fy", "fz"]
-    snaps, truncated = read_dump(out["dump"])
+    snaps, truncated = read_dump(out.dump)
     assert not truncated and [s.step for s in snaps] == [0, 100, 200, 300]
     assert all(s.n_atoms == 96 and (s.ids == np.arange(1, 97)).all() for s in snaps)
     assert snaps[-1].forces is not None and np.abs(snaps[-1].forces).max() > 0
 
-    table = pd.read_csv(out["thermo"])
+    table = pd.read_csv(out.thermo)
     assert list(table.columns) == list(THERMO_COLUMNS)
     assert table["step"].tolist() == list(range(0, 301, 10))
     assert table["temp_K"].iloc[0] == pytest.approx(300.0)
     assert np.allclose(table["etotal_eV"], table["pe_eV"] + table["ke_eV"], atol=1e-6)
-    assert (read_thermo(out["thermo"])["natoms"] == 96).all()
-    assert "fix gnnff_langevin all langevin 300 300 0.1" in out["log"].read_text()
-    assert sorted(p.name for p in out["dump"].parent.iterdir()) == sorted(
-        p.name for p in out.values())
+    assert (read_thermo(out.thermo)["natoms"] == 96).all()
+    assert "fix gnnff_langevin all langevin 300 300 0.1" in out.log.read_text()
+    assert sorted(p.name for p in out.dump.parent.iterdir()) == sorted(
+        p.name for p in out.as_dict().values())
 
 
 def test_same_seed_same_trajectory_other_seed_differs(toy_model, cubic_cell, tmp_path):
@@ -73,7 +71,7 @@ def test_same_seed_same_trajectory_other_seed_differs(toy_model, cubic_cell, tmp
     settings = {"steps": 20, "dump_every": 10, "thermo_every": 10}
     temps = []
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        run_embedded(loaded, cubic_cell, 300.0, seed, partial(MDSettings, settings), **_outputs(tmp_path / name))
+        run_embedded(loaded, cubic_cell, 300.0, seed, partial(MDSettings, settings), _outputs(tmp_path / name))
         temps.append(pd.read_csv(tmp_path / name / "thermo.csv")["temp_K"].to_numpy())
     assert np.array_equal(temps[0], temps[1])
     assert not np.allclose(temps[0][1:], temps[2][1:])
@@ -91,15 +89,15 @@ def test_broken_model_is_a_crash_at_the_injected_step(
     out = _outputs(tmp_path)
     settings = {"steps": 300, "dump_every": 100, "thermo_every": 10,
                 "fmax_crash_eV_per_A": 1000.0}
-    record = run_embedded(broken, cubic_cell, 300.0, 1, partial(MDSettings, settings), **out)
+    record = run_embedded(broken, cubic_cell, 300.0, 1, partial(MDSettings, settings), out)
 
     assert record["classification"] == "crash"
     assert record["crash_step"] == step and record["steps_done"] == step
     assert reason in record["reason"]
-    assert json.loads(out["status"].read_text())["crash_step"] == step
-    snaps, _ = read_dump(out["dump"])
+    assert json.loads(out.status.read_text())["crash_step"] == step
+    snaps, _ = read_dump(out.dump)
     assert [s.step for s in snaps] == [s for s in (0, 100, 200) if s <= step]
-    table = pd.read_csv(out["thermo"])
+    table = pd.read_csv(out.thermo)
     # thermo rows stop at the last multiple of thermo_every before the halt (LAMMPS prints none at
     # the halt step); the forces of the crash step never reached the integrator as NaN.
     assert table["step"].iloc[-1] == step - step % 10
@@ -113,7 +111,7 @@ def test_too_hot_run_is_a_fail(toy_model, tmp_path):
     atoms.rattle(0.2, seed=7)
     cell = write_lammps_cell(atoms, tmp_path / "hot.data")
     record = run_md(toy_model, cell, 100.0, 0, partial(MDSettings, {"steps": 60, "dump_every": 20, "thermo_every": 10}),
-                    **_outputs(tmp_path / "run"))
+                    _outputs(tmp_path / "run"))
     assert record["classification"] == "fail"
     assert "mean temperature" in record["reason"] and record["crash_step"] is None
 
@@ -121,7 +119,7 @@ def test_too_hot_run_is_a_fail(toy_model, tmp_path):
 def test_close_atoms_are_a_fail(toy_model, cubic_cell, tmp_path):
     # Hf-O neighbours sit 2.2 Å apart in fluorite, so a 2.5 Å threshold must trip.
     settings = {"steps": 20, "dump_every": 10, "thermo_every": 10, "rmin_fail_A": 2.5}
-    record = run_md(toy_model, cubic_cell, 300.0, 0, partial(MDSettings, settings), **_outputs(tmp_path))
+    record = run_md(toy_model, cubic_cell, 300.0, 0, partial(MDSettings, settings), _outputs(tmp_path))
     assert record["classification"] == "fail"
     assert "apart at step 0" in record["reason"]
 
@@ -141,10 +139,10 @@ def test_nve_conserves_energy_with_verlet_error_scaling(toy_model, cubic_cell, t
         steps = int(round(100 / dt))
         record = run_embedded(loaded, cubic_cell, 300.0, 2,
                               partial(MDSettings, {"steps": steps, "dump_every": steps, "thermo_every": 5, "dt_fs": dt}),
-                              thermostat=Thermostat("nve"), **out)
+                              out, thermostat=Thermostat("nve"))
         assert record["classification"] == "stable"
-        assert "langevin" not in out["log"].read_text()
-        table = pd.read_csv(out["thermo"])
+        assert "langevin" not in out.log.read_text()
+        table = pd.read_csv(out.thermo)
         etot = table["etotal_eV"].to_numpy() / record["n_atoms_initial"]
         ke = table["ke_eV"].to_numpy() / record["n_atoms_initial"]
         assert np.ptp(ke) > 5e-3
@@ -163,29 +161,29 @@ def test_step0_forces_and_energy_match_nequip_ase_calculator(family, request, tr
     toy_model = request.getfixturevalue("toy_model" if family == "nequip" else "toy_allegro")
     out = _outputs(tmp_path)
     record = run_md(toy_model, triclinic_cell, 300.0, 0,
-                    partial(MDSettings, {"steps": 1, "dump_every": 1, "thermo_every": 1}), **out)
+                    partial(MDSettings, {"steps": 1, "dump_every": 1, "thermo_every": 1}), out)
     assert record["steps_done"] == 1
-    snap = read_dump(out["dump"])[0][0]
-    assert "xy xz yz" in out["dump"].read_text().splitlines()[4]
+    snap = read_dump(out.dump)[0][0]
+    assert "xy xz yz" in out.dump.read_text().splitlines()[4]
     atoms = snap.to_atoms()
     atoms.calc = NequIPCalculator._from_saved_model(
         toy_model, device="cpu", chemical_species_to_atom_type_map=True)
     np.testing.assert_allclose(snap.forces, atoms.get_forces(), atol=2e-4)
-    pe0 = pd.read_csv(out["thermo"])["pe_eV"].iloc[0]
+    pe0 = pd.read_csv(out.thermo)["pe_eV"].iloc[0]
     assert pe0 == pytest.approx(atoms.get_potential_energy(), abs=2e-3)
 
 
 def test_engine_that_cannot_start_raises_and_writes_nothing(cubic_cell, tmp_path, toy_model):
     out = _outputs(tmp_path / "run")
     with pytest.raises(EngineStartError, match="does not exist"):
-        run_md(tmp_path / "missing.nequip.zip", cubic_cell, 300.0, 0, partial(MDSettings, {"steps": 100}), **out)
+        run_md(tmp_path / "missing.nequip.zip", cubic_cell, 300.0, 0, partial(MDSettings, {"steps": 100}), out)
     garbage = tmp_path / "garbage.nequip.zip"
     garbage.write_bytes(b"not a zip")
     with pytest.raises(EngineStartError, match="garbage.nequip.zip"):
-        run_md(garbage, cubic_cell, 300.0, 0, partial(MDSettings, {"steps": 100}), **out)
+        run_md(garbage, cubic_cell, 300.0, 0, partial(MDSettings, {"steps": 100}), out)
     with pytest.raises(EngineStartError, match="cell file"):
         run_md(toy_model, tmp_path / "nope.data", 300.0, 0,
-               partial(MDSettings, {"steps": 10, "dump_every": 10}), **out)
+               partial(MDSettings, {"steps": 10, "dump_every": 10}), out)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
 
@@ -197,7 +195,7 @@ def test_compiled_model_matches_package(toy_model, toy_model_compiled, cubic_cel
         out = _outputs(tmp_path / fmt)
         records[fmt] = run_md(path, cubic_cell, 300.0, 0,
                               partial(MDSettings, {"steps": 20, "dump_every": 10, "thermo_every": 10,
-                               "model_format": fmt}), **out)
+                               "model_format": fmt}), out)
     f_pkg = read_dump(tmp_path / "package" / "dump.lammpstrj")[0][0].forces
     f_cmp = read_dump(tmp_path / "compiled" / "dump.lammpstrj")[0][0].forces
     np.testing.assert_allclose(f_cmp, f_pkg, atol=1e-4)

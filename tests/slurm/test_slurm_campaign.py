@@ -45,7 +45,7 @@ def test_tiny_campaign_through_slurm(slurm_cluster, workflow_copy):
     )
     assert run.returncode == 0, run.log[-6000:]
     for name in ("table1", "table2", "table3", "table4"):
-        assert (root / "results" / "tables" / f"{name}.csv").stat().st_size > 0, name
+        assert (root / "results" / "test" / "tables" / f"{name}.csv").stat().st_size > 0, name
 
     # Every non-local job went through sbatch and completed; the local rules never did.
     assert run.run_id and run.jobs
@@ -58,7 +58,7 @@ def test_tiny_campaign_through_slurm(slurm_cluster, workflow_copy):
     assert "rule_run_md" not in by_kind  # every MD run went through the md group
 
     # The four MD runs shared one allocation, sized one run wide (the test node's CPUs, no GPU).
-    md_runs = sorted((root / "results" / "md").rglob("status.json"))
+    md_runs = sorted((root / "results" / "test" / "md").rglob("status.json"))
     assert len(md_runs) == 4
     assert len(by_kind["group_md"]) < len(md_runs)
     for job_id in by_kind["group_md"]:

@@ -107,3 +107,26 @@ def test_key_order_does_not_change_the_config(tiny):
     a, b = validate_config(tiny), validate_config(shuffled)
     assert repr(a) == repr(b)
     assert list(a["md"]) == sorted(a["md"])
+
+
+def test_shipped_configs_name_distinct_campaigns():
+    names = {path.stem: load_config(path)["campaign"] for path in CONFIGS}
+    assert names["config"] == "demo" and names["study"] == "study" and names["paper"] == "paper"
+    assert len(set(names.values())) == len(names)  # no two shipped campaigns share a results root
+
+
+def test_campaign_defaults_to_the_file_stem(tiny, tmp_path):
+    del tiny["campaign"]
+    path = tmp_path / "my_scan.yaml"
+    path.write_text(yaml.safe_dump(tiny))
+    assert load_config(path)["campaign"] == "my_scan"
+    tiny["campaign"] = "named"
+    path.write_text(yaml.safe_dump(tiny))
+    assert load_config(path)["campaign"] == "named"  # a name in the file wins
+
+
+@pytest.mark.parametrize("bad", ["a/b", "../up", "", "x y"])
+def test_campaign_must_be_a_directory_name(tiny, bad):
+    tiny["campaign"] = bad
+    with pytest.raises(ConfigError, match="campaign"):
+        validate_config(tiny)

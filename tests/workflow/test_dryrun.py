@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 
 import pytest
 import yaml
@@ -40,7 +41,7 @@ def test_dry_run(workdir, config):
 
 
 def test_one_run_rebuilt_alone(workdir):
-    target = "results/analysis/nequip/L2/corr/seed0/HfO1.10/c0/T1200K/v0/stability.json"
+    target = "results/demo/analysis/nequip/L2/corr/seed0/HfO1.10/c0/T1200K/v0/stability.json"
     proc = run_snakemake("-n", target, "--configfile", "config/config.yaml", cwd=workdir)
     assert job_counts(proc.stdout) == {
         "make_reference_data": 1,
@@ -65,3 +66,35 @@ def test_bad_config_fails_before_any_job(workdir):
 def test_lint(workdir):
     proc = run_snakemake("--lint", "--configfile", "config/test.yaml", cwd=workdir, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _planned_files(stdout: str) -> set[str]:
+    """Every output and log file a dry run plans (its ``output:`` and ``log:`` lines)."""
+    files = set()
+    for line in stdout.splitlines():
+        m = re.match(r"^\s*(output|log): (.+)$", line)
+        if m:
+            files.update(f.strip() for f in m.group(2).split(","))
+    return files
+
+
+def test_campaigns_plan_disjoint_outputs(workdir):
+    planned = {}
+    for config, campaign in (("config.yaml", "demo"), ("study.yaml", "study")):
+        proc = run_snakemake("-n", "--configfile", f"config/{config}", cwd=workdir)
+        planned[campaign] = _planned_files(proc.stdout)
+        assert len(planned[campaign]) > 50
+        outside = sorted(f for f in planned[campaign] if not f.startswith(f"results/{campaign}/"))
+        assert not outside, outside[:5]
+    assert not planned["demo"] & planned["study"]
+    assert "results/demo/tables/table2.md" in planned["demo"]
+    assert "results/study/tables/table2.md" in planned["study"]
+
+
+def test_campaign_defaults_to_the_config_file_name(workdir):
+    config = yaml.safe_load((workdir / "config" / "test.yaml").read_text())
+    del config["campaign"]
+    (workdir / "config" / "scan_b.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake("-n", "--configfile", "config/scan_b.yaml", cwd=workdir)
+    files = _planned_files(proc.stdout)
+    assert files and all(f.startswith("results/scan_b/") for f in files)

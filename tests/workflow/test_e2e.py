@@ -40,22 +40,22 @@ def campaign(tmp_path_factory):
 
 def _scores(campaign):
     return {path: json.loads(path.read_text())
-            for path in sorted((campaign / "results" / "analysis").rglob("stability.json"))}
+            for path in sorted((campaign / "results" / "test" / "analysis").rglob("stability.json"))}
 
 
 def test_tables_have_one_row_per_run(campaign):
     runs = expand_grid(load_config(campaign / "config" / "test.yaml"))
-    a4 = pd.read_csv(campaign / "results" / "tables" / "tableA4.csv")
+    a4 = pd.read_csv(campaign / "results" / "test" / "tables" / "tableA4.csv")
     assert len(a4) == len(runs) == 8
     # Table A4 holds the runs' own scores
     scores = sorted(rec["s_index"] for rec in _scores(campaign).values())
     assert sorted(a4["s_index"].astype(float)) == pytest.approx(scores, rel=1e-9)
-    table2 = pd.read_csv(campaign / "results" / "tables" / "table2.csv")
+    table2 = pd.read_csv(campaign / "results" / "test" / "tables" / "table2.csv")
     assert set(table2["method"]) == set(METHODS)
     for column in ("fmae_meV_per_A", "emae_meV_per_atom", "corr_value"):
         values = table2[column].astype(float)
         assert values.map(math.isfinite).all(), column
-    assert (campaign / "results" / "tables" / "table2.md").read_text().strip()
+    assert (campaign / "results" / "test" / "tables" / "table2.md").read_text().strip()
 
 
 def test_scores_follow_from_the_per_snapshot_terms(campaign):
@@ -98,7 +98,7 @@ def _classify(run_dir, temp_set_K=1200.0, planned=200):
 
 
 def test_every_run_is_classified_by_the_documented_rules(campaign):
-    runs = sorted((campaign / "results" / "md").rglob("status.json"))
+    runs = sorted((campaign / "results" / "test" / "md").rglob("status.json"))
     assert len(runs) == 8
     for status in runs:
         info = json.loads(status.read_text())
@@ -129,20 +129,20 @@ def test_changed_method_reruns_only_its_runs(campaign):
     assert counts.get("train_model") == 1  # corr only, baseline untouched
     assert counts.get("run_md") == 2 and counts.get("score_run") == 2
     assert "make_reference_data" not in counts and "build_structure" not in counts
-    assert "output: results/train/nequip/L2/baseline" not in proc.stdout  # baseline model kept
+    assert "output: results/test/train/nequip/L2/baseline" not in proc.stdout  # baseline model kept
 
 
 def test_metrics_carry_the_preset_name_and_role(campaign):
-    for metrics in (campaign / "results" / "train").rglob("metrics.json"):
+    for metrics in (campaign / "results" / "test" / "train").rglob("metrics.json"):
         info = json.loads(metrics.read_text())
-        method = metrics.parent.parent.name  # results/train/<model>/L<layers>/<method>/seed<seed>/
+        method = metrics.parent.parent.name  # results/test/train/<model>/L<layers>/<method>/seed<seed>/
         assert info["method"] == method
         assert info["role"] == METHODS[method]
         assert info["stabilisers"] == {"baseline": "", "corr_sam": "corr+sam"}.get(method, method)
 
 
 def _train_dir(campaign, method):
-    return campaign / "results" / "train" / "nequip" / "L2" / method / "seed0"
+    return campaign / "results" / "test" / "train" / "nequip" / "L2" / method / "seed0"
 
 
 def _load_package(path):
@@ -171,31 +171,31 @@ def test_each_stabiliser_is_in_its_trained_model(campaign):
     decomposed = _load_package(_train_dir(campaign, "decomposition") / "model.nequip.zip")
     terms = [m for n, m in decomposed.named_modules() if n.endswith("body_terms")]
     assert len(terms) == 1
-    prefit = torch.load(campaign / "results" / "train" / "prefit" / "decomposition" / "seed0" / "body_terms.pt",
+    prefit = torch.load(campaign / "results" / "test" / "train" / "prefit" / "decomposition" / "seed0" / "body_terms.pt",
                         weights_only=True)
     for name, value in terms[0].state_dict().items():
         torch.testing.assert_close(value.double(), prefit["state_dict"][name].double(), rtol=1e-6, atol=1e-6)
 
     for method in METHODS:
-        status = json.loads((campaign / "results" / "md" / "nequip" / "L2" / method / "seed0" / "HfO1.10" / "c0"
+        status = json.loads((campaign / "results" / "test" / "md" / "nequip" / "L2" / method / "seed0" / "HfO1.10" / "c0"
                              / "T1200K" / "v0" / "status.json").read_text())
         assert status["steps_done"] > 0, method
         assert (_train_dir(campaign, method) / "pair_interaction.csv").exists(), method
-    assert (campaign / "results" / "figures" / "fig_pair_interaction.png").exists()
-    table3 = pd.read_csv(campaign / "results" / "tables" / "table3.csv").set_index("method")
+    assert (campaign / "results" / "test" / "figures" / "fig_pair_interaction.png").exists()
+    table3 = pd.read_csv(campaign / "results" / "test" / "tables" / "table3.csv").set_index("method")
     assert set(table3.index) == set(METHODS)
     assert math.isfinite(table3.loc["sam", "overhead_pct"])
 
 
 def test_paper_figures_from_existing_results(campaign):
-    made = campaign / "results" / "tables" / "table2.csv"
+    made = campaign / "results" / "test" / "tables" / "table2.csv"
     before = made.stat().st_mtime_ns
     run_snakemake("paper_figures", "--cores", "1", "--configfile", "config/test.yaml", cwd=campaign)
-    again = campaign / "results" / "paper_figures" / "tables" / "table2.csv"
+    again = campaign / "results" / "test" / "paper_figures" / "tables" / "table2.csv"
     # the same results give the same table, written beside make_tables' output, not over it
     pd.testing.assert_frame_equal(pd.read_csv(again), pd.read_csv(made))
     assert made.stat().st_mtime_ns == before
-    assert (campaign / "results" / "paper_figures" / "figures" / "fig3_corr_vs_stability.png").exists()
+    assert (campaign / "results" / "test" / "paper_figures" / "figures" / "fig3_corr_vs_stability.png").exists()
 
 
 def test_report_bundles_tables_and_figures(campaign):

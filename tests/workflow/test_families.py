@@ -138,7 +138,7 @@ def _write_results(runs: pd.DataFrame, tmp_path) -> pd.DataFrame:
     big_nequip, 100 for small_allegro; the 1.10 cell crashes, the 2.00 cell is stable."""
     import json
 
-    table = with_paths(runs)
+    table = with_paths(runs, "test")
     for column in ("metrics", "score", "epochs", "status", "thermo", "dump", "sn", "rdf", "rdf_metrics"):
         table[column] = [str(tmp_path / p) for p in table[column]]
     for rec in table.to_dict("records"):
@@ -158,7 +158,9 @@ def _write_results(runs: pd.DataFrame, tmp_path) -> pd.DataFrame:
 
 def test_tables_and_figure_labels_name_the_family(runs, tmp_path):
     table = _write_results(runs, tmp_path)
-    tables = build_tables(table, tmp_path / "tables")
+    from gnnff_stability import paths
+
+    tables = build_tables(table, paths.table_files(str(tmp_path / "tables")))
     # Table 1: big_nequip L4's baseline sits beside the paper's NequIP L4 baseline (FMAE 51.2 meV/Å)
     t1 = tables["table1"].set_index("model")
     assert t1.loc["big_nequip", "family"] == "nequip"

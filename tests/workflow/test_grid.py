@@ -55,13 +55,34 @@ def test_everything_excluded_is_an_error():
 
 
 def test_paths_from_the_table():
-    runs = with_paths(expand_grid(_config(ratio=[1.1])))
+    runs = with_paths(expand_grid(_config(ratio=[1.1])), "demo")
     row = runs[(runs.model == "nq") & (runs.layers == 4) & (runs.method == "c1o")].iloc[0]
-    assert row["status"] == "results/md/nq/L4/c1o/seed0/HfO1.10/c0/T1200K/v0/status.json"
-    assert row["score"] == "results/analysis/nq/L4/c1o/seed0/HfO1.10/c0/T1200K/v0/stability.json"
-    assert row["metrics"] == "results/train/nq/L4/c1o/seed0/metrics.json"
+    assert row["status"] == "results/demo/md/nq/L4/c1o/seed0/HfO1.10/c0/T1200K/v0/status.json"
+    assert row["score"] == "results/demo/analysis/nq/L4/c1o/seed0/HfO1.10/c0/T1200K/v0/stability.json"
+    assert row["metrics"] == "results/demo/train/nq/L4/c1o/seed0/metrics.json"
     assert paths.ratio_token(2) == "2.00"
-    assert paths.log_path(paths.MD).startswith("results/logs/md/")
+    assert paths.log_path(paths.MD).startswith("results/{campaign}/logs/md/")
+    bound = paths.bind("study")
+    assert bound.log_path(bound.TRAIN) == "results/study/logs/train/{model}/L{layers}/{method}/seed{seed}"
+    assert bound.bench_path(bound.MD_FILES["status"]).startswith("results/study/benchmarks/md/")
+    assert bound.table_file("table2", "md") == "results/study/tables/table2.md"
+
+
+def test_every_template_of_a_campaign_lies_under_its_root():
+    for campaign in ("demo", "paper"):
+        bound = paths.bind(campaign)
+        templates = [v for k, v in vars(bound).items() if k.isupper() and isinstance(v, str) and "/" in v]
+        templates += [p for v in vars(bound).values() if isinstance(v, dict) for p in v.values()]
+        assert len(templates) > 20
+        for template in templates:
+            assert template.startswith(f"results/{campaign}/") or template == f"results/{campaign}"
+            assert "{campaign}" not in template
+
+
+def test_a_campaign_name_must_be_a_directory_name():
+    for bad in ("a/b", "", "../x", "{campaign}"):
+        with pytest.raises(ValueError, match="campaign"):
+            paths.bind(bad)
 
 
 def test_paper_grid():
@@ -128,7 +149,7 @@ def test_cell_seeds_draw_vacancies_only_where_there_are_any():
     per_ratio = runs.groupby("ratio")["cell_seed"].apply(lambda s: sorted(set(s))).to_dict()
     assert per_ratio == {1.1: [3, 5], 2.0: [3]}  # the stoichiometric cell has no vacancy to draw
     assert len(runs) == 3 * (2 + 1)  # 3 trained models (nq L2, nq L4, al L1) x 3 cells
-    row = with_paths(runs).iloc[0]
+    row = with_paths(runs, "demo").iloc[0]
     assert "/HfO1.10/c3/T1200K/" in row["status"]
 
 

@@ -5,7 +5,8 @@ rule score_run:
         status=paths.MD_FILES["status"],
         cell=paths.STRUCTURE_FILES["data"],
     output:
-        **paths.SCORE_FILES,
+        score=paths.SCORE_FILES["score"],
+        sn=paths.SCORE_FILES["sn"],
     params:
         stability=config["stability"],
         temp_K=temp_of,
@@ -23,7 +24,8 @@ rule compute_rdf:
         status=paths.MD_FILES["status"],
         ref_dump=paths.REFMD_FILES["dump"],
     output:
-        **paths.RDF_FILES,
+        rdf=paths.RDF_FILES["rdf"],
+        metrics=paths.RDF_FILES["metrics"],
     params:
         rdf=config["rdf"],
     log:

@@ -1,10 +1,11 @@
 # Validation, the run table, wildcard constraints and input functions. Every path comes from
-# gnnff_stability.paths; every run, and what its method means, from gnnff_stability.grid.expand_grid.
+# gnnff_stability.paths, bound to this campaign's results root; every run, and what its method means, from
+# gnnff_stability.grid.expand_grid.
 
 import os
 
-from gnnff_stability import paths
-from gnnff_stability.config import validate_config
+from gnnff_stability import paths as path_templates
+from gnnff_stability.config import validate_config, with_campaign
 from gnnff_stability.families import pair_style
 from gnnff_stability.grid import (
     STOICHIOMETRIC_RATIO,
@@ -14,11 +15,13 @@ from gnnff_stability.grid import (
     training_runs,
     with_paths,
 )
-from gnnff_stability.report.figures import FIGURE_NAMES
 
-config = validate_config(config)
+# A config without `campaign` is named after its file: the last --configfile (or the Snakefile's default).
+config = validate_config(with_campaign(config, workflow.configfiles[-1]) if workflow.configfiles else config)
+# Every path template of gnnff_stability.paths with results/<campaign>/ filled in, under the module's names.
+paths = path_templates.bind(config["campaign"])
 RUN_TABLE = expand_grid(config)  # keys and resolved method columns, one row per MD run
-RUNS = with_paths(RUN_TABLE)
+RUNS = with_paths(RUN_TABLE, config["campaign"])
 TRAININGS = training_runs(RUN_TABLE).set_index(list(TRAIN_KEYS), drop=False)
 LOG = paths.log_path
 BENCH = paths.bench_path
@@ -145,28 +148,26 @@ def result_files(existing_only=False):
 def table_outputs(root=paths.TABLES):
     """The table files under ``root``, marked for `snakemake --report` (CSV shown as a table)."""
     return {
-        f"{name}_{ext}": report(
-            paths.table_file(name, ext, root),
+        key: report(
+            path,
             caption=f"{REPORT_DIR}/tables.rst",
             category="Tables",
-            labels={"table": name, "format": ext},
+            labels={"table": key.rsplit("_", 1)[0], "format": key.rsplit("_", 1)[1]},
         )
-        for name in paths.TABLE_NAMES
-        for ext in paths.TABLE_FORMATS
+        for key, path in paths.table_files(root=root).items()
     }
 
 
 def figure_outputs(root=paths.FIGURES):
     """The figure files under ``root`` (PNG and PDF), each with its caption under workflow/report/."""
     return {
-        f"{name}_{ext}": report(
-            paths.figure_file(name, ext, root),
-            caption=f"{REPORT_DIR}/{name}.rst",
+        key: report(
+            path,
+            caption=f"{REPORT_DIR}/{key.rsplit('_', 1)[0]}.rst",
             category="Figures",
-            labels={"figure": name, "format": ext},
+            labels={"figure": key.rsplit("_", 1)[0], "format": key.rsplit("_", 1)[1]},
         )
-        for name in FIGURE_NAMES
-        for ext in paths.FIGURE_FORMATS
+        for key, path in paths.figure_files(root=root).items()
     }
 
 

@@ -2,7 +2,10 @@ rule make_reference_data:
     # first: everything but the start cells and the reference MD waits for it
     priority: 50
     output:
-        **paths.DATA_FILES,
+        train=paths.DATA_FILES["train"],
+        valid=paths.DATA_FILES["valid"],
+        test=paths.DATA_FILES["test"],
+        meta=paths.DATA_FILES["meta"],
     params:
         data=config["data"],
     log:

@@ -3,7 +3,10 @@ rule run_md:
         model=deployed_model,
         cell=paths.STRUCTURE_FILES["data"],
     output:
-        **paths.MD_FILES,
+        dump=paths.MD_FILES["dump"],
+        log=paths.MD_FILES["log"],
+        thermo=paths.MD_FILES["thermo"],
+        status=paths.MD_FILES["status"],
     params:
         temp_K=temp_of,
         seed=vseed_of,
@@ -24,7 +27,8 @@ rule run_reference_md:
     input:
         cell=paths.STRUCTURE_FILES["data"],
     output:
-        **paths.REFMD_FILES,
+        dump=paths.REFMD_FILES["dump"],
+        thermo=paths.REFMD_FILES["thermo"],
     params:
         temp_K=temp_of,
         seed=0,

@@ -8,7 +8,10 @@ rule run_nve_md:
         model=deployed_model,
         cell=ID_CELL,
     output:
-        **paths.NVE_FILES,
+        dump=paths.NVE_FILES["dump"],
+        log=paths.NVE_FILES["log"],
+        thermo=paths.NVE_FILES["thermo"],
+        status=paths.NVE_FILES["status"],
     params:
         md=md_block,
         nve=config["metrics"]["nve"],
@@ -46,7 +49,10 @@ rule run_ramp_md:
         model=deployed_model,
         cell=ID_CELL,
     output:
-        **paths.RAMP_FILES,
+        dump=paths.RAMP_FILES["dump"],
+        log=paths.RAMP_FILES["log"],
+        thermo=paths.RAMP_FILES["thermo"],
+        status=paths.RAMP_FILES["status"],
     params:
         md=md_block,
         ramp=config["metrics"]["ramp"],

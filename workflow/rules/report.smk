@@ -5,6 +5,7 @@ rule make_tables:
         **table_outputs(),
     params:
         runs=run_records(),
+        campaign=config["campaign"],
     log:
         LOG(f"{paths.TABLES}/make_tables.log"),
     conda:
@@ -20,6 +21,7 @@ rule make_figures:
         **figure_outputs(),
     params:
         runs=run_records(),
+        campaign=config["campaign"],
     log:
         LOG(f"{paths.FIGURES}/make_figures.log"),
     conda:
@@ -31,7 +33,7 @@ rule make_figures:
 rule paper_figures:
     # Every table and figure again from the results that exist when the workflow is planned, without
     # training or MD: missing runs become missing cells and empty panels. Its inputs are only existing
-    # files, and it writes under results/paper_figures/, never over make_tables / make_figures.
+    # files, and it writes under results/<campaign>/paper_figures/, never over make_tables / make_figures.
     # Run as `snakemake paper_figures` (or `make figures`).
     input:
         **result_files(existing_only=True),
@@ -40,6 +42,7 @@ rule paper_figures:
         **figure_outputs(f"{paths.PAPER_FIGURES}/figures"),
     params:
         runs=run_records(),
+        campaign=config["campaign"],
     log:
         LOG(f"{paths.PAPER_FIGURES}/paper_figures.log"),
     conda:

@@ -1,6 +1,7 @@
 rule build_structure:
     output:
-        **paths.STRUCTURE_FILES,
+        data=paths.STRUCTURE_FILES["data"],
+        xyz=paths.STRUCTURE_FILES["xyz"],
     params:
         ratio=ratio_of,
         cell_seed=cell_seed_of,

@@ -29,7 +29,9 @@ rule train_model:
         test=paths.DATA_FILES["test"],
         prefit=prefit_input,
     output:
-        **paths.TRAIN_FILES,
+        model=paths.TRAIN_FILES["model"],
+        metrics=paths.TRAIN_FILES["metrics"],
+        epochs=paths.TRAIN_FILES["epochs"],
     params:
         run=training_row,
         model=model_block,

@@ -22,6 +22,7 @@ from typing import Any
 from .embedded import EngineStartError, ForceCallback, run_embedded
 from gnnff_stability.settings import HPCSettings, MDSettings
 
+from .files import MDRunFiles
 from .forcefield import DEFAULT_SKIN_A, LoadedModel, ModelForceField, VerletNeighbourList, load_model
 from .hpc import HPCEngineError, lmp_pair_styles, render_hpc_deck, run_hpc, run_lmp_protocol
 from .outcome import CrashInfo, Outcome, classify_run, min_distance_A, parse_thermo_log
@@ -35,6 +36,7 @@ __all__ = [
     "HPCEngineError",
     "HPCSettings",
     "LoadedModel",
+    "MDRunFiles",
     "MDSettings",
     "ModelForceField",
     "Outcome",
@@ -63,10 +65,7 @@ def run_md(
     temp_K: float,
     seed: int,
     settings: MDSettings,
-    dump: str | Path,
-    log: str | Path,
-    thermo: str | Path,
-    status: str | Path,
+    files: MDRunFiles,
     threads: int = 1,
     family: str | None = None,
     thermostat: Thermostat | None = None,
@@ -91,8 +90,9 @@ def run_md(
         Velocity seed (``vseed``); the LAMMPS velocity and Langevin seeds derive from it.
     settings
         The ``md`` block.
-    dump, log, thermo, status
-        ``dump.lammpstrj``, ``log.lammps``, ``thermo.csv``, ``status.json``.
+    files
+        The run's output files (:class:`.files.MDRunFiles`): ``dump.lammpstrj``, ``log.lammps``,
+        ``thermo.csv``, ``status.json``.
     threads
         Torch intra-op threads (embedded) or ``OMP_NUM_THREADS`` (HPC). Sets
         ``torch.set_num_threads`` for the process.
@@ -118,7 +118,7 @@ def run_md(
     if isinstance(threads, bool) or int(threads) < 1:
         raise ValueError(f"threads must be >= 1, got {threads!r}")
     if s.engine == "hpc":
-        return run_hpc(model_path, cell_path, temp_K, seed, s, dump, log, thermo, status,
+        return run_hpc(model_path, cell_path, temp_K, seed, s, files,
                        threads=threads, family=family, thermostat=thermostat)
 
     import torch  # noqa: PLC0415
@@ -129,5 +129,4 @@ def run_md(
         loaded = load_model(model_path, s.model_format, s.device)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:
         raise EngineStartError(f"cannot start the embedded engine: {exc}") from exc
-    return run_embedded(loaded, cell_path, temp_K, seed, s, dump, log, thermo, status,
-                        thermostat=thermostat)
+    return run_embedded(loaded, cell_path, temp_K, seed, s, files, thermostat=thermostat)

@@ -22,6 +22,7 @@ import numpy as np
 
 from gnnff_stability._lammps import import_lammps
 
+from .files import MDRunFiles
 from .forcefield import DEFAULT_SKIN_A, LoadedModel, ModelForceField
 from .outcome import (
     HALT_NONFINITE,
@@ -189,10 +190,7 @@ def run_embedded(
     temp_K: float,
     seed: int,
     settings: MDSettings,
-    dump: str | Path,
-    log: str | Path,
-    thermo: str | Path,
-    status: str | Path,
+    files: MDRunFiles,
     *,
     thermostat: Thermostat | None = None,
     skin: float = DEFAULT_SKIN_A,
@@ -212,8 +210,8 @@ def run_embedded(
         Velocity seed of the run (LAMMPS seeds derive from it).
     settings
         The ``md`` settings.
-    dump, log, thermo, status
-        Output files (written under temporary names, renamed at the end).
+    files
+        The run's output files (written under temporary names, renamed at the end).
     thermostat
         The thermostat (default Langevin at ``temp_K``): also plain NVE, equilibrate then NVE, or a
         ramp (:class:`.protocol.Thermostat`).
@@ -234,7 +232,7 @@ def run_embedded(
     """
     t_start = time.perf_counter()
     s = settings
-    outputs = PartialOutputs({"dump": dump, "log": log, "thermo": thermo, "status": status})
+    outputs = PartialOutputs(files.as_dict())
     thermostat = thermostat or Thermostat()
     segments = thermostat.segments(s.steps)  # checks the thermostat against the run before starting
     lammps = import_lammps()

@@ -45,6 +45,7 @@ from gnnff_stability.proc import CommandError, run_captured, run_streamed
 from gnnff_stability.settings import MDSettings
 from gnnff_stability.species import SPECIES
 
+from .files import MDRunFiles
 from .outcome import (
     HALT_FORCE,
     HALT_LOST_ATOMS,
@@ -335,10 +336,7 @@ def run_hpc(
     temp_K: float,
     seed: int,
     settings: MDSettings,
-    dump: str | Path,
-    log: str | Path,
-    thermo: str | Path,
-    status: str | Path,
+    files: MDRunFiles,
     threads: int = 1,
     family: str | None = None,
     thermostat: Thermostat | None = None,
@@ -353,8 +351,8 @@ def run_hpc(
         LAMMPS data file of the cell.
     temp_K, seed, settings
         Target temperature (K), velocity seed, ``md`` settings.
-    dump, log, thermo, status
-        Output files (temporary names until the end).
+    files
+        The run's output files (temporary names until the end).
     threads
         ``OMP_NUM_THREADS`` of ``lmp``.
     family
@@ -394,8 +392,8 @@ def run_hpc(
             f"or as a plugin. Pair styles it has include: "
             f"{', '.join(sorted(available)[:12])}, ..."
         )
-    return run_lmp_protocol(cell_path, temp_K, seed, s, hpc_pair_block(style, model_path.resolve()), dump,
-                            log, thermo, status, threads=threads, thermostat=thermostat)
+    return run_lmp_protocol(cell_path, temp_K, seed, s, hpc_pair_block(style, model_path.resolve()), files,
+                            threads=threads, thermostat=thermostat)
 
 
 def hpc_pair_block(style: str, model_path: str | Path) -> list[str]:
@@ -412,10 +410,7 @@ def run_lmp_protocol(
     seed: int,
     settings: MDSettings,
     pair_block: Sequence[str],
-    dump: str | Path,
-    log: str | Path,
-    thermo: str | Path,
-    status: str | Path,
+    files: MDRunFiles,
     threads: int = 1,
     thermostat: Thermostat | None = None,
 ) -> dict[str, Any]:
@@ -437,8 +432,8 @@ def run_lmp_protocol(
     if not cell_path.exists():
         raise HPCEngineError(f"cell file {cell_path} does not exist")
 
-    outputs = PartialOutputs({"dump": dump, "log": log, "thermo": thermo, "status": status})
-    workdir = Path(status).parent
+    outputs = PartialOutputs(files.as_dict())
+    workdir = files.status.parent
     with tempfile.TemporaryDirectory(dir=workdir, prefix=".hpc-") as tmp:
         deck = render_hpc_deck(cell_path.resolve(), "", temp_K, seed, s, outputs["dump"].resolve(),
                                pair_block=pair_block, plugin=plugin, thermostat=thermostat)

@@ -20,6 +20,7 @@ from typing import Any
 from gnnff_stability.settings import MDSettings, NVEMetricSettings, RampMetricSettings
 
 from . import run_md
+from .files import MDRunFiles
 from .protocol import Thermostat
 
 __all__ = ["nve_md_settings", "ramp_md_settings", "run_nve_metric", "run_ramp_metric"]
@@ -36,8 +37,7 @@ def ramp_md_settings(md: MDSettings, ramp: RampMetricSettings) -> MDSettings:
 
 
 def run_nve_metric(model_path: str | Path, cell_path: str | Path, md: MDSettings,
-                   nve: NVEMetricSettings, *, dump: str | Path, log: str | Path,
-                   thermo: str | Path, status: str | Path, threads: int = 1,
+                   nve: NVEMetricSettings, files: MDRunFiles, *, threads: int = 1,
                    family: str | None = None) -> dict[str, Any]:
     """Equilibrate with Langevin, remove the thermostat, run NVE (the ``run_nve_md`` rule).
 
@@ -47,7 +47,7 @@ def run_nve_metric(model_path: str | Path, cell_path: str | Path, md: MDSettings
         The deployed model and the in-distribution cell's LAMMPS data file.
     md, nve
         The ``md`` block (timestep, damping, cadence, thresholds, engine) and ``metrics.nve``.
-    dump, log, thermo, status, threads, family
+    files, threads, family
         As :func:`gnnff_stability.md.run_md`.
 
     Returns
@@ -55,20 +55,19 @@ def run_nve_metric(model_path: str | Path, cell_path: str | Path, md: MDSettings
     dict
         The ``status.json`` record (a crash is a result, not an error).
     """
-    return run_md(model_path, cell_path, nve.temp_K, nve.vseed, nve_md_settings(md, nve), dump, log,
-                  thermo, status, threads=threads, family=family,
+    return run_md(model_path, cell_path, nve.temp_K, nve.vseed, nve_md_settings(md, nve), files,
+                  threads=threads, family=family,
                   thermostat=Thermostat("nve", equil_steps=int(nve.equil_steps)))
 
 
 def run_ramp_metric(model_path: str | Path, cell_path: str | Path, md: MDSettings,
-                    ramp: RampMetricSettings, *, dump: str | Path, log: str | Path,
-                    thermo: str | Path, status: str | Path, threads: int = 1,
+                    ramp: RampMetricSettings, files: MDRunFiles, *, threads: int = 1,
                     family: str | None = None) -> dict[str, Any]:
     """Langevin with a linearly ramped set point (the ``run_ramp_md`` rule).
 
     Parameters are those of :func:`run_nve_metric`, with ``metrics.ramp`` in place of ``metrics.nve``.
     """
-    return run_md(model_path, cell_path, ramp.t_start_K, ramp.vseed, ramp_md_settings(md, ramp), dump,
-                  log, thermo, status, threads=threads, family=family,
+    return run_md(model_path, cell_path, ramp.t_start_K, ramp.vseed, ramp_md_settings(md, ramp), files,
+                  threads=threads, family=family,
                   thermostat=Thermostat("ramp", t_stop_K=float(ramp.t_stop_K),
                                         window_steps=int(ramp.window_steps)))

@@ -149,7 +149,8 @@ def bootstrap_mean(values: Iterable[float], *, seed: int = 0, n_boot: int = _N_B
     return mean, float(np.quantile(boots, alpha)), float(np.quantile(boots, 1.0 - alpha)), n
 
 
-def run_files(runs: Iterable[Mapping[str, Any]] | pd.DataFrame, available: Iterable[str]) -> pd.DataFrame:
+def run_files(runs: Iterable[Mapping[str, Any]] | pd.DataFrame, available: Iterable[str],
+              campaign: str) -> pd.DataFrame:
     """The run table with its result paths (:func:`gnnff_stability.grid.with_paths`), keeping only the
     files in ``available`` (a rule's ``input``): every other path cell becomes ``None``, i.e. a
     missing result, so nothing outside a rule's declared inputs is read.
@@ -160,8 +161,10 @@ def run_files(runs: Iterable[Mapping[str, Any]] | pd.DataFrame, available: Itera
         Run-table records: the keys and the resolved method columns (the rule's ``params``).
     available
         Paths of the result files the caller may read.
+    campaign
+        The campaign whose results root holds the files.
     """
-    table = with_paths(pd.DataFrame(list(runs) if not isinstance(runs, pd.DataFrame) else runs))
+    table = with_paths(pd.DataFrame(list(runs) if not isinstance(runs, pd.DataFrame) else runs), campaign)
     allowed = {str(Path(p)) for p in available}
     for column in RUN_FILES:
         table[column] = [p if str(Path(p)) in allowed else None for p in table[column]]

@@ -10,6 +10,7 @@ Rajak et al. saw before their MD collapsed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,10 @@ def _read(path: Any) -> pd.DataFrame | None:
         return None
 
 
-def fig_pair_interaction(res: pd.DataFrame, reference: str | Path | None, out_dir: Path, save) -> list[Path]:
+def fig_pair_interaction(res: pd.DataFrame, reference: str | Path | None, outputs: Mapping[str, str | Path],
+                         save) -> list[Path]:
     """Draw the figure from the run table's ``pair`` column (one CSV per trained model) and the
-    reference curve CSV; ``save(fig, out_dir, name)`` writes it."""
+    reference curve CSV; ``save(fig, outputs, name)`` writes it to its declared files."""
     models = res.drop_duplicates(["model", "layers", "method", "seed"]).sort_values(
         ["model", "layers", "method", "seed"])
     ref = _read(reference)
@@ -88,4 +90,4 @@ def fig_pair_interaction(res: pd.DataFrame, reference: str | Path | None, out_di
         fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, bbox_to_anchor=(0.5, -0.12))
     fig.suptitle("Learned pair interaction per bond type (mean over test frames)")
     fig.tight_layout()
-    return save(fig, out_dir, "fig_pair_interaction")
+    return save(fig, outputs, "fig_pair_interaction")

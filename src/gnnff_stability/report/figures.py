@@ -1,10 +1,12 @@
 """The paper's figures from whatever per-run results exist (matplotlib, Agg; PNG and PDF).
 
-Six figures with fixed names (:data:`FIGURE_NAMES`), each written as ``<name>.png`` and
-``<name>.pdf``; a figure whose data are missing says so on its canvas instead of failing:
+Six figures with fixed names (:data:`gnnff_stability.paths.FIGURE_NAMES`), each written to its declared
+files, one per format of :data:`gnnff_stability.paths.FIGURE_FORMATS`; a figure whose data are missing says so
+on its canvas instead of failing:
 
-- ``fig3_corr_vs_stability``: last-layer Corr value vs S_index, one panel per model, baseline vs
-  stabilised methods (each point labelled with its method), colour = Hf:O ratio, label = layers (the paper's Figs. 3 and 4).
+- ``fig3_corr_vs_stability``: last-layer Corr value vs S_index, one panel per model, baseline vs every
+  stabilised method (each point labelled with its method), colour = Hf:O ratio (the legend lists the
+  grid's ratios), label = layers (the paper's Figs. 3 and 4).
 - ``fig7_rdf``: partial RDFs of baseline and methods beside the reference MD (the paper's Fig. 7),
   one row per model/layers/ratio, one column per species pair.
 - ``fig_sn_curves``: s_n along each run, one panel per model/layers and ratio.
@@ -19,6 +21,7 @@ Six figures with fixed names (:data:`FIGURE_NAMES`), each written as ``<name>.pn
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,26 +34,20 @@ import pandas as pd  # noqa: E402
 
 from gnnff_stability.analysis.dump import DumpReader, Snapshot  # noqa: E402
 from gnnff_stability.families import model_label  # noqa: E402
+from gnnff_stability.paths import FIGURE_FORMATS, FIGURE_NAMES  # noqa: E402
 from gnnff_stability.species import PAIR_LABELS, PAIR_NAMES, SPECIES, TYPE_OF  # noqa: E402
 
 from .collect import collect_results  # noqa: E402
 from .fig_pair import fig_pair_interaction  # noqa: E402
 from .outcomes import outcome_grid  # noqa: E402
 
-__all__ = ["FIGURE_NAMES", "make_figures"]
+__all__ = ["FIGURE_NAMES", "fig_corr_vs_stability", "make_figures", "ratio_colours"]
 
 logger = logging.getLogger(__name__)
 
-FIGURE_NAMES: tuple[str, ...] = (
-    "fig3_corr_vs_stability",
-    "fig7_rdf",
-    "fig_sn_curves",
-    "fig5_snapshots",
-    "fig_outcomes",
-    "fig_pair_interaction",
-)
-_FORMATS = ("png", "pdf")
+#: The paper's three cells keep their colours; any other ratio of a grid takes the next of _SPARE_COLOURS.
 _RATIO_COLOURS = {"1.10": "tab:red", "1.55": "tab:orange", "2.00": "tab:blue"}
+_SPARE_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 _MAX_RDF_ROWS = 12
 
 
@@ -64,18 +61,23 @@ def _no_data(ax, text: str = "no results yet") -> None:
     ax.set_yticks([])
 
 
-def _save(fig, out_dir: Path, name: str) -> list[Path]:
+def _save(fig, outputs: Mapping[str, str | Path], name: str) -> list[Path]:
+    """Write ``fig`` to its declared file of each format (``outputs["<name>_<ext>"]``)."""
     paths = []
-    for ext in _FORMATS:
-        path = out_dir / f"{name}.{ext}"
+    for ext in FIGURE_FORMATS:
+        path = Path(outputs[f"{name}_{ext}"])
+        path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=150, bbox_inches="tight")
         paths.append(path)
     plt.close(fig)
     return paths
 
 
-def _ratio_colour(ratio: str) -> str:
-    return _RATIO_COLOURS.get(ratio, "tab:gray")
+def ratio_colours(ratios: Iterable[str]) -> dict[str, str]:
+    """The colour of each Hf:O ratio token of a grid, in ascending order of the ratio (figure legends)."""
+    tokens = sorted({str(r) for r in ratios}, key=float)
+    spare = iter(_SPARE_COLOURS * (1 + len(tokens) // len(_SPARE_COLOURS)))
+    return {ratio: _RATIO_COLOURS.get(ratio) or next(spare) for ratio in tokens}
 
 
 def _method_styles(methods: list[str], baselines: set[str]) -> dict[str, dict]:
@@ -90,7 +92,12 @@ def _method_styles(methods: list[str], baselines: set[str]) -> dict[str, dict]:
     return styles
 
 
-def _fig_corr_vs_s(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> list[Path]:
+def fig_corr_vs_stability(res: pd.DataFrame, baselines: set[str], temp: int | None):
+    """Fig. 3: Corr value vs S_index of every run of ``res`` (:func:`~.collect.collect_results`) at ``temp``.
+
+    The legend's ratios are those of the run table (the grid's), whether or not they have results yet.
+    """
+    colour = ratio_colours(res["ratio"].dropna().unique())
     sub = res[(res["temp_K"] == temp) & res["s_index"].notna() & res["corr_value"].notna()] \
         if temp is not None else res.iloc[:0]
     models = sorted(sub["model"].unique()) or ["(none)"]
@@ -105,8 +112,8 @@ def _fig_corr_vs_s(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) 
             base = method in baselines
             ax.errorbar(g["corr_value"].mean(), g["s_index"].mean(),
                         yerr=g["s_index"].std() if len(g) > 1 else None,
-                        marker="o" if base else "^", ms=7, color=_ratio_colour(ratio),
-                        mfc="none" if base else _ratio_colour(ratio), ls="none", capsize=2)
+                        marker="o" if base else "^", ms=7, color=colour.get(ratio, "tab:gray"),
+                        mfc="none" if base else colour.get(ratio, "tab:gray"), ls="none", capsize=2)
             ax.annotate(f"L{layers} {method}", (g["corr_value"].mean(), g["s_index"].mean()),
                         fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.set_title(model_label(model, msub["family"].iloc[0]))
@@ -114,13 +121,13 @@ def _fig_corr_vs_s(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) 
         ax.set_ylabel("S_index")
         ax.set_ylim(-0.05, 1.05)
     handles = [plt.Line2D([], [], color=c, marker="s", ls="none", label=f"Hf:O 1:{float(r):g}")
-               for r, c in _RATIO_COLOURS.items()]
+               for r, c in colour.items()]
     handles += [plt.Line2D([], [], color="k", marker="o", mfc="none", ls="none", label="baseline"),
                 plt.Line2D([], [], color="k", marker="^", ls="none", label="stabilised")]
-    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.08))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, -0.08))
     fig.suptitle(f"Corr value vs stability (T = {temp} K)" if temp is not None else
                  "Corr value vs stability")
-    return _save(fig, out_dir, "fig3_corr_vs_stability")
+    return fig
 
 
 def _first_runs(sub: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -129,7 +136,7 @@ def _first_runs(sub: pd.DataFrame, column: str) -> pd.DataFrame:
     return ok.sort_values(["seed", "cell_seed", "vseed"]).drop_duplicates(["model", "layers", "method", "ratio"])
 
 
-def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> list[Path]:
+def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, outputs: Mapping[str, str | Path]) -> list[Path]:
     sub = _first_runs(res[res["temp_K"] == temp] if temp is not None else res.iloc[:0], "rdf_csv")
     combos = sorted(sub[["model", "layers", "ratio"]].drop_duplicates().itertuples(index=False),
                     key=lambda t: (t[0], int(t[1]) if not pd.isna(t[1]) else -1, t[2]))
@@ -164,16 +171,17 @@ def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> lis
         row[0].legend(fontsize=7)
     fig.suptitle(f"Partial RDFs (T = {temp} K)" if temp is not None else "Partial RDFs")
     fig.tight_layout()
-    return _save(fig, out_dir, "fig7_rdf")
+    return _save(fig, outputs, "fig7_rdf")
 
 
-def _fig_sn(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> list[Path]:
+def _fig_sn(res: pd.DataFrame, baselines: set[str], temp, outputs: Mapping[str, str | Path]) -> list[Path]:
     has_sn = np.array([_exists(p) for p in res["sn"]], dtype=bool)
     sub = res[(res["temp_K"] == temp).to_numpy(dtype=bool) & has_sn] if temp is not None \
         else res.iloc[:0]
     panels = sorted(sub[["model", "layers"]].drop_duplicates().itertuples(index=False),
                     key=lambda t: (t[0], int(t[1]) if not pd.isna(t[1]) else -1))
-    ratios = sorted(sub["ratio"].dropna().unique(), key=float) or ["1.10", "1.55", "2.00"]
+    ratios = sorted(sub["ratio"].dropna().unique(), key=float) or sorted(res["ratio"].dropna().unique(), key=float) \
+        or ["(none)"]
     nrows = max(len(panels), 1)
     fig, axes = plt.subplots(nrows, len(ratios), figsize=(4.2 * len(ratios), 2.8 * nrows),
                              squeeze=False, sharey=True)
@@ -206,7 +214,7 @@ def _fig_sn(res: pd.DataFrame, baselines: set[str], temp, out_dir: Path) -> list
     fig.suptitle(f"Per-snapshot stability s_n (T = {temp} K)" if temp is not None else
                  "Per-snapshot stability s_n")
     fig.tight_layout()
-    return _save(fig, out_dir, "fig_sn_curves")
+    return _save(fig, outputs, "fig_sn_curves")
 
 
 def _last_snapshot(path: Any) -> Snapshot | None:
@@ -248,7 +256,7 @@ def _draw_snapshot(ax, snap: Snapshot, title: str) -> None:
     ax.legend(fontsize=7, loc="upper right")
 
 
-def _fig_snapshots(res: pd.DataFrame, temp, out_dir: Path) -> list[Path]:
+def _fig_snapshots(res: pd.DataFrame, temp, outputs: Mapping[str, str | Path]) -> list[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
     have = res[np.array([_exists(p) for p in res["dump"]], dtype=bool)]
     if temp is not None:
@@ -273,10 +281,10 @@ def _fig_snapshots(res: pd.DataFrame, temp, out_dir: Path) -> list[Path]:
         _draw_snapshot(ax, snap, title)
     fig.suptitle("Last frame with forces (arrow length ∝ log(1 + |F|), colour log10(1 + |F| eV/Å))")
     fig.tight_layout()
-    return _save(fig, out_dir, "fig5_snapshots")
+    return _save(fig, outputs, "fig5_snapshots")
 
 
-def _fig_outcomes(res: pd.DataFrame, out_dir: Path) -> list[Path]:
+def _fig_outcomes(res: pd.DataFrame, outputs: Mapping[str, str | Path]) -> list[Path]:
     rows, columns, colours, labels = outcome_grid(res)
     fig, ax = plt.subplots(figsize=(1.6 + 1.7 * len(columns), 0.9 + 0.42 * len(rows)))
     ax.imshow(colours, aspect="auto")
@@ -288,18 +296,18 @@ def _fig_outcomes(res: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.set_title("Classification of every run (green stable, orange fail, red crash, grey no result, white not in the grid)",
                  fontsize=9)
     fig.tight_layout()
-    return _save(fig, out_dir, "fig_outcomes")
+    return _save(fig, outputs, "fig_outcomes")
 
 
 def make_figures(
     runs: pd.DataFrame,
-    out_dir: str | Path,
+    outputs: Mapping[str, str | Path],
     *,
     temp_K: int | None = None,
     manifest: str | Path | None = None,
     pair_reference: str | Path | None = None,
 ) -> list[Path]:
-    """Draw every figure of :data:`FIGURE_NAMES` into ``out_dir`` (PNG and PDF).
+    """Draw every figure of :data:`FIGURE_NAMES` into its declared files (one per format).
 
     Parameters
     ----------
@@ -309,8 +317,9 @@ def make_figures(
         paths ``metrics``, ``score``, ``rdf_metrics`` (see
         :func:`gnnff_stability.report.collect.collect_results`) plus ``sn`` (sn.csv), ``rdf`` (the RDF
         CSV) and ``dump`` (dump.lammpstrj). Missing columns or files leave panels empty.
-    out_dir
-        Output directory (created).
+    outputs
+        The file of each figure and format, by output name ``<name>_<ext>`` (``fig3_corr_vs_stability_png``;
+        :func:`gnnff_stability.paths.figure_files`, a rule's ``output``). Parent directories are created.
     temp_K
         Set-point temperature to show; default the lowest one in ``runs`` (the paper: 1200 K).
     manifest
@@ -335,10 +344,13 @@ def make_figures(
     baselines = set(res.loc[res["baseline"], "method"])
     temps = sorted(int(t) for t in res["temp_K"].dropna().unique())
     temp = int(temp_K) if temp_K is not None else (temps[0] if temps else None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    missing = [f"{n}_{e}" for n in FIGURE_NAMES for e in FIGURE_FORMATS if f"{n}_{e}" not in outputs]
+    if missing:
+        raise ValueError(f"no output file given for figure(s) {missing}; expected one per name of "
+                         f"{list(FIGURE_NAMES)} and format of {list(FIGURE_FORMATS)}")
+    out = outputs
     written: list[Path] = []
-    written += _fig_corr_vs_s(res, baselines, temp, out)
+    written += _save(fig_corr_vs_stability(res, baselines, temp), out, "fig3_corr_vs_stability")
     written += _fig_rdf(res, baselines, temp, out)
     written += _fig_sn(res, baselines, temp, out)
     written += _fig_snapshots(res, temp, out)
@@ -348,5 +360,5 @@ def make_figures(
     if manifest is not None:
         Path(manifest).parent.mkdir(parents=True, exist_ok=True)
         Path(manifest).write_text("".join(f"{p}\n" for p in written))
-    logger.info("wrote %d figure files to %s", len(written), out)
+    logger.info("wrote %d figure files: %s", len(written), ", ".join(str(p) for p in written))
     return written

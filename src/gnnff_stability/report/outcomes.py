@@ -92,7 +92,7 @@ def run_summary_lines(table_a4: pd.DataFrame) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gnnff_stability.report.outcomes results/tables/tableA4.csv``: print the run lines."""
+    """``python -m gnnff_stability.report.outcomes results/demo/tables/tableA4.csv``: print the run lines."""
     import sys  # noqa: PLC0415
 
     args = sys.argv[1:] if argv is None else argv

@@ -2,8 +2,8 @@
 
 This is what ``snakemake paper_figures`` runs: its inputs are the result files that exist when the
 workflow is planned, so it never trains or simulates, and every missing result becomes a missing table
-cell or an empty panel. It writes into its own directory (:data:`gnnff_stability.paths.PAPER_FIGURES`),
-never over the outputs of ``make_tables`` / ``make_figures``.
+cell or an empty panel. It writes into its own files, under the campaign's
+:data:`gnnff_stability.paths.PAPER_FIGURES`, never over the outputs of ``make_tables`` / ``make_figures``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 def regenerate_outputs(
     runs: Iterable[Mapping[str, Any]],
     available: Iterable[str],
-    tables_dir: str | Path,
-    figures_dir: str | Path,
+    outputs: Mapping[str, str | Path],
+    campaign: str,
 ) -> dict[str, Any]:
     """Write every table (CSV and markdown) and every figure (PNG and PDF) from existing results.
 
@@ -38,8 +38,12 @@ def regenerate_outputs(
         Run-table records (keys and resolved method columns).
     available
         The result files to read (the rule's inputs: those that exist).
-    tables_dir, figures_dir
-        Output directories (created).
+    outputs
+        The declared file of every table and figure by output name (``table2_csv``,
+        ``fig3_corr_vs_stability_png``: :func:`gnnff_stability.paths.table_files` and
+        :func:`~gnnff_stability.paths.figure_files`).
+    campaign
+        The campaign whose results root holds the results.
 
     Returns
     -------
@@ -48,11 +52,11 @@ def regenerate_outputs(
         have a stability score).
     """
     available = list(available)
-    table = run_files(runs, available)
+    table = run_files(runs, available, campaign)
     scored = int(table["score"].notna().sum())
     logger.info("%d of %d runs have a stability score", scored, len(table))
-    tables = build_tables(table, tables_dir)
-    available = [str(Path(p)) for p in available]
-    reference = paths.PAIR_REFERENCE if str(Path(paths.PAIR_REFERENCE)) in available else None
-    figures = make_figures(table, figures_dir, pair_reference=reference)
+    tables = build_tables(table, outputs)
+    pair_reference = paths.bind(campaign).PAIR_REFERENCE
+    reference = pair_reference if str(Path(pair_reference)) in {str(Path(p)) for p in available} else None
+    figures = make_figures(table, outputs, pair_reference=reference)
     return {"tables": tables, "figures": figures, "n_scored": scored}

@@ -2,8 +2,8 @@
 
 One aggregation, :func:`collect_results`, reads every run's files into one frame (a missing or
 unreadable file gives NaN, never an error). :func:`build_tables` turns it into Tables 1-4 and
-A1-A4 and writes ``<name>.csv`` (machine-readable: NaN for missing cells) and ``<name>.md``
-(readable: "—" for missing cells) for each.
+A1-A4 and writes each to its declared files: CSV (machine-readable: NaN for missing cells) and markdown
+(readable: "—" for missing cells).
 
 Conventions
 -----------
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from gnnff_stability.grid import METHOD_COLUMNS, TRAIN_KEYS
-from gnnff_stability.paths import TABLE_NAMES
+from gnnff_stability.paths import TABLE_FORMATS, TABLE_NAMES
 
 from .beyond import table_s1, table_s1_markdown
 from .collect import KEY_COLUMNS, bootstrap_mean, collect_results
@@ -264,17 +264,19 @@ def _tableA4(res, paper, seed):
     return pd.DataFrame(rows)
 
 
-def build_tables(runs: pd.DataFrame, out_dir: str | Path, *, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Build Tables 1-4, A1-A4 and S1 (:mod:`.beyond`) and write ``<out_dir>/<name>.csv`` and
-    ``.md`` for each.
+def build_tables(runs: pd.DataFrame, outputs: Mapping[str, str | Path], *,
+                 seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Build Tables 1-4, A1-A4 and S1 (:mod:`.beyond`) and write each to its declared CSV and markdown file.
 
     Parameters
     ----------
     runs
         The run table (see :func:`~gnnff_stability.report.collect.collect_results`): key columns,
         resolved method columns and file paths.
-    out_dir
-        Directory for the tables (created).
+    outputs
+        The file of each table and format, by output name ``<name>_<ext>`` (``table2_csv``,
+        ``table2_md``; :func:`gnnff_stability.paths.table_files`, a rule's ``output``). Parent
+        directories are created.
     seed
         Seed of the bootstrap generator.
 
@@ -283,6 +285,10 @@ def build_tables(runs: pd.DataFrame, out_dir: str | Path, *, seed: int = 0) -> d
     dict
         ``name -> DataFrame`` for every name of :data:`TABLE_NAMES`.
     """
+    missing = [f"{name}_{ext}" for name in TABLE_NAMES for ext in TABLE_FORMATS if f"{name}_{ext}" not in outputs]
+    if missing:
+        raise ValueError(f"no output file given for table(s) {missing}; expected one per name of "
+                         f"{list(TABLE_NAMES)} and format of {list(TABLE_FORMATS)}")
     res = collect_results(pd.DataFrame(runs))
     paper = PaperValues(paper_reference())
     tables = {
@@ -303,14 +309,14 @@ def build_tables(runs: pd.DataFrame, out_dir: str | Path, *, seed: int = 0) -> d
         "tableA4": _tableA4(res, paper, seed),
         "tableS1": table_s1(pd.DataFrame(runs)),
     }
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ratios = _ratios(res)
     for name, df in tables.items():
         if df.columns.empty:
             df = tables[name] = pd.DataFrame(columns=["model", "family", "layers", "method"])
-        df.to_csv(out / f"{name}.csv", index=False)
-        (out / f"{name}.md").write_text(table_s1_markdown(df) if name == "tableS1"
-                                        else table_markdown(name, df, ratios))
-        logger.info("wrote %s (%d rows)", out / f"{name}.csv", len(df))
+        csv, md = Path(outputs[f"{name}_csv"]), Path(outputs[f"{name}_md"])
+        for path in (csv, md):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(csv, index=False)
+        md.write_text(table_s1_markdown(df) if name == "tableS1" else table_markdown(name, df, ratios))
+        logger.info("wrote %s and %s (%d rows)", csv, md, len(df))
     return tables

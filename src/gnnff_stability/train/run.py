@@ -2,19 +2,22 @@
 
 :func:`train_model` is the ``train_model`` rule's library call. It takes the run-table row (where the
 method preset was resolved for the model's family) and the typed presets, runs the real ``nequip-train``
-with every campaign setting passed as a Hydra override, resumes from ``last.ckpt``, packages the best or
+with every campaign setting passed as a Hydra override, resumes from ``last.ckpt`` only when that
+checkpoint was written under the same resolved settings (:func:`resume_checkpoint`), packages the best or
 the last checkpoint (``training.checkpoint``), and writes ``metrics.json`` (carrying the method preset's own name and role) and
 ``metrics_epoch.csv``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import re
+import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +31,61 @@ from .deploy import package_checkpoint
 from .evaluate import evaluate_model
 from .hydra import hydra_overrides, hydra_value, method_overrides, template_dir, template_name
 
-__all__ = ["CHECKPOINT_FILES", "collect_epoch_metrics", "train_model"]
+__all__ = ["CHECKPOINT_FILES", "SETTINGS_STAMP", "collect_epoch_metrics", "resume_checkpoint", "settings_digest",
+           "train_model"]
 
 logger = logging.getLogger(__name__)
 
 #: ``training.checkpoint`` → the file of the run directory that is packaged: the epoch with the lowest
 #: validation loss, or the last epoch (the template's unmonitored checkpoint with ``save_last``).
 CHECKPOINT_FILES = {"best": "best.ckpt", "last": "last.ckpt"}
+#: The file of the run directory that holds :func:`settings_digest` of the settings its checkpoints were
+#: written under.
+SETTINGS_STAMP = "settings.sha256"
+
+
+def settings_digest(overrides: Sequence[str], inputs: Sequence[str | Path] = ()) -> str:
+    """SHA-256 of one training's resolved settings: its Hydra overrides, in order, and the bytes of its
+    input files (data splits, phase-1 file, the family's template).
+
+    Two trainings share a digest only when nequip-train would be given the same object graph and the same
+    data, so a checkpoint of one may continue the other.
+    """
+    digest = hashlib.sha256()
+    for override in overrides:
+        digest.update(override.encode())
+        digest.update(b"\0")
+    for path in inputs:
+        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def resume_checkpoint(run_dir: str | Path, digest: str) -> Path | None:
+    """The ``last.ckpt`` of ``run_dir`` to resume, or ``None`` to start afresh.
+
+    A checkpoint is resumed only when the run directory's :data:`SETTINGS_STAMP` holds ``digest``: a kill
+    or a crash of the same training continues. A checkpoint written under other settings (a changed
+    setting of a finished training, or no stamp at all) is never resumed: the run directory is emptied, so
+    that neither its checkpoints nor its CSV logs mix into the new training. The stamp of ``digest`` is
+    then written, before nequip-train starts.
+    """
+    run_dir = Path(run_dir)
+    last = run_dir / CHECKPOINT_FILES["last"]
+    stamp = run_dir / SETTINGS_STAMP
+    written = stamp.read_text().strip() if stamp.exists() else None
+    if last.exists() and written == digest:
+        logger.info("resuming from %s (written under the same settings, %s)", last, digest[:12])
+        return last
+    if run_dir.exists() and any(run_dir.iterdir()):
+        reason = "no settings stamp" if written is None else f"settings {written[:12]}, now {digest[:12]}"
+        logger.info("not resuming: %s holds a training under other settings (%s); starting afresh",
+                    run_dir, reason)
+        shutil.rmtree(run_dir)
+    else:
+        logger.info("not resuming: no checkpoint in %s; starting afresh", run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest + "\n")
+    return None
 
 
 def collect_epoch_metrics(run_dir: str | Path) -> pd.DataFrame:
@@ -104,7 +155,8 @@ def train_model(
         of a decomposition method.
     run_dir
         nequip-train's output directory (checkpoints, CSV logs, Hydra config). A ``last.ckpt``
-        there is resumed: the epoch counter, optimiser, EMA and schedule continue.
+        there written under the same settings is resumed (the epoch counter, optimiser, EMA and
+        schedule continue); one written under other settings is discarded (:func:`resume_checkpoint`).
     outputs
         ``model`` (``model.nequip.zip``), ``metrics`` (``metrics.json``), ``epochs``
         (``metrics_epoch.csv``).
@@ -126,14 +178,15 @@ def train_model(
     overrides = hydra_overrides(model, int(run["layers"]), int(run["seed"]), run["corr_settings"], training,
                                 files, run_dir)
     overrides += method_overrides(run, files.get("prefit") or None)
-    last = run_dir / "last.ckpt"
-    resumed = last.exists()
-    if resumed:
-        logger.info("resuming from %s", last)
-        overrides.append(f"+ckpt_path={hydra_value(last)}")
     t0 = time.perf_counter()
     with template_dir() as templates:
-        check_streamed([cli("nequip-train"), "-cp", str(templates), "-cn", template_name(family), *overrides],
+        template = template_name(family)
+        inputs = [files[name] for name in sorted(files) if files[name]] + [templates / f"{template}.yaml"]
+        last = resume_checkpoint(run_dir, settings_digest(overrides, inputs))
+        resumed = last is not None
+        if resumed:
+            overrides.append(f"+ckpt_path={hydra_value(last)}")
+        check_streamed([cli("nequip-train"), "-cp", str(templates), "-cn", template, *overrides],
                        cli_env(threads), "nequip-train")
     logger.info("nequip-train finished in %.1f s", time.perf_counter() - t0)
 
