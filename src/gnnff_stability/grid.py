@@ -27,6 +27,7 @@ __all__ = [
     "PAPER_TABLE_KEYS",
     "RUN_KEYS",
     "STOICHIOMETRIC_RATIO",
+    "STAGES",
     "TRAIN_KEYS",
     "EMBEDDED_ONLY_FAMILIES",
     "expand_grid",
@@ -34,6 +35,8 @@ __all__ = [
     "method_presets",
     "method_role",
     "model_presets",
+    "resolve_device",
+    "stage_devices",
     "training_runs",
     "with_paths",
 ]
@@ -73,6 +76,39 @@ def md_route(family: str, md: Mapping[str, Any]) -> dict[str, Any]:
     if family in EMBEDDED_ONLY_FAMILIES:
         return {**md, "engine": "embedded", "model_format": "package"}
     return dict(md)
+
+
+#: The stages that put a model on a device, in order: training (with the test-set evaluation after it),
+#: compilation of the deployed model, and MD.
+STAGES = ("train", "compile", "md")
+
+
+def stage_devices(config: Mapping[str, Any], family: str) -> dict[str, str | None]:
+    """The device each stage of a ``family`` model runs on under a validated ``config``.
+
+    ``train`` is ``training.device`` (``cpu``, ``cuda`` or ``auto``: Lightning picks the GPU when there
+    is one; :func:`resolve_device` turns it into a device). ``compile`` is the device ``compile_model``
+    builds the AOTInductor package for, ``None`` when the family's route deploys the package itself
+    (:func:`md_route`). ``md`` is the device the MD engine runs the model on.
+    """
+    md = md_route(family, config["md"])
+    compiled = md["engine"] == "hpc" or md["model_format"] == "compiled"
+    return {
+        "train": config["training"]["device"],
+        "compile": md["device"] if compiled else None,
+        "md": md["device"],
+    }
+
+
+def resolve_device(device: str) -> str:
+    """``cpu`` or ``cuda`` for a device setting; ``auto`` is ``cuda`` where torch sees a GPU."""
+    if device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+    if device == "auto":
+        import torch  # noqa: PLC0415 (the run table needs no torch)
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 #: How the tables and figures name each model family.
