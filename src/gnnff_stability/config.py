@@ -242,6 +242,39 @@ def _check_semantics(config: dict[str, Any]) -> None:
     split = config["data"]["split"]
     if abs(sum(split) - 1.0) > 1e-6:
         raise ConfigError(f"config key data.split: fractions {split} must sum to 1")
+    if config["data"]["source"] == "extxyz":
+        _check_extxyz(config["data"]["extxyz"])
+
+
+_EXTXYZ_LAYOUTS = ({"file"}, {"train", "valid", "test"})
+
+
+def _check_extxyz(block: Mapping[str, Any]) -> None:
+    # The user's own data: one of the two layouts, files that exist, and only the campaign's species.
+    from gnnff_stability.data.extxyz import extxyz_species  # noqa: PLC0415 (ase-free, read only here)
+    from gnnff_stability.species import SPECIES  # noqa: PLC0415
+
+    given = {key: block[key] for key in ("file", "train", "valid", "test") if block[key]}
+    if set(given) not in _EXTXYZ_LAYOUTS:
+        raise ConfigError(
+            f"config key data.extxyz: found {', '.join(sorted(given)) or 'no file'}; give either `file` (one "
+            "file, split by data.split and data.seed) or all of `train`, `valid` and `test`"
+        )
+    for key, name in given.items():
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"config key data.extxyz.{key}: file {name!r} does not exist (looked in {Path.cwd()})")
+        try:
+            found = extxyz_species(path)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config key data.extxyz.{key}: {name} is not extended XYZ: {exc}") from None
+        unknown = sorted(set(found) - set(SPECIES))
+        if unknown:
+            first = ", ".join(f"{s} (first in frame {found[s]})" for s in unknown)
+            raise ConfigError(
+                f"config key data.extxyz.{key}: {name} holds species {first}; the campaign's species are "
+                f"{', '.join(SPECIES)}"
+            )
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

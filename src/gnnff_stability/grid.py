@@ -22,14 +22,14 @@ from gnnff_stability.settings import MethodPreset, ModelPreset
 
 __all__ = [
     "DEFAULT_CORR_SELECTION",
+    "EMBEDDED_ONLY_FAMILIES",
     "FAMILY_DISPLAY",
     "METHOD_COLUMNS",
     "PAPER_TABLE_KEYS",
     "RUN_KEYS",
-    "STOICHIOMETRIC_RATIO",
     "STAGES",
+    "STOICHIOMETRIC_RATIO",
     "TRAIN_KEYS",
-    "EMBEDDED_ONLY_FAMILIES",
     "expand_grid",
     "md_route",
     "method_presets",

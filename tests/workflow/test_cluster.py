@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 from gnnff_stability.config import load_config
-from gnnff_stability.grid import STAGES, expand_grid, md_route, stage_devices, training_runs
+from gnnff_stability.grid import (
+    STAGES,
+    expand_grid,
+    md_route,
+    stage_devices,
+    training_runs,
+)
 from gnnff_stability.settings import MDSettings, ModelPreset, TrainingSettings
 from gnnff_stability.train.hydra import hydra_overrides
 
@@ -128,7 +134,7 @@ def test_env_file_installs_the_project_and_a_cuda_torch():
 
 def _workflow_rules() -> set[str]:
     files = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
-    return {m.group(1) for f in files for m in re.finditer(r"^rule\s+(\w+)\s*:", f.read_text(), re.M)}
+    return {m.group(1) for f in files for m in re.finditer(r"^rule\s+(\w+)\s*:", f.read_text(), re.MULTILINE)}
 
 
 def _local_rules() -> set[str]:
@@ -136,13 +142,13 @@ def _local_rules() -> set[str]:
     files = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
     for f in files:
         text = f.read_text()
-        for block in re.finditer(r"^localrules\s*:\s*\n((?:[ \t]+.*\n?|\s*\n)+)", text, re.M):
+        for block in re.finditer(r"^localrules\s*:\s*\n((?:[ \t]+.*\n?|\s*\n)+)", text, re.MULTILINE):
             local |= set(re.findall(r"\w+", re.sub(r"#.*", "", block.group(1))))
-        for block in re.finditer(r"^localrules\s*:\s*(\w.*)$", text, re.M):
+        for block in re.finditer(r"^localrules\s*:\s*(\w.*)$", text, re.MULTILINE):
             local |= set(re.findall(r"\w+", block.group(1)))
         # a rule marked local in its own body
-        for rule in re.finditer(r"^rule\s+(\w+)\s*:(.*?)(?=^\S|\Z)", text, re.M | re.S):
-            if re.search(r"^\s+localrule\s*:\s*True", rule.group(2), re.M):
+        for rule in re.finditer(r"^rule\s+(\w+)\s*:(.*?)(?=^\S|\Z)", text, re.MULTILINE | re.DOTALL):
+            if re.search(r"^\s+localrule\s*:\s*True", rule.group(2), re.MULTILINE):
                 local.add(rule.group(1))
     return local
 
@@ -181,3 +187,40 @@ def test_grouped_rules_are_one_layer_wide():
     profile = yaml.safe_load(PROFILE.read_text())
     for rule in profile["groups"]:
         assert profile["set-threads"][rule] == profile["cores"], rule
+
+
+# --- your own data: the files are the reference data's inputs, a foreign species stops the plan ----
+
+
+def _write_frames(path: Path, symbols: str, n: int) -> None:
+    import ase.io
+    import numpy as np
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(n):
+        atoms = Atoms(symbols, positions=rng.uniform(0, 5, (len(Atoms(symbols)), 3)), cell=np.eye(3) * 5, pbc=True)
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.0 - i, forces=np.zeros((len(atoms), 3)))
+        frames.append(atoms)
+    ase.io.write(path, frames, format="extxyz")
+
+
+def test_own_data_in_the_workflow(workdir):
+    from workflow_helpers import job_counts, run_snakemake
+
+    config = yaml.safe_load((workdir / "config" / "test.yaml").read_text())
+    config["data"] = {"source": "extxyz", "extxyz": {"file": "mine/frames.extxyz"}}
+    (workdir / "config" / "own.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "mine").mkdir()
+    _write_frames(workdir / "mine" / "frames.extxyz", "Hf4O7Ta", 5)
+    proc = run_snakemake("-n", "--configfile", "config/own.yaml", cwd=workdir, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "data.extxyz.file" in out and "Ta (first in frame 0)" in out, out[-3000:]
+    assert not (workdir / "results").exists()
+    _write_frames(workdir / "mine" / "frames.extxyz", "Hf4O8", 5)
+    proc = run_snakemake("-n", "--configfile", "config/own.yaml", "--until", "make_reference_data", cwd=workdir)
+    assert job_counts(proc.stdout) == {"make_reference_data": 1}
+    # the file is an input of the rule: editing it makes the reference data (and all after it) stale
+    assert "mine/frames.extxyz" in proc.stdout

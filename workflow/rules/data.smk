@@ -1,6 +1,8 @@
 rule make_reference_data:
     # first: everything but the start cells and the reference MD waits for it
     priority: 50
+    input:
+        reference_inputs,
     output:
         **paths.DATA_FILES,
     params:
