@@ -49,7 +49,7 @@ lint: install
 	$(VENV)/bin/snakemake --lint
 
 figures: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores 1 --configfile $(CONFIG) --rerun-triggers mtime paper_figures
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores 1 paper_figures --configfile $(CONFIG) --rerun-triggers mtime
 
 clean-results:
 	rm -rf results/data results/structures results/train results/md results/refmd results/analysis \

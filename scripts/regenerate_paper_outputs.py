@@ -4,6 +4,7 @@ from pathlib import Path
 
 from gnnff_stability.logs import setup_script_logging
 from gnnff_stability.report.regenerate import regenerate_outputs
+from gnnff_stability.settings import FigureSettings
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 regenerate_outputs(
@@ -11,4 +12,5 @@ regenerate_outputs(
     snakemake.input,  # noqa: F821
     Path(snakemake.output.table1_csv).parent,  # noqa: F821
     Path(snakemake.output.fig3_corr_vs_stability_png).parent,  # noqa: F821
+    temp_K=FigureSettings.from_config(snakemake.params.figures).temp_K,  # noqa: F821
 )

@@ -244,6 +244,12 @@ def _check_semantics(config: dict[str, Any]) -> None:
         raise ConfigError(f"config key data.split: fractions {split} must sum to 1")
     if config["data"]["source"] == "extxyz":
         _check_extxyz(config["data"]["extxyz"])
+    shown = config["figures"]["temp_K"]
+    if shown is not None and shown not in grid["temp_K"]:
+        raise ConfigError(
+            f"config key figures.temp_K: {shown} K is not a temperature of the grid; "
+            f"allowed: {', '.join(str(t) for t in grid['temp_K'])} (or null for the lowest)"
+        )
 
 
 _EXTXYZ_LAYOUTS = ({"file"}, {"train", "valid", "test"})

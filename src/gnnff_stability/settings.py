@@ -23,6 +23,7 @@ __all__ = [
     "CorrSettings",
     "DataSettings",
     "ExtxyzSettings",
+    "FigureSettings",
     "HPCSettings",
     "MDSettings",
     "MethodPreset",
@@ -209,6 +210,14 @@ class MDSettings(_Section):
     def damp_ps(self) -> float:
         """Langevin damping time in ps."""
         return self.damp_fs / 1000.0
+
+
+@dataclass(frozen=True)
+class FigureSettings(_Section):
+    """``figures``: what the figures show."""
+
+    block: ClassVar[str] = "figures"
+    temp_K: int | None
 
 
 @dataclass(frozen=True)

@@ -224,3 +224,20 @@ def test_own_data_in_the_workflow(workdir):
     assert job_counts(proc.stdout) == {"make_reference_data": 1}
     # the file is an input of the rule: editing it makes the reference data (and all after it) stale
     assert "mine/frames.extxyz" in proc.stdout
+
+
+# --- figures at any configured temperature -------------------------------------------------------
+
+
+def test_figure_temperature_is_one_of_the_grid():
+    from gnnff_stability.config import ConfigError, validate_config
+    from gnnff_stability.settings import FigureSettings
+
+    raw = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    assert FigureSettings.from_config(validate_config(raw)["figures"]).temp_K is None  # the lowest, 1200 K
+    raw["figures"] = {"temp_K": 2400}
+    assert FigureSettings.from_config(validate_config(raw)["figures"]).temp_K == 2400
+    raw["figures"] = {"temp_K": 1500}
+    with pytest.raises(ConfigError, match=r"figures\.temp_K: 1500 K is not a temperature of the grid; "
+                                          r"allowed: 1200, 1800, 2400"):
+        validate_config(raw)

@@ -20,6 +20,7 @@ rule make_figures:
         **figure_outputs(),
     params:
         runs=run_records(),
+        figures=config["figures"],
     log:
         LOG(f"{paths.FIGURES}/make_figures.log"),
     conda:
@@ -40,6 +41,7 @@ rule paper_figures:
         **figure_outputs(f"{paths.PAPER_FIGURES}/figures"),
     params:
         runs=run_records(),
+        figures=config["figures"],
     log:
         LOG(f"{paths.PAPER_FIGURES}/paper_figures.log"),
     conda:

@@ -29,6 +29,7 @@ def regenerate_outputs(
     available: Iterable[str],
     tables_dir: str | Path,
     figures_dir: str | Path,
+    temp_K: int | None = None,
 ) -> dict[str, Any]:
     """Write every table (CSV and markdown) and every figure (PNG and PDF) from existing results.
 
@@ -40,6 +41,8 @@ def regenerate_outputs(
         The result files to read (the rule's inputs: those that exist).
     tables_dir, figures_dir
         Output directories (created).
+    temp_K
+        Set-point temperature of the one-temperature figures (``figures.temp_K``; None: the lowest).
 
     Returns
     -------
@@ -54,5 +57,5 @@ def regenerate_outputs(
     tables = build_tables(table, tables_dir)
     available = [str(Path(p)) for p in available]
     reference = paths.PAIR_REFERENCE if str(Path(paths.PAIR_REFERENCE)) in available else None
-    figures = make_figures(table, figures_dir, pair_reference=reference)
+    figures = make_figures(table, figures_dir, temp_K=temp_K, pair_reference=reference)
     return {"tables": tables, "figures": figures, "n_scored": scored}
