@@ -53,7 +53,7 @@ lint: install
 
 # Every table and figure again from the campaign's existing results, into $(RESULTS_ROOT)/paper_figures/.
 figures: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores 1 --configfile $(CONFIG) --rerun-triggers mtime paper_figures
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores 1 paper_figures --configfile $(CONFIG) --rerun-triggers mtime
 	@echo "Tables and figures: $(CURDIR)/$(RESULTS_ROOT)/paper_figures/"
 
 # Removes one campaign's results root (CONFIG's; other campaigns are kept).

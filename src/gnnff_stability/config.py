@@ -221,6 +221,45 @@ def _check_semantics(config: dict[str, Any]) -> None:
                 f"valid and test take {n_valid} + {n_test} (at least one each), train would get {n_train}; "
                 "give more frames or smaller valid/test fractions"
             )
+    if config["data"]["source"] == "extxyz":
+        _check_extxyz(config["data"]["extxyz"])
+    shown = config["figures"]["temp_K"]
+    if shown is not None and shown not in grid["temp_K"]:
+        raise ConfigError(
+            f"config key figures.temp_K: {shown} K is not a temperature of the grid; "
+            f"allowed: {', '.join(str(t) for t in grid['temp_K'])} (or null for the lowest)"
+        )
+
+
+_EXTXYZ_LAYOUTS = ({"file"}, {"train", "valid", "test"})
+
+
+def _check_extxyz(block: Mapping[str, Any]) -> None:
+    # The user's own data: one of the two layouts, files that exist, and only the campaign's species.
+    from gnnff_stability.data.extxyz import extxyz_species  # noqa: PLC0415 (ase-free, read only here)
+    from gnnff_stability.species import SPECIES  # noqa: PLC0415
+
+    given = {key: block[key] for key in ("file", "train", "valid", "test") if block[key]}
+    if set(given) not in _EXTXYZ_LAYOUTS:
+        raise ConfigError(
+            f"config key data.extxyz: found {', '.join(sorted(given)) or 'no file'}; give either `file` (one "
+            "file, split by data.split and data.seed) or all of `train`, `valid` and `test`"
+        )
+    for key, name in given.items():
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"config key data.extxyz.{key}: file {name!r} does not exist (looked in {Path.cwd()})")
+        try:
+            found = extxyz_species(path)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config key data.extxyz.{key}: {name} is not extended XYZ: {exc}") from None
+        unknown = sorted(set(found) - set(SPECIES))
+        if unknown:
+            first = ", ".join(f"{s} (first in frame {found[s]})" for s in unknown)
+            raise ConfigError(
+                f"config key data.extxyz.{key}: {name} holds species {first}; the campaign's species are "
+                f"{', '.join(SPECIES)}"
+            )
 
 
 def with_campaign(config: Mapping[str, Any], source: str | Path) -> dict[str, Any]:

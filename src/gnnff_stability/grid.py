@@ -29,6 +29,7 @@ __all__ = [
     "PAPER_TABLE_KEYS",
     "RUN_KEYS",
     "SETTINGS_COLUMNS",
+    "STAGES",
     "STOICHIOMETRIC_RATIO",
     "TRAIN_KEYS",
     "expand_grid",
@@ -37,6 +38,8 @@ __all__ = [
     "method_role",
     "method_settings",
     "model_presets",
+    "resolve_device",
+    "stage_devices",
     "training_runs",
     "with_paths",
 ]
@@ -62,6 +65,39 @@ def md_route(family: str, md: Mapping[str, Any]) -> dict[str, Any]:
     if FAMILIES[family].embedded_only:
         return {**md, "engine": "embedded", "model_format": "package"}
     return dict(md)
+
+
+#: The stages that put a model on a device, in order: training (with the test-set evaluation after it),
+#: compilation of the deployed model, and MD.
+STAGES = ("train", "compile", "md")
+
+
+def stage_devices(config: Mapping[str, Any], family: str) -> dict[str, str | None]:
+    """The device each stage of a ``family`` model runs on under a validated ``config``.
+
+    ``train`` is ``training.device`` (``cpu``, ``cuda`` or ``auto``: Lightning picks the GPU when there
+    is one; :func:`resolve_device` turns it into a device). ``compile`` is the device ``compile_model``
+    builds the AOTInductor package for, ``None`` when the family's route deploys the package itself
+    (:func:`md_route`). ``md`` is the device the MD engine runs the model on.
+    """
+    md = md_route(family, config["md"])
+    compiled = md["engine"] == "hpc" or md["model_format"] == "compiled"
+    return {
+        "train": config["training"]["device"],
+        "compile": md["device"] if compiled else None,
+        "md": md["device"],
+    }
+
+
+def resolve_device(device: str) -> str:
+    """``cpu`` or ``cuda`` for a device setting; ``auto`` is ``cuda`` where torch sees a GPU."""
+    if device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+    if device == "auto":
+        import torch  # noqa: PLC0415 (the run table needs no torch)
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 #: Columns resolved from the method preset for each row (scalars: the tables and figures read them).

@@ -24,6 +24,8 @@ __all__ = [
     "CombSettings",
     "CorrSettings",
     "DataSettings",
+    "ExtxyzSettings",
+    "FigureSettings",
     "HPCSettings",
     "MDSettings",
     "MethodPreset",
@@ -99,13 +101,32 @@ class CombSettings(_Section):
 
 
 @dataclass(frozen=True)
+class ExtxyzSettings(_Section):
+    """``data.extxyz``: the user's own labelled extended XYZ files (paths relative to the run directory)."""
+
+    block: ClassVar[str] = "data.extxyz"
+    file: str
+    train: str
+    valid: str
+    test: str
+    name: str
+
+    @property
+    def files(self) -> dict[str, str]:
+        """The files given, by role: ``{"file": ...}`` or ``{"train": ..., "valid": ..., "test": ...}``."""
+        return {k: v for k, v in (("file", self.file), ("train", self.train), ("valid", self.valid),
+                                  ("test", self.test)) if v}
+
+
+@dataclass(frozen=True)
 class DataSettings(_Section):
     """``data``: where the reference energies and forces come from."""
 
     block: ClassVar[str] = "data"
-    nested: ClassVar[dict[str, type]] = {"comb": CombSettings}
+    nested: ClassVar[dict[str, type]] = {"comb": CombSettings, "extxyz": ExtxyzSettings}
     source: str
     samd23_dir: str
+    extxyz: ExtxyzSettings
     seed: int
     split: tuple[float, float, float]
     comb: CombSettings
@@ -175,6 +196,14 @@ class MDSettings(_Section):
     def damp_ps(self) -> float:
         """Langevin damping time in ps."""
         return self.damp_fs / 1000.0
+
+
+@dataclass(frozen=True)
+class FigureSettings(_Section):
+    """``figures``: what the figures show."""
+
+    block: ClassVar[str] = "figures"
+    temp_K: int | None
 
 
 @dataclass(frozen=True)

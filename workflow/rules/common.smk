@@ -73,6 +73,14 @@ def model_block(wildcards):
     return config["models"][wildcards.model]
 
 
+def reference_inputs(wildcards):
+    """The user's own data files (data.source: extxyz); the other sources have no input file."""
+    if config["data"]["source"] != "extxyz":
+        return []
+    block = config["data"]["extxyz"]
+    return [block[key] for key in ("file", "train", "valid", "test") if block[key]]
+
+
 def prefit_input(wildcards):
     """The phase-1 body-term file of a decomposition method (nothing for other methods)."""
     if not training_row(wildcards)["decomposition"]:

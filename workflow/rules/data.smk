@@ -1,6 +1,8 @@
 rule make_reference_data:
     # first: everything but the start cells and the reference MD waits for it
     priority: 50
+    input:
+        reference_inputs,
     output:
         train=paths.DATA_FILES["train"],
         valid=paths.DATA_FILES["valid"],

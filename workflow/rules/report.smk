@@ -22,6 +22,7 @@ rule make_figures:
     params:
         runs=run_records(),
         campaign=config["campaign"],
+        figures=config["figures"],
     log:
         LOG(f"{paths.FIGURES}/make_figures.log"),
     conda:
@@ -43,6 +44,7 @@ rule paper_figures:
     params:
         runs=run_records(),
         campaign=config["campaign"],
+        figures=config["figures"],
     log:
         LOG(f"{paths.PAPER_FIGURES}/paper_figures.log"),
     conda:

@@ -1,8 +1,9 @@
 """The reference data set of a campaign: train / valid / test extended XYZ and ``meta.json``.
 
-Two sources, selected by ``data.source``: ``comb`` (frames sampled and labelled with the COMB Hf-O
-potential in LAMMPS, :mod:`.sampling` and :mod:`.comb`: a classical stand-in for DFT) and ``samd23``
-(the paper's DFT set, :mod:`.samd23`). Units: Å, eV, eV/Å.
+Three sources, selected by ``data.source``: ``comb`` (frames sampled and labelled with the COMB Hf-O
+potential in LAMMPS, :mod:`.sampling` and :mod:`.comb`: a classical stand-in for DFT), ``samd23``
+(the paper's DFT set, :mod:`.samd23`) and ``extxyz`` (the user's own labelled files, :mod:`.extxyz`).
+Units: Å, eV, eV/Å.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from ase import Atoms
 
 from gnnff_stability.data.splits import split_counts
 from gnnff_stability.settings import DataSettings
+from gnnff_stability.species import SPECIES
 
+from .extxyz import read_labelled_frames
 from .samd23 import SAMD23_SOURCE, read_samd23
 from .sampling import generate_comb_frames
 
-__all__ = ["COMB_SOURCE", "frame_statistics", "make_reference_data", "split_frames", "write_frames"]
+__all__ = ["COMB_SOURCE", "frame_statistics", "make_reference_data", "read_extxyz_source", "split_frames",
+           "write_frames"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,24 @@ def split_frames(
     order = np.random.default_rng(seed).permutation(n)
     picked = [frames[i] for i in order]
     return picked[:n_train], picked[n_train : n_train + n_valid], picked[n_train + n_valid :]
+
+
+def read_extxyz_source(settings: DataSettings) -> tuple[dict[str, list[Atoms]], str]:
+    """The user's own frames (``data.source: extxyz``) as train / valid / test, and how they were split.
+
+    One ``data.extxyz.file`` is shuffled and split with ``data.split`` and ``data.seed`` (as the COMB
+    frames are); ``train``, ``valid`` and ``test`` files are kept as given.
+    """
+    files = settings.extxyz.files
+    if set(files) == {"file"}:
+        frames = read_labelled_frames(files["file"], SPECIES)
+        split_rng = np.random.default_rng(np.random.SeedSequence(int(settings.seed)).spawn(2)[1])
+        splits = dict(zip(("train", "valid", "test"), split_frames(frames, settings.split, split_rng)))
+        return splits, f"one file split {list(settings.split)} with data.seed {settings.seed}"
+    if set(files) == {"train", "valid", "test"}:
+        splits = {role: read_labelled_frames(files[role], SPECIES) for role in ("train", "valid", "test")}
+        return splits, "the given train / valid / test files are kept (data.split and data.seed are not used)"
+    raise ValueError(f"data.extxyz: give `file` or all of train, valid and test; found {sorted(files) or 'none'}")
 
 
 def frame_statistics(frames: Sequence[Atoms]) -> dict[str, Any]:
@@ -140,8 +162,12 @@ def make_reference_data(
         source_text = SAMD23_SOURCE
         extra["samd23_dir"] = str(settings.samd23_dir)
         extra["split_note"] = "the SAMD23 split is kept (data.split and data.seed are not used)"
+    elif source == "extxyz":
+        splits, extra["split_note"] = read_extxyz_source(settings)
+        source_text = settings.extxyz.name
+        extra["extxyz"] = settings.extxyz.files
     else:
-        raise ValueError(f"data.source must be 'comb' or 'samd23', got {source!r}")
+        raise ValueError(f"data.source must be 'comb', 'samd23' or 'extxyz', got {source!r}")
     outputs = {"train": train, "valid": valid, "test": test}
     if "ood" in splits:
         if ood is not None:

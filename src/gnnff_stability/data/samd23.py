@@ -9,10 +9,11 @@ import logging
 import tarfile
 from pathlib import Path
 
-import numpy as np
 from ase import Atoms
 
 from gnnff_stability.species import SPECIES
+
+from .extxyz import read_labelled_frames
 
 __all__ = ["SAMD23_FILES", "SAMD23_OOD_FILE", "SAMD23_SOURCE", "read_samd23"]
 
@@ -48,30 +49,6 @@ def _samd23_root(samd23_dir: Path) -> Path:
     )
 
 
-def _normalise_frame(atoms: Atoms, where: str) -> Atoms:
-    """Copy of a frame with ``energy`` (from energy or free_energy) and ``forces`` on a SinglePointCalculator."""
-    from ase.calculators.singlepoint import SinglePointCalculator  # noqa: PLC0415
-
-    results = dict(atoms.calc.results) if atoms.calc is not None else {}
-    sources = [results, atoms.info, atoms.arrays]
-    energy = next((src[k] for k in ("energy", "free_energy") for src in sources if k in src), None)
-    forces = next((src[k] for k in ("forces", "force") for src in sources if k in src), None)
-    if energy is None or forces is None:
-        raise ValueError(
-            f"{where}: a frame lacks {'an energy (energy or free_energy)' if energy is None else 'forces'}; "
-            f"found calculator results {sorted(results)}, info {sorted(atoms.info)}, arrays {sorted(atoms.arrays)}"
-        )
-    forces = np.asarray(forces, dtype=float)
-    if forces.shape != (len(atoms), 3):
-        raise ValueError(f"{where}: forces have shape {forces.shape}, expected ({len(atoms)}, 3)")
-    out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-    unknown = sorted(set(out.get_chemical_symbols()) - set(SPECIES))
-    if unknown:
-        raise ValueError(f"{where}: species {unknown} are not in {list(SPECIES)}")
-    out.calc = SinglePointCalculator(out, energy=float(energy), forces=forces)
-    return out
-
-
 def read_samd23(samd23_dir: str | Path) -> dict[str, list[Atoms]]:
     """Read the SAMD23 HfO split files, normalising labels to ``energy`` and ``forces``.
 
@@ -87,18 +64,13 @@ def read_samd23(samd23_dir: str | Path) -> dict[str, list[Atoms]]:
         ``train``, ``valid``, ``test`` and, if ``OOD.xyz`` exists, ``ood``: lists of frames with a
         ``SinglePointCalculator`` holding energy (eV) and forces (eV/Å).
     """
-    import ase.io  # noqa: PLC0415
-
     root = _samd23_root(Path(samd23_dir))
     files = dict(SAMD23_FILES)
     if (root / SAMD23_OOD_FILE).is_file():
         files["ood"] = SAMD23_OOD_FILE
     out = {}
     for split, name in files.items():
-        frames = ase.io.read(root / name, index=":", format="extxyz")
-        if not frames:
-            raise ValueError(f"SAMD23 file {root / name} holds no frames")
-        out[split] = [_normalise_frame(a, f"{root / name} frame {i}") for i, a in enumerate(frames)]
+        out[split] = read_labelled_frames(root / name, SPECIES)
         logger.info("read %d frames from %s", len(out[split]), root / name)
     return out
 

@@ -29,6 +29,7 @@ def regenerate_outputs(
     available: Iterable[str],
     outputs: Mapping[str, str | Path],
     campaign: str,
+    temp_K: int | None = None,
 ) -> dict[str, Any]:
     """Write every table (CSV and markdown) and every figure (PNG and PDF) from existing results.
 
@@ -44,6 +45,8 @@ def regenerate_outputs(
         :func:`~gnnff_stability.paths.figure_files`).
     campaign
         The campaign whose results root holds the results.
+    temp_K
+        Set-point temperature of the one-temperature figures (``figures.temp_K``; None: the lowest).
 
     Returns
     -------
@@ -58,5 +61,5 @@ def regenerate_outputs(
     tables = build_tables(table, outputs)
     pair_reference = paths.bind(campaign).PAIR_REFERENCE
     reference = pair_reference if str(Path(pair_reference)) in {str(Path(p)) for p in available} else None
-    figures = make_figures(table, outputs, pair_reference=reference)
+    figures = make_figures(table, outputs, temp_K=temp_K, pair_reference=reference)
     return {"tables": tables, "figures": figures, "n_scored": scored}

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from gnnff_stability.grid import resolve_device
 from gnnff_stability.proc import check_streamed, cli, cli_env
 from gnnff_stability.settings import ModelPreset, TrainingSettings
 
@@ -201,7 +202,9 @@ def train_model(
     epochs.to_csv(outputs["epochs"], index=False)
 
     torch.set_num_threads(max(int(threads), 1))
-    evaluation = evaluate_model(outputs["model"], files["test"], family, run["corr_selection"])
+    # on the training device: at paper size a CPU pass over the test set takes longer than the training step
+    evaluation = evaluate_model(outputs["model"], files["test"], family, run["corr_selection"],
+                                device=resolve_device(training.device))
 
     def _median(column: str) -> float:
         if column in epochs and epochs[column].notna().any():
