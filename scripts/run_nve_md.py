@@ -11,7 +11,7 @@ run_nve_metric(
     snakemake.input.cell,  # noqa: F821
     MDSettings.from_config(snakemake.params.md),  # noqa: F821
     NVEMetricSettings.from_config(snakemake.params.nve),  # noqa: F821
-    MDRunFiles.from_mapping(snakemake.output),  # noqa: F821
+    MDRunFiles.from_mapping(dict(snakemake.output.items())),  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
     family=snakemake.params.family,  # noqa: F821
 )
