@@ -9,9 +9,10 @@ and times, side by side in one run:
   (:func:`gnnff_stability.analysis.stability.snapshot_observables` over the reader).
 
 Linear scaling shows as a roughly constant atom-snapshots/s across sizes (the 96-atom cell is
-dominated by per-call overhead). Usage::
+dominated by per-call overhead). ``--smoke`` runs two small cells once (a check that it runs, in
+seconds). Usage::
 
-    .venv/bin/python benchmarks/bench_stability.py [--quick]
+    .venv/bin/python benchmarks/bench_stability.py [--quick | --smoke]
 """
 
 from __future__ import annotations
@@ -63,14 +64,17 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer snapshots, one repeat")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="two small cells, one repeat: checks that it runs")
+    args = parser.parse_args(argv)
     sizes = [((2, 2, 2), 200), ((6, 6, 6), 20), ((12, 12, 12), 5), ((20, 20, 21), 3)]
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick or args.smoke else 3
     if args.quick:
         sizes = [(r, max(2, n // 4)) for r, n in sizes]
+    if args.smoke:
+        sizes = [((2, 2, 2), 4), ((3, 3, 3), 2)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for reps, n_snap in sizes:
