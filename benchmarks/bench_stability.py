@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> None:
             path = Path(tmp) / f"dump_{n_atoms}.lammpstrj"
             write_dump(path, snaps)
             work = n_atoms * n_snap
-            t_parse = best_of(lambda: sum(1 for _ in DumpReader(path)), repeats)
+            t_parse = best_of(lambda path=path: sum(1 for _ in DumpReader(path)), repeats)
 
-            def rmin_all():
+            def rmin_all(snaps=snaps):
                 hint = None
                 for s in snaps:
                     r = min_pair_distances(s.positions, s.types, s.cell, s.pbc,
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
                     hint = r
 
             t_rmin = best_of(rmin_all, repeats)
-            t_eval = best_of(lambda: snapshot_observables(DumpReader(path)), repeats)
+            t_eval = best_of(lambda path=path: snapshot_observables(DumpReader(path)), repeats)
             rows.append((n_atoms, n_snap, work / t_parse, work / t_rmin, work / t_eval,
                          t_eval / n_snap))
     print(f"{'atoms':>8} {'snaps':>6} {'parse':>12} {'rmin':>12} {'evaluator':>12} "
