@@ -8,7 +8,7 @@ CORES ?= 2
 CONFIG ?= config/config.yaml
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast test-slurm dryrun paper-dryrun lint figures clean-results
+.PHONY: install demo test test-fast test-slurm dryrun paper-dryrun lint ruff mypy figures clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ demo: install
 	echo "" && $(PY) -m gnnff_stability.report.outcomes results/tables/tableA4.csv && \
 	echo "" && cat results/tables/table2.md
 
-test: install
+# ruff (pyflakes, pycodestyle errors, bugbear) and mypy over the library; both configured in pyproject.toml
+ruff: install
+	$(VENV)/bin/ruff check .
+
+mypy: install
+	$(VENV)/bin/mypy
+
+test: ruff mypy
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
@@ -45,7 +52,7 @@ dryrun: install
 paper-dryrun: install
 	$(VENV)/bin/snakemake -n --configfile config/paper.yaml
 
-lint: install
+lint: ruff mypy
 	$(VENV)/bin/snakemake --lint
 
 figures: install

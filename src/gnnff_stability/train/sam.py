@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from nequip.train import EMALightningModule
@@ -194,7 +194,13 @@ def _restore_metric_states(states: list[tuple[Any, dict, int]]) -> None:
         metric._computed = None
 
 
-class SAMMixin:
+if TYPE_CHECKING:
+    from lightning import LightningModule as _MixinBase
+else:
+    _MixinBase = object
+
+
+class SAMMixin(_MixinBase):
     """SAM for a Lightning module with automatic optimisation (put it first among the bases).
 
     Parameters
