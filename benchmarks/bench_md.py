@@ -116,7 +116,7 @@ def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str
 
     timed = TimedModel(loaded.model)
     loaded.model = timed
-    settings = MDSettings.from_partial({"steps": steps, "dump_every": 100, "thermo_every": 10,
+    settings = MDSettings.from_partial({"steps": steps, "dump_every": min(100, steps), "thermo_every": 10,
                                         "device": device})
     out = workdir / "md_default"
     record = run_embedded(loaded, cell, 1200.0, 0, settings, out / "dump.lammpstrj",
