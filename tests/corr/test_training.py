@@ -265,7 +265,7 @@ def test_stabiliser_presets_become_hydra_overrides(tmp_path):
     assert methods["mix"].stabilisers == ("corr", "sam", "zbl") and methods["base"].is_baseline
     assert rows["mix"]["stabilisers"] == "corr+sam+zbl"
     assert method_overrides(rows["sam"]) == [f"training_module._target_={SAM_MODULE}",
-                                             "++training_module.sam={rho:0.1}"]
+                                             "++training_module.sam={adaptive:false,eps:1e-12,eta:0.01,rho:0.1}"]
     (zbl,) = method_overrides(rows["zbl"])
     assert zbl.startswith("++training_module.model.pair_potential={_target_:'nequip.nn.pair_potential.ZBL'")
     assert "chemical_species:['Hf','O']" in zbl

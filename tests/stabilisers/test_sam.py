@@ -104,15 +104,91 @@ def test_perturbation_skips_parameters_without_gradient():
     a = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
     frozen = torch.nn.Parameter(torch.tensor([1.0]), requires_grad=False)
     a.grad = torch.tensor([3.0, 4.0])
-    out, norm = sam_perturbation([a, frozen], rho=0.5)
+    out, norm = sam_perturbation([a, frozen], 0.5, False, 0.01, 1e-12)
     assert len(out) == 1 and out[0][0] is a and norm.item() == pytest.approx(5.0)
     torch.testing.assert_close(out[0][1], torch.tensor([0.3, 0.4]))
-    assert sam_perturbation([frozen], rho=0.5) == ([], None)
+    assert sam_perturbation([frozen], 0.5, False, 0.01, 1e-12) == ([], None)
+
+
+class LinearQuadratic(SAMMixin, lightning.LightningModule):
+    """A linear layer (weight 1x2, bias 1) under L = 1/2 (x - x*)^T A (x - x*), x = (w11, w12, b)."""
+
+    def __init__(self, A, x_star, x0, lr, sam):
+        super().__init__(sam=sam)
+        self.register_buffer("A", A)
+        self.register_buffer("x_star", x_star)
+        self.layer = torch.nn.Linear(2, 1, dtype=torch.float64)
+        with torch.no_grad():
+            self.layer.weight.copy_(x0[:2].reshape(1, 2))
+            self.layer.bias.copy_(x0[2:])
+        self.lr = lr
+
+    def training_step(self, batch, batch_idx):
+        d = torch.cat([self.layer.weight.reshape(-1), self.layer.bias]) - self.x_star
+        return 0.5 * d @ self.A @ d
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader([0.0], batch_size=1)
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.01])
+def test_adaptive_sam_leaves_biases_unscaled(eta):
+    """ASAM's T = |w| + eta multiplies the weights' ascent only; a bias moves as in plain SAM (T = 1)."""
+    lr, rho = 0.1, 0.5
+    rng = np.random.default_rng(7)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    A = q @ np.diag([0.5, 2.0, 5.0]) @ q.T
+    x_star, x0 = rng.normal(size=3), np.array([0.3, -2.0, 1.5])
+    t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    module = LinearQuadratic(t(A), t(x_star), t(x0), lr, {"rho": rho, "adaptive": True, "eta": eta})
+    trainer = lightning.Trainer(max_steps=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                                enable_progress_bar=False, enable_model_summary=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module)
+    x1 = torch.cat([module.layer.weight.reshape(-1), module.layer.bias]).detach().numpy()
+    g = A @ (x0 - x_star)
+    T = np.array([abs(x0[0]) + eta, abs(x0[1]) + eta, 1.0])  # the bias (last) is not scaled
+    e = rho * T**2 * g / np.linalg.norm(T * g)
+    np.testing.assert_allclose(x1, x0 - lr * A @ (x0 + e - x_star), rtol=0, atol=1e-12)
+    # the bias's ascent is plain SAM's direction over the same global norm; scaling it too differs
+    assert e[2] == pytest.approx(rho * g[2] / np.linalg.norm(T * g), rel=1e-12)
+    T_all = np.abs(x0) + eta
+    e_all = rho * T_all**2 * g / np.linalg.norm(T_all * g)
+    assert np.abs(x1 - (x0 - lr * A @ (x0 + e_all - x_star))).max() > 1e-4
+    assert trainer.callback_metrics["sam/grad_norm"].item() == pytest.approx(np.linalg.norm(T * g), rel=1e-12)
+
+
+def test_is_bias():
+    from gnnff_stability.train.sam import is_bias
+
+    assert is_bias("layer.bias") and is_bias("mlp.0.bias") and is_bias("bias")
+    assert not is_bias("layer.weight") and not is_bias("bias_net.weight") and not is_bias("a")
+
+
+def test_sam_defaults_come_from_the_schema():
+    """Allegro-Legato's main radius (Ibayashi et al. 2023: rho 0.005); eps can be set from a config."""
+    from gnnff_stability.config import ConfigError, validate_config
+
+    def sam_block(sam):
+        config = validate_config({"grid": {"model": ["m"], "layers": {"m": [1]}, "method": ["s"]},
+                                  "models": {"m": {"family": "nequip"}}, "methods": {"s": {"sam": sam}}})
+        return config["methods"]["s"]["sam"]
+
+    assert sam_block({}) == {"rho": 0.005, "adaptive": False, "eta": 0.01, "eps": 1e-12}
+    assert sam_block({"eps": 1e-8, "rho": 0.05}) == {"rho": 0.05, "adaptive": False, "eta": 0.01, "eps": 1e-8}
+    with pytest.raises(ConfigError, match="sam.eps"):
+        sam_block({"eps": 0})
+    # the module fills the same defaults when it is given a partial block
+    assert validate_sam({}) == sam_block({})
 
 
 def test_validate_sam():
     assert validate_sam(None) is None
-    assert validate_sam({}) == {"rho": 0.05, "adaptive": False, "eta": 0.01, "eps": 1e-12}
+    assert validate_sam({"rho": 0.05}) == {"rho": 0.05, "adaptive": False, "eta": 0.01, "eps": 1e-12}
     assert validate_sam({"rho": 1, "adaptive": True})["rho"] == 1.0
     for bad, word in [({"rho": 0}, "rho"), ({"rho": -1}, "rho"), ({"radius": 1}, "radius"),
                       ({"adaptive": "yes"}, "adaptive"), ({"eta": -0.1}, "eta"), ({"rho": "big"}, "rho"),

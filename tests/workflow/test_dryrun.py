@@ -16,13 +16,14 @@ def test_dry_run(workdir, config):
     counts = job_counts(proc.stdout)
     assert counts["make_tables"] == 1 and counts["all"] == 1
     if config == "paper.yaml":
-        # the paper grid (16 trained models) and the extended study (14 more) x 3 ratios x 3 temperatures;
-        # the 25 NequIP / Allegro models are compiled for pair_nequip / pair_allegro, GemNet-T runs in the
-        # embedded engine; one phase-1 fit per decomposition method
-        assert counts["train_model"] == 30
-        assert counts["compile_model"] == 25
-        assert counts["run_md"] == 270 and counts["score_run"] == 270
-        assert counts["prefit_body_terms"] == 2 and counts["pair_interaction"] == 30
+        # the paper grid (16 trained models) and the extended study (14 more, and SAM's radius scan: 2 radii
+        # x 3 deep models) x 3 ratios x 3 temperatures; the 29 NequIP / Allegro models are compiled for
+        # pair_nequip / pair_allegro, GemNet-T runs in the embedded engine; one phase-1 fit per
+        # decomposition method
+        assert counts["train_model"] == 36
+        assert counts["compile_model"] == 29
+        assert counts["run_md"] == 324 and counts["score_run"] == 324
+        assert counts["prefit_body_terms"] == 2 and counts["pair_interaction"] == 36
     if config == "gemnet.yaml":
         # GemNet-T (baseline and corr) on the embedded campaign, no compile step, its metrics too
         assert counts["train_model"] == 2 and counts["run_md"] == 6 and "compile_model" not in counts

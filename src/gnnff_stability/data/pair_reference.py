@@ -71,7 +71,7 @@ def comb_pair_curve(
                                  "force_eV_per_A": float(label.forces[1, 0]), "energy_eV": label.energy,
                                  "q1_e": float(label.charges[0]), "q2_e": float(label.charges[1])})
     out = pd.DataFrame(rows)
-    for pair, group in out.groupby("pair"):
+    for _, group in out.groupby("pair"):
         far = group.loc[group["r_A"].idxmax(), "energy_eV"]
         out.loc[group.index, "energy_eV"] = group["energy_eV"] - far
     return out

@@ -8,12 +8,18 @@ minimises ``max_{||e|| <= rho} L(w + e)``. One step takes two forward/backward p
    trained parameters), and the gradient ``g_sam = dL/dw`` there;
 3. ``w`` is restored and the base optimiser steps from ``w`` with ``g_sam``.
 
-The adaptive variant (ASAM, Kwon et al. 2021) scales the ascent element-wise by
+The adaptive variant (ASAM, Kwon et al. 2021) scales the ascent of every weight element-wise by
 ``T = |w| + eta``: ``e = rho * T^2 g / ||T g||``, which makes the radius invariant to a rescaling
-of the weights; it usually wants a larger ``rho`` (ASAM uses 0.5 to 2).
+of the weights; it usually wants a larger ``rho`` (ASAM uses 0.5 to 2). As in ASAM's reference
+implementation, biases are not scaled (``T = 1`` for them, inside the norm too): a parameter is a
+bias when its own name (the last component of its dotted name in the module) contains ``bias``.
 
 Allegro-Legato (Ibayashi et al. 2023) trained Allegro with SAM to lengthen the time to failure of
-large MD runs, at about +75 % training time.
+large MD runs, at about +75 % training time; its main configuration uses ``rho = 0.005`` and it
+scans 0.001-0.05.
+
+When the module also has the correlation loss (:class:`CorrSAMLightningModule`), the loss whose
+gradient sets the ascent direction is the whole training loss, decorrelation penalty included.
 
 How it sits in Lightning
 ------------------------
@@ -40,15 +46,16 @@ Logged per epoch (CSV column): ``sam/grad_norm``, the mean over steps of the nor
 divides by (``||g||`` at ``w``, or ``||T g||`` adaptive).
 
 Hydra: ``training_module._target_: gnnff_stability.train.sam.SAMLightningModule`` (or
-``CorrSAMLightningModule``) with ``sam: {rho: 0.05, adaptive: false}``; ``sam: null`` trains
-without SAM, exactly like the parent module.
+``CorrSAMLightningModule``) with ``sam: {rho: 0.005, adaptive: false}``; ``sam: null`` trains
+without SAM, exactly like the parent module. Unset keys take the defaults of the configuration
+schema's ``methods.<name>.sam`` block, the only place they are stated (:func:`sam_defaults`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from nequip.train import EMALightningModule
@@ -59,38 +66,45 @@ __all__ = [
     "CorrSAMLightningModule",
     "SAMLightningModule",
     "SAMMixin",
+    "is_bias",
+    "sam_defaults",
     "sam_perturbation",
     "validate_sam",
 ]
 
 logger = logging.getLogger(__name__)
 
-_SAM_DEFAULTS = {"rho": 0.05, "adaptive": False, "eta": 0.01, "eps": 1e-12}
+def sam_defaults() -> dict[str, Any]:
+    """The defaults of the schema's ``methods.<name>.sam`` block: ``{rho, adaptive, eta, eps}``."""
+    from gnnff_stability.config import load_schema
+
+    block = load_schema()["properties"]["methods"]["additionalProperties"]["properties"]["sam"]["oneOf"][1]
+    return {key: prop["default"] for key, prop in block["properties"].items()}
 
 
 def validate_sam(sam: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Check SAM settings and fill defaults (``None`` stays ``None``: no SAM).
+    """Check SAM settings and fill the schema's defaults (``None`` stays ``None``: no SAM).
 
-    Keys
+    Keys (meanings and defaults: the configuration schema's ``methods.<name>.sam``)
     ----
-    rho : float > 0, default 0.05
-        Radius of the ascent step in parameter space (Foret et al.'s default for SGD on images;
-        ASAM wants 0.5-2 because its radius is relative to ``|w|``).
-    adaptive : bool, default False
-        ASAM's element-wise scaling ``T = |w| + eta``.
-    eta : float >= 0, default 0.01
-        ASAM's offset, so that zero weights still move (Kwon et al.'s 0.01); unused unless adaptive.
-    eps : float > 0, default 1e-12
+    rho : float > 0
+        Radius of the ascent step in parameter space.
+    adaptive : bool
+        ASAM's element-wise scaling ``T = |w| + eta`` of the weights.
+    eta : float >= 0
+        ASAM's offset, so that zero weights still move; unused unless adaptive.
+    eps : float > 0
         Added to the gradient norm before dividing.
     """
     if sam is None:
         return None
     if not isinstance(sam, Mapping):
         raise ValueError(f"sam settings must be a mapping or None, got {type(sam).__name__}: {sam!r}")
-    unknown = set(sam) - set(_SAM_DEFAULTS)
+    defaults = sam_defaults()
+    unknown = set(sam) - set(defaults)
     if unknown:
-        raise ValueError(f"unknown sam settings {sorted(unknown)}; allowed: {sorted(_SAM_DEFAULTS)}")
-    out = {**_SAM_DEFAULTS, **dict(sam)}
+        raise ValueError(f"unknown sam settings {sorted(unknown)}; allowed: {sorted(defaults)}")
+    out = {**defaults, **dict(sam)}
     if not isinstance(out["adaptive"], bool):
         raise ValueError(f"sam.adaptive must be true or false, got {out['adaptive']!r}")
     for key in ("rho", "eta", "eps"):
@@ -107,18 +121,26 @@ def validate_sam(sam: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
+def is_bias(name: str) -> bool:
+    """Whether the parameter called ``name`` (dotted, as ``named_parameters`` gives it) is a bias."""
+    return "bias" in name.rsplit(".", 1)[-1]
+
+
 @torch.no_grad()
 def sam_perturbation(
     params: Iterable[torch.nn.Parameter],
     rho: float,
-    adaptive: bool = False,
-    eta: float = 0.01,
-    eps: float = 1e-12,
+    adaptive: bool,
+    eta: float,
+    eps: float,
+    unscaled: Iterable[torch.nn.Parameter] = (),
 ) -> tuple[list[tuple[torch.nn.Parameter, torch.Tensor]], torch.Tensor | None]:
     """The SAM ascent ``e`` for every parameter that has a gradient.
 
     ``e = rho * g / ||g||`` (plain) or ``e = rho * T^2 g / ||T g||`` with ``T = |w| + eta``
-    (adaptive), the norm taken over all parameters together (one global radius).
+    (adaptive), the norm taken over all parameters together (one global radius). ``T = 1`` for the
+    parameters in ``unscaled`` (ASAM leaves the biases unscaled), so their ``e`` is plain SAM's
+    ``rho * g`` over the same global norm.
 
     Parameters
     ----------
@@ -126,6 +148,8 @@ def sam_perturbation(
         Parameters; those with ``grad is None`` (frozen or unused) are skipped.
     rho, adaptive, eta, eps
         See :func:`validate_sam`.
+    unscaled
+        Parameters that the adaptive scaling leaves alone (the biases; see :func:`is_bias`).
 
     Returns
     -------
@@ -137,15 +161,17 @@ def sam_perturbation(
     pairs = [(p, p.grad) for p in params if p.grad is not None]
     if not pairs:
         return [], None
-    scaled = [(p.abs() + eta) * g if adaptive else g for p, g in pairs]
+    skip = {id(p) for p in unscaled}
+    weights = [adaptive and id(p) not in skip for p, _ in pairs]
+    scaled = [(p.abs() + eta) * g if w else g for (p, g), w in zip(pairs, weights)]
     device = pairs[0][1].device
     norm = torch.linalg.vector_norm(
         torch.stack([torch.linalg.vector_norm(s.to(torch.float64)).to(device) for s in scaled])
     )
     scale = rho / (norm + eps)
     out = []
-    for (p, g), s in zip(pairs, scaled):
-        e = ((p.abs() + eta) * s if adaptive else g) * scale.to(g.dtype)
+    for (p, g), s, w in zip(pairs, scaled, weights):
+        e = ((p.abs() + eta) * s if w else g) * scale.to(g.dtype)
         out.append((p, e))
     return out, norm
 
@@ -168,7 +194,13 @@ def _restore_metric_states(states: list[tuple[Any, dict, int]]) -> None:
         metric._computed = None
 
 
-class SAMMixin:
+if TYPE_CHECKING:
+    from lightning import LightningModule as _MixinBase
+else:
+    _MixinBase = object
+
+
+class SAMMixin(_MixinBase):
     """SAM for a Lightning module with automatic optimisation (put it first among the bases).
 
     Parameters
@@ -242,13 +274,14 @@ class SAMMixin:
             return super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
         s = self.sam_settings
         params = [p for group in getattr(optimizer, "optimizer", optimizer).param_groups for p in group["params"]]
+        biases = [p for name, p in self.named_parameters() if is_bias(name)] if s["adaptive"] else []
 
         def sam_closure():
             replay = self.sam_replay_state()
             loss = optimizer_closure()  # training_step, zero_grad, backward at w
             result = getattr(optimizer_closure, "_result", None)
             accumulators = self.sam_accumulators()
-            ascent, norm = sam_perturbation(params, s["rho"], s["adaptive"], s["eta"], s["eps"])
+            ascent, norm = sam_perturbation(params, s["rho"], s["adaptive"], s["eta"], s["eps"], biases)
             if norm is not None:
                 self._sam_norm_sum = norm if self._sam_norm_sum is None else self._sam_norm_sum + norm
                 self._sam_steps += 1
