@@ -83,7 +83,7 @@ def test_one_file_is_split(tmp_path):
 
 def test_three_files_are_kept(tmp_path):
     names = {"train": "a.xyz", "valid": "b.xyz", "test": "c.xyz"}
-    for seed, (role, name) in enumerate(names.items()):
+    for seed, (_role, name) in enumerate(names.items()):
         ase.io.write(tmp_path / name, _frames(3 + seed, seed), format="extxyz")
     out = {k: tmp_path / f"out_{k}.xyz" for k in names}
     meta = make_reference_data(_data(tmp_path, **{k: str(tmp_path / v) for k, v in names.items()}),

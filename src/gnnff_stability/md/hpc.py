@@ -248,7 +248,7 @@ def _plugin_pair_styles(exe: Path, plugin: Path) -> set[str]:
     """Pair styles ``plugin`` registers in ``exe`` (``plugin load`` then ``plugin list``)."""
     script = f"plugin load {_quote(plugin)}\nplugin list\n"
     try:
-        proc = run_captured([exe, "-nocite", "-log", "none"], _lmp_env(exe, 1), stdin=script)
+        proc = run_captured([str(exe), "-nocite", "-log", "none"], _lmp_env(exe, 1), stdin=script)
     except (OSError, CommandError) as exc:
         raise HPCEngineError(f"could not run {exe} to load the plugin {plugin}: {exc}") from exc
     styles = set(_PLUGIN_STYLE_RE.findall(proc.stdout))
@@ -283,7 +283,7 @@ def lmp_pair_styles(lmp: str | Path, plugin: str | Path | None = None) -> set[st
     exe = _resolve_lmp(str(lmp))
     plugin_path = _plugin_file(plugin) if plugin else None
     try:
-        proc = run_captured([exe, "-h"], _lmp_env(exe, 1))
+        proc = run_captured([str(exe), "-h"], _lmp_env(exe, 1))
     except (OSError, CommandError) as exc:
         raise HPCEngineError(f"could not run {exe} -h: {exc}") from exc
     styles: set[str] = set()
