@@ -119,6 +119,7 @@ class DataSettings(_Section):
     block: ClassVar[str] = "data"
     nested: ClassVar[dict[str, type]] = {"comb": CombSettings}
     source: str
+    label: str
     samd23_dir: str
     seed: int
     split: tuple[float, float, float]
