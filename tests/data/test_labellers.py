@@ -79,7 +79,7 @@ def test_chgnet_labels_equal_chgnet_own_calculator():
     weights = _installed_weights("0.3.0")
     assert summary["weights_file"] == str(weights)
     assert summary["weights_sha256"] == _sha256(weights)
-    assert len(summary["frame_s"]) == 2 and summary["s_per_frame"] > 0
+    assert len(summary["frame_s"]) == 2 and summary["s_per_frame"] > 0 and summary["cpu_s_per_frame"] > 0
 
 
 def test_missing_chgnet_weights_name_the_file_expected(tmp_path):
