@@ -106,8 +106,11 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         error = min(errors, key=lambda e: len(list(e.absolute_path)))
         best = jsonschema.exceptions.best_match([error]) or error
         message = best.message
-        if best.validator in ("oneOf", "anyOf") and "description" in best.schema:
-            message += f"; allowed: {best.schema['description']}"
+        node = best  # a failed alternative of a described oneOf/anyOf: say what the key allows
+        while node is not None and not (node.validator in ("oneOf", "anyOf") and "description" in node.schema):
+            node = node.parent
+        if node is not None:
+            message += f"; allowed: {node.schema['description']}"
         raise ConfigError(f"config key {_where(best)}: {message}")
     _fill_method_defaults(config, schema)
     for preset in config["models"].values():
@@ -228,6 +231,12 @@ def _check_semantics(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"config key figures.temp_K: {shown} K is not a temperature of the grid; "
             f"allowed: {', '.join(str(t) for t in grid['temp_K'])} (or null for the lowest)"
+        )
+    if data["label"] != "comb" and data["source"] != "comb":
+        raise ConfigError(
+            f"config key data.label: {data['label']!r} labels the frames COMB MD samples, so it needs "
+            f"data.source: comb (data.source is {data['source']!r}, whose frames keep their own labels); "
+            "allowed with this source: comb"
         )
 
 

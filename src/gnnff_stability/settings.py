@@ -125,6 +125,7 @@ class DataSettings(_Section):
     block: ClassVar[str] = "data"
     nested: ClassVar[dict[str, type]] = {"comb": CombSettings, "extxyz": ExtxyzSettings}
     source: str
+    label: str
     samd23_dir: str
     extxyz: ExtxyzSettings
     seed: int

@@ -10,7 +10,9 @@ import pytest
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from gnnff_stability.config import ConfigError, section
+from gnnff_stability.config import ConfigError
+from partial_settings import block as section
+from partial_settings import partial
 from gnnff_stability.data.extxyz import extxyz_species
 from gnnff_stability.data.reference import make_reference_data
 from gnnff_stability.settings import DataSettings
@@ -33,7 +35,7 @@ def _energies(path):
 
 
 def _data(tmp_path, **extxyz):
-    return DataSettings.from_partial({"source": "extxyz", "extxyz": extxyz, "split": [0.6, 0.2, 0.2], "seed": 3})
+    return partial(DataSettings, {"source": "extxyz", "extxyz": extxyz, "split": [0.6, 0.2, 0.2], "seed": 3})
 
 
 def test_species_scan_agrees_with_ase(tmp_path):

@@ -1,8 +1,9 @@
 """The reference data set of a campaign: train / valid / test extended XYZ and ``meta.json``.
 
-Three sources, selected by ``data.source``: ``comb`` (frames sampled and labelled with the COMB Hf-O
-potential in LAMMPS, :mod:`.sampling` and :mod:`.comb`: a classical stand-in for DFT), ``samd23``
-(the paper's DFT set, :mod:`.samd23`) and ``extxyz`` (the user's own labelled files, :mod:`.extxyz`).
+Three sources, selected by ``data.source``: ``comb`` (frames sampled by Langevin MD with the COMB Hf-O
+potential in LAMMPS, :mod:`.sampling` and :mod:`.comb`, and labelled by the labeller ``data.label``
+names, :mod:`.labellers`: COMB itself, a classical stand-in for DFT, by default), ``samd23`` (the
+paper's DFT set, :mod:`.samd23`) and ``extxyz`` (the user's own labelled files, :mod:`.extxyz`).
 Units: Å, eV, eV/Å.
 """
 
@@ -23,6 +24,7 @@ from gnnff_stability.settings import DataSettings
 from gnnff_stability.species import SPECIES
 
 from .extxyz import read_labelled_frames
+from .labellers import COMB_LABEL, comb_provenance, label_frames, resolve_labeller
 from .samd23 import SAMD23_SOURCE, read_samd23
 from .sampling import generate_comb_frames
 
@@ -118,6 +120,14 @@ def write_frames(frames: Sequence[Atoms], path: str | Path) -> Path:
     return path
 
 
+def _frame_provenance(atoms: Atoms) -> dict[str, Any]:
+    """Where one frame comes from: the sampling trajectory, its MD step and the labeller."""
+    keys = ("phase", "o_per_hf", "temp_K", "md_step", "label")
+    return {"formula": atoms.get_chemical_formula(), "label": COMB_LABEL} | {
+        k: atoms.info[k] for k in keys if k in atoms.info
+    }
+
+
 def make_reference_data(
     settings: DataSettings,
     train: str | Path,
@@ -136,9 +146,11 @@ def make_reference_data(
     train, valid, test
         Extended XYZ outputs (energy in eV, forces in eV/Å).
     meta
-        JSON summary: source, settings, counts, energy/force statistics, wall time.
+        JSON summary: source, settings, counts, energy/force statistics, wall time; for the ``comb``
+        source also the labeller (name, version, weights file and SHA-256, labelling time) and each
+        frame's provenance (phase, O/Hf, temperature, MD step, labeller) per split.
     threads
-        Worker processes for COMB trajectories.
+        Worker processes for COMB trajectories, and torch threads of a labeller.
     ood
         Optional output for SAMD23's ``OOD.xyz`` frames (written only when the file exists).
 
@@ -152,11 +164,19 @@ def make_reference_data(
     seed = int(settings.seed)
     extra: dict[str, Any] = {}
     if source == "comb":
-        frames, summary = generate_comb_frames(settings.comb, seed, threads)
+        # resolved before sampling: a missing package or weights file stops the run at once
+        labeller = None if settings.label == COMB_LABEL else resolve_labeller(settings.label)
+        frames, summary = generate_comb_frames(settings.comb, seed, threads, label=labeller is None)
+        if labeller is None:
+            extra["labeller"] = comb_provenance(settings.comb.over_coordination, summary)
+            source_text = COMB_SOURCE
+        else:
+            frames, extra["labeller"] = label_frames(frames, labeller, threads)
+            source_text = f"frames sampled by COMB MD ({COMB_SOURCE}), labelled by {labeller.name}"
         split_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
         splits = dict(zip(("train", "valid", "test"), split_frames(frames, settings.split, split_rng)))
-        source_text = COMB_SOURCE
         extra["comb"] = summary
+        extra["frames"] = {k: [_frame_provenance(a) for a in v] for k, v in splits.items()}
     elif source == "samd23":
         splits = read_samd23(settings.samd23_dir)
         source_text = SAMD23_SOURCE

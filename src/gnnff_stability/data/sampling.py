@@ -7,6 +7,7 @@ Trajectories run in worker processes (one serial LAMMPS each, ``spawn`` start).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import math
 import multiprocessing
@@ -92,7 +93,10 @@ def _run_comb_trajectory(task: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="comb_traj_") as tmp:
         data_path = write_lammps_data(atoms, Path(tmp) / "cell.data")
         ffield = comb_ffield(tmp, s["over_coordination"])
-        with CombSession(data_path, ffield) as md, CombSession(data_path, ffield) as labeller:
+        with contextlib.ExitStack() as stack:
+            md = stack.enter_context(CombSession(data_path, ffield))
+            # no COMB labeller when another labeller labels the frames (data.label)
+            labeller = stack.enter_context(CombSession(data_path, ffield)) if task["label"] else None
             reference = md.positions
             start = md.label(reference, initial_charges(md.symbols), s["label_qeq_tol"])
             md.lmp.commands_string(
@@ -122,6 +126,9 @@ thermo 0
                         f"COMB MD of {task['phase']} O/Hf {task['o_per_hf']:g} at {temp:g} K became "
                         f"non-finite at step {md_steps}"
                     )
+                if labeller is None:
+                    frames.append({"positions": positions, "md_step": md_steps})
+                    continue
                 tl = time.perf_counter()
                 label = labeller.label(positions, gather_atoms(md.lmp, "q", 1), s["label_qeq_tol"])
                 fce = labeller.force_consistent_energy(reference, positions, label.charges, label.energy)
@@ -171,15 +178,16 @@ def _frames_to_atoms(result: dict[str, Any]) -> list[Atoms]:
             o_per_hf=float(result["o_per_hf"]),
             temp_K=float(result["temp_K"]),
             md_step=int(fr["md_step"]),
-            comb_energy_reported=float(fr["reported_energy"]),
         )
-        atoms.calc = SinglePointCalculator(atoms, energy=fr["energy"], forces=fr["forces"])
+        if "energy" in fr:
+            atoms.info.update(comb_energy_reported=float(fr["reported_energy"]))
+            atoms.calc = SinglePointCalculator(atoms, energy=fr["energy"], forces=fr["forces"])
         out.append(atoms)
     return out
 
 
 def generate_comb_frames(
-    settings: CombSettings, seed: int, threads: int = 1
+    settings: CombSettings, seed: int, threads: int = 1, label: bool = True
 ) -> tuple[list[Atoms], dict[str, Any]]:
     """Sample HfO2 frames by COMB Langevin MD and label each with a converged COMB single point.
 
@@ -199,6 +207,9 @@ def generate_comb_frames(
     threads
         Trajectories run in this many worker processes (one serial LAMMPS each, ``spawn`` start:
         a script calling this must guard its body with ``if __name__ == "__main__":``).
+    label
+        Label the frames with COMB. False: sample only (the frames carry no calculator; another
+        labeller of :mod:`.labellers` labels them). The sampled positions are the same either way.
 
     Returns
     -------
@@ -209,7 +220,7 @@ def generate_comb_frames(
         Per-trajectory timings, label convergence and force-integral errors.
     """
     s = _task_settings(settings)
-    tasks = _comb_tasks(s, seed)
+    tasks = [t | {"label": bool(label)} for t in _comb_tasks(s, seed)]
     workers = max(1, min(int(threads), len(tasks)))
     logger.info(
         "COMB data: %d frames from %d trajectories (%s x %s K, extra ratios %s, over-coordination %s) "
@@ -221,7 +232,7 @@ def generate_comb_frames(
 
     def _done(res: dict[str, Any]) -> None:
         results.append(res)
-        e = [f["energy"] for f in res["frames"]]
+        e = [f.get("energy", math.nan) for f in res["frames"]]
         logger.info(
             "trajectory %d/%d %s O/Hf %.2f %g K: %d frames, %d MD steps at %.1f steps/s "
             "(mean T %.0f K), %.2f s per label, U %.2f..%.2f eV (ideal cell %.2f), %.1f s wall, %.1f s CPU",
@@ -247,6 +258,15 @@ def generate_comb_frames(
             "label_s_per_frame", "wall_s", "cpu_s", "start_energy")
     summary = {
         "trajectories": [{k: r[k] for k in keys} | {"n_frames": len(r["frames"])} for r in results],
+        "over_coordination": s["over_coordination"],
+        "workers": workers,
+        "cpu_s": float(sum(r["cpu_s"] for r in results)),
+        "settings": s,
+    }
+    if not label:
+        summary["label"] = "not labelled by COMB (sampled only)"
+        return frames, summary
+    summary |= {
         "label": {
             "qeq_tol": s["label_qeq_tol"],
             "energy_tol_eV": LABEL_ENERGY_TOL_EV,
@@ -261,10 +281,6 @@ def generate_comb_frames(
             "max_path_intervals": int(max(f["path_intervals"] for f in all_fr)),
             "max_abs_reported_minus_U_eV": float(max(abs(f["reported_energy"] - f["energy"]) for f in all_fr)),
         },
-        "over_coordination": s["over_coordination"],
-        "workers": workers,
-        "cpu_s": float(sum(r["cpu_s"] for r in results)),
-        "settings": s,
     }
     return frames, summary
 

@@ -157,8 +157,9 @@ def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, outputs: Mapping[str,
             table = pd.read_csv(rec["rdf_csv"])
             for ax, pair in zip(row, PAIR_NAMES):
                 if not ref_drawn and f"g_{pair}_ref" in table:
+                    # the reference MD is COMB whatever labels the training data (data.label)
                     ax.plot(table["r_A"], table[f"g_{pair}_ref"], color="k", ls="--", lw=1.2,
-                            label="reference")
+                            label="reference (COMB MD)")
                 st = styles[rec["method"]]
                 ax.plot(table["r_A"], table[f"g_{pair}"], color=st["color"], lw=1.0,
                         label=rec["method"])
