@@ -189,7 +189,11 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         prefit = Path(tmp) / "body.pt"
         if "decomposed" in args.modes:
-            prefit_body_terms(frames[:4], prefit, TYPES, epochs=1, batch_size=4)
+            from gnnff_stability.config import section
+
+            dec = section("methods.stub.decomposition", {"body": {"r_cut": {"Hf-Hf": 3.8, "Hf-O": 3.0, "O-O": 3.0}}})
+            prefit_body_terms(frames[:4], prefit, TYPES, dec["body"], energy_weight=1.0, force_weight=1.0, seed=0,
+                              **{**dec["prefit"], "epochs": 1, "batch_size": 4})
         for family in families:
             bench(family, args.size, args, frames, prefit)
 
