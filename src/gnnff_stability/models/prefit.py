@@ -119,19 +119,66 @@ def check_coverage(frames, type_names: Sequence[str], settings: Mapping[str, Any
     ValueError
         Naming the first network without samples and the shortest distance found for it: for a pair
         its shortest distance; for a three-body type the smallest, over the centres, of the distance
-        within which that centre has both neighbours (the cutoff it would need).
+        within which that centre has both neighbours (the cutoff it would need); searched up to
+        0.5 Å beyond the largest two-body cutoff.
     """
+    from ase.neighborlist import neighbor_list
+
     frames = _read_frames(frames)
     cut2, cut3 = settings["r_cut"], settings["r_cut_three_body"]
-    radius = max(cut2.values()) + 3.0
-    counts: dict[str, int] = {}
-    nearest: dict[str, float] = {}
-    dists = _pair_distances(frames, type_names, radius)
-    for name, per_frame in dists.items():
-        d = np.concatenate(per_frame)
-        counts[name] = int((d < cut2[name]).sum()) // 2
-        nearest[name] = float(d.min()) if d.size else math.inf
-    for name in cut2:
+    radius = max(cut2.values()) + 0.5  # for the shortest distance in an error message
+    names = [pair_name(a, b, type_names) for a, b in pair_types(type_names)]
+    grouping = settings["nn3_types"]
+    groups = nn3_types(type_names, grouping)
+    pair_count = dict.fromkeys(names, 0)
+    nearest = dict.fromkeys(names, math.inf)
+    tri_count = dict.fromkeys(groups, 0)
+    tri_need = dict.fromkeys(groups, math.inf)
+    table = np.zeros((len(type_names), len(type_names)), dtype=int)
+    for k, (a, b) in enumerate(pair_types(list(range(len(type_names))))):
+        table[a, b] = table[b, a] = k
+    cut2_arr = np.array([cut2[name] for name in names])
+    cut3_arr = np.array([cut3[name] for name in names])
+    for atoms in frames:
+        i, j, d = neighbor_list("ijd", atoms, radius)
+        sym = np.asarray(atoms.get_chemical_symbols())
+        n = len(atoms)
+        t = np.array([list(type_names).index(x) for x in sym], dtype=int)
+        pair_ij = table[t[i], t[j]]  # index into names
+        cut2_ij, cut3_ij = cut2_arr[pair_ij], cut3_arr[pair_ij]
+        for k, name in enumerate(names):
+            mask = pair_ij == k
+            pair_count[name] += int((d[mask] < cut2_ij[mask]).sum())
+            if mask.any():
+                nearest[name] = min(nearest[name], float(d[mask].min()))
+        if not settings["three_body"]:
+            continue
+        inside, first, second = {}, {}, {}  # per neighbour species: per centre
+        for sp in type_names:
+            m = sym[j] == sp
+            inside[sp] = np.bincount(i[m & (d < cut3_ij)], minlength=n)
+            order = np.lexsort((d[m], i[m]))
+            ii, dd = i[m][order], d[m][order]
+            per_centre = np.bincount(ii, minlength=n)
+            starts = np.searchsorted(ii, np.arange(n))
+            first[sp] = np.where(per_centre > 0, dd[np.minimum(starts, max(dd.size - 1, 0))] if dd.size else 0, np.inf)
+            second[sp] = np.where(per_centre > 1, dd[np.minimum(starts + 1, max(dd.size - 1, 0))] if dd.size else 0,
+                                 np.inf)
+        for c in type_names:
+            centres = sym == c
+            for a, b in pair_types(type_names):
+                key = (a, b) if grouping == "neighbour_pair" else (c, a, b)
+                if a == b:
+                    count = inside[a] * (inside[a] - 1) // 2
+                    need = second[a]
+                else:
+                    count = inside[a] * inside[b]
+                    need = np.maximum(first[a], first[b])
+                tri_count[key] += int(count[centres].sum())
+                if centres.any():
+                    tri_need[key] = min(tri_need[key], float(need[centres].min()))
+    counts = {name: pair_count[name] // 2 for name in names}
+    for name in names:
         if counts[name] == 0:
             found = f"{nearest[name]:.2f} Å" if math.isfinite(nearest[name]) else f"none within {radius:.1f} Å"
             raise ValueError(f"two-body type {name} has no pair inside its cutoff r_cut.{name} = {cut2[name]} Å "
@@ -139,31 +186,6 @@ def check_coverage(frames, type_names: Sequence[str], settings: Mapping[str, Any
                              "to cover its first shell, or use r_cut: auto")
     if not settings["three_body"]:
         return counts
-    from ase.neighborlist import neighbor_list
-
-    grouping = settings["nn3_types"]
-    groups = nn3_types(type_names, grouping)
-    tri_count = dict.fromkeys(groups, 0)
-    tri_need = dict.fromkeys(groups, math.inf)
-    for atoms in frames:
-        i, j, d = neighbor_list("ijd", atoms, radius)
-        sym = np.asarray(atoms.get_chemical_symbols())
-        for centre in range(len(atoms)):
-            rows = i == centre
-            c = str(sym[centre])
-            by_species = {t: np.sort(d[rows][sym[j[rows]] == t]) for t in type_names}
-            for a, b in pair_types(type_names):
-                key = (a, b) if grouping == "neighbour_pair" else (c, a, b)
-                ca, cb = cut3[pair_name(c, a, type_names)], cut3[pair_name(c, b, type_names)]
-                da, db = by_species[a], by_species[b]
-                if a == b:
-                    n_in = int((da < ca).sum())
-                    tri_count[key] += n_in * (n_in - 1) // 2
-                    need = da[1] if da.size > 1 else math.inf
-                else:
-                    tri_count[key] += int((da < ca).sum()) * int((db < cb).sum())
-                    need = max(da[0], db[0]) if da.size and db.size else math.inf
-                tri_need[key] = min(tri_need[key], float(need))
     for key in groups:
         label = "-".join(key) if len(key) == 3 else f"*-{key[0]}-{key[1]}"
         counts[label] = tri_count[key]
