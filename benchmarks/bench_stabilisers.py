@@ -38,6 +38,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import statistics
 import tempfile
 import time
@@ -48,6 +49,9 @@ import torch
 
 # benchmarks/ is on sys.path: the same rattled HfO2 cells, configs' models and CSV rows
 from bench_corr_overhead import SMOKE, TYPES, apply_smoke, model_spec, synthetic_frames, write_rows
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # a validated settings block
+from partial_settings import block as _block  # noqa: E402
 
 MODES = ("baseline", "sam", "sam_adaptive", "zbl", "decomposed")
 #: Each mode's ``methods.<name>`` block (unset keys: the schema's defaults).
@@ -205,6 +209,12 @@ def main(argv=None):
           f"{args.steps} steps x {args.repeats} rounds, dtype {args.dtype}")
     with tempfile.TemporaryDirectory() as tmp:
         prefit = Path(tmp) / "body.pt"
+        if "decomposed" in args.modes:
+            from gnnff_stability.models.prefit import prefit_body_terms
+
+            dec = _block("methods.stub.decomposition", {"body": {"r_cut": {"Hf-Hf": 3.8, "Hf-O": 3.0, "O-O": 3.0}}})
+            prefit_body_terms(frames[:4], prefit, TYPES, dec["body"], energy_weight=1.0, force_weight=1.0, seed=0,
+                              **{**dec["prefit"], "epochs": 1, "batch_size": 4})
         for family in families:
             bench(family, args.size, args, frames, prefit)
 

@@ -6,12 +6,15 @@ from gnnff_stability.species import SPECIES
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 decomposition = snakemake.params.decomposition  # noqa: F821
+loss = snakemake.params.loss_coeffs  # noqa: F821
 prefit_body_terms(
     snakemake.input.train,  # noqa: F821
     snakemake.output.prefit,  # noqa: F821
     SPECIES,
-    body=decomposition["body"],
+    decomposition["body"],
     valid=snakemake.input.valid,  # noqa: F821
     seed=snakemake.params.seed,  # noqa: F821
+    energy_weight=loss["total_energy"],
+    force_weight=loss["forces"],
     **decomposition["prefit"],
 )

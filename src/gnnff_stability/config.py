@@ -182,6 +182,7 @@ def _check_semantics(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config key methods.{name}.corr: c_min {corr['c_min']} exceeds c_max {corr['c_max']}"
             )
+    _check_decomposition(config)
     md = config["md"]
     if md["dump_every"] % md["thermo_every"]:
         raise ConfigError(
@@ -276,6 +277,48 @@ def with_campaign(config: Mapping[str, Any], source: str | Path) -> dict[str, An
     out = dict(config)
     out.setdefault("campaign", Path(source).stem)
     return out
+
+
+def _check_decomposition(config: dict[str, Any]) -> None:
+    # Body-term cutoffs: well formed per species pair, the three-body ones within the two-body ones, and
+    # all within the r_max of every model of the grid the method trains (auto: its RDF range).
+    from .models.cutoffs import AUTO, pair_cutoffs
+    from .species import SPECIES
+
+    grid, models = config["grid"], config["models"]
+    for name in grid["method"]:
+        dec = config["methods"][name].get("decomposition")
+        if dec is None:
+            continue
+        where = f"methods.{name}.decomposition"
+        body = dec["body"]
+        try:
+            r_cut = None if body["r_cut"] == AUTO else pair_cutoffs(body["r_cut"], SPECIES, "r_cut")
+            r_cut3 = body["r_cut_three_body"]
+            r_cut3 = None if r_cut3 is None else pair_cutoffs(r_cut3, SPECIES, "r_cut_three_body")
+        except ValueError as err:
+            raise ConfigError(f"config key {where}.body: {err}") from None
+        if r_cut is not None and r_cut3 is not None:
+            for pair, cut3 in r_cut3.items():
+                if cut3 > r_cut[pair]:
+                    raise ConfigError(
+                        f"config key {where}.body.r_cut_three_body: {pair} = {cut3} Å exceeds r_cut of {pair} "
+                        f"({r_cut[pair]} Å); the three-body cutoff must not exceed the two-body one"
+                    )
+        if r_cut is None:
+            key, bound = f"{where}.prefit.rdf_r_max", {"auto (its RDF range)": float(dec["prefit"]["rdf_r_max"])}
+        else:
+            key, bound = f"{where}.body.r_cut", r_cut
+        for model in grid["model"]:
+            if not FAMILIES[models[model]["family"]].supports_decomposition:
+                continue
+            r_max = float(models[model]["r_max"])
+            for pair, cut in bound.items():
+                if cut > r_max:
+                    raise ConfigError(
+                        f"config key {key}: {pair} = {cut} Å exceeds r_max = {r_max} Å of model {model!r}, "
+                        f"which trains method {name!r}; the body terms must lie within the model's cutoff"
+                    )
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

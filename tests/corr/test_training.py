@@ -273,9 +273,12 @@ def test_stabiliser_presets_become_hydra_overrides(tmp_path):
     assert dec == [f"training_module.model._target_={DECOMPOSED_BUILDER}",
                    "++training_module.model.gnn_builder=${model_builder}",
                    f"++training_module.model.prefit='{tmp_path / 'body_terms.pt'}'",
-                   "++training_module.model.freeze=true",  # the schema's default
-                   "++training_module.model.body={r_cut:2.5}"]
-    assert config["methods"]["dec"]["decomposition"]["prefit"] == {"epochs": 200, "batch_size": 8, "lr": 0.005}
+                   "++training_module.model.freeze=true"]  # the schema's default; body: in the pre-fit file
+    assert config["methods"]["dec"]["decomposition"]["prefit"] == {
+        "epochs": 200, "batch_size": 8, "lr": 0.005, "lr_final_ratio": 0.01, "dtype": "float64", "rdf_r_max": 5.0}
+    assert config["methods"]["dec"]["decomposition"]["body"] == {
+        "r_cut": 2.5, "r_cut_three_body": None, "three_body": True, "nn3_types": "neighbour_pair",
+        "hidden": [16, 16], "polynomial_cutoff_p": 6}
     with pytest.raises(ValueError, match="'dec' uses the decomposition"):
         method_overrides(rows["dec"])
     # a prior or the decomposition needs nequip's energy-sum layout: not GemNet-T

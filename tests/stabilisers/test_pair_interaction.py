@@ -73,7 +73,10 @@ def test_learned_two_body_model_gives_its_own_curve(pair_frames):
     """A body-term model with NN2 only is a pair potential: the diagnostic returns -dNN2/dr."""
     from gnnff_stability.models.decomposition import BodyTermsModel
 
-    model = BodyTermsModel(seed=4, model_dtype="float64", type_names=TYPES, r_max=3.0, three_body=False)
+    from partial_settings import block as section
+
+    body = section("methods.stub.decomposition", {"body": {"r_cut": 3.0, "three_body": False}})["body"]
+    model = BodyTermsModel(seed=4, model_dtype="float64", type_names=TYPES, r_max=4.0, body=body)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))

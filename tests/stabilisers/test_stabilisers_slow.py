@@ -76,7 +76,11 @@ def phase2_run(pair_splits, tmp_path_factory):
     """Phase 1 (20 epochs) then 2 epochs of phase 2 through nequip-train on the decomposed template."""
     tmp_path = tmp_path_factory.mktemp("phase2")
     prefit = tmp_path / "body.pt"
-    prefit_body_terms(pair_splits["train"], prefit, ["Hf", "O"], epochs=20, batch_size=8, lr=2e-2)
+    from partial_settings import block as section
+
+    dec = section("methods.stub.decomposition", {"body": {"r_cut": 3.0}})
+    prefit_body_terms(pair_splits["train"], prefit, ["Hf", "O"], dec["body"], energy_weight=1.0, force_weight=1.0,
+                      seed=0, **{**dec["prefit"], "epochs": 20, "lr": 2e-2})
     with template_dir() as templates:
         decomposed_template(templates / "nequip.yaml", prefit, tmp_path / "decomposed.yaml")
     run = tmp_path / "run"

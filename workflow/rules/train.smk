@@ -9,6 +9,7 @@ rule prefit_body_terms:
     params:
         decomposition=lambda wildcards: config["methods"][wildcards.method]["decomposition"],
         seed=lambda wildcards: int(wildcards.seed),
+        loss_coeffs=config["training"]["loss_coeffs"],
     log:
         LOG(f"{paths.PREFIT_DIR}/prefit_body_terms.log"),
     benchmark:

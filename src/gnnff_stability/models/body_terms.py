@@ -2,16 +2,20 @@
 
 Kept apart from the builders (:mod:`gnnff_stability.models.decomposition`) so that a model holding
 :class:`BodyTermsEnergy` can be written by ``nequip-package``: this module imports only torch,
-nequip's ``nn`` and ``data`` packages and the standard library.
+nequip's ``nn`` and ``data`` packages, the standard library and :mod:`.cutoffs` (standard library).
 
-``E_NN2``: one MLP per unordered species pair on ``x = r^2 / r_c^2``, times the polynomial
-envelope ``u(r / r_c)`` (nequip's ``PolynomialCutoff``); half of each pair's energy on each
-directed edge, assigned to its centre atom. ``E_NN3``: one MLP per (centre, unordered neighbour
-pair) species triple on ``(r_ij^2, r_ik^2, r_jk^2) / r_c3^2`` and ``cos theta_ijk``, times
-``u(r_ij / r_c3) u(r_ik / r_c3)``, once per unordered triplet (centre ``i``, neighbours ``j != k``),
-assigned to the centre. Neighbours of different species enter in type order; for two of the same
-species the MLP sees ``(x_ij + x_ik, (x_ij - x_ik)^2)`` in place of ``(x_ij, x_ik)``, so the term is
-exactly invariant to swapping ``j`` and ``k``. Distances in Å, energies in eV.
+Every species pair ``p`` has its own two-body cutoff ``r_c[p]`` and three-body cutoff
+``r_c3[p] <= r_c[p]`` (:func:`~.cutoffs.check_body`). ``E_NN2``: one MLP per unordered species pair
+on ``x = r^2 / r_c[p]^2``, times the polynomial envelope ``u(r / r_c[p])`` (nequip's
+``PolynomialCutoff``); half of each pair's energy on each directed edge, assigned to its centre
+atom. ``E_NN3``: one MLP per NN3 type (``nn3_types``: the unordered neighbour-species pair
+``{j, k}``, or the centre species with it) on ``(r_ij^2, r_ik^2, r_jk^2) / s^2`` (``s`` the
+largest three-body cutoff) and ``cos theta_ijk``, times ``u(r_ij / r_c3[ij]) u(r_ik / r_c3[ik])``,
+once per unordered triplet (centre ``i``, neighbours ``j != k``), assigned to the centre. Neighbours
+of different species enter in type order; for two of the same species the MLP sees
+``(x_ij + x_ik, (x_ij - x_ik)^2)`` in place of ``(x_ij, x_ik)``, so the term is exactly invariant to
+swapping ``j`` and ``k``. The output layer of every MLP starts at zero: a term that never sees data
+contributes exactly nothing. Distances in Å, energies in eV.
 """
 
 from __future__ import annotations
@@ -20,52 +24,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-
 from nequip.data import AtomicDataDict
 from nequip.nn import GraphModuleMixin
 from nequip.nn.embedding import PolynomialCutoff
 from nequip.nn.utils import scatter, with_edge_vectors_
 
-__all__ = ["BODY_DEFAULTS", "BodyTermsEnergy", "pair_types", "triplets", "validate_body"]
+from .cutoffs import BODY_KEYS, check_body, nn3_types, pair_types
 
-BODY_DEFAULTS: dict[str, Any] = {
-    "r_cut": 3.0,
-    "r_cut_three_body": None,
-    "three_body": True,
-    "hidden": [16, 16],
-    "polynomial_cutoff_p": 6,
-}
+__all__ = ["BodyTermsEnergy", "nn3_types", "pair_types", "triplets"]
 
-
-def pair_types(type_names: Sequence[str]) -> list[tuple[str, str]]:
-    """Unordered species pairs in the order of the NN2 MLPs: ``(a, b)`` with ``index(a) <= index(b)``."""
-    n = len(type_names)
-    return [(type_names[a], type_names[b]) for a in range(n) for b in range(a, n)]
-
-
-def validate_body(body: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Fill and check the body-term settings (keys of :data:`BODY_DEFAULTS`)."""
-    body = dict(body or {})
-    unknown = set(body) - set(BODY_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown body-term settings {sorted(unknown)}; allowed: {sorted(BODY_DEFAULTS)}")
-    out = {**BODY_DEFAULTS, **body}
-    out["r_cut"] = float(out["r_cut"])
-    if not out["r_cut"] > 0:
-        raise ValueError(f"r_cut must be > 0 Å, got {out['r_cut']}")
-    if out["r_cut_three_body"] is None:
-        out["r_cut_three_body"] = out["r_cut"]
-    out["r_cut_three_body"] = float(out["r_cut_three_body"])
-    if not 0 < out["r_cut_three_body"] <= out["r_cut"]:
-        raise ValueError(f"r_cut_three_body must be in (0, r_cut = {out['r_cut']}] Å, got {out['r_cut_three_body']}")
-    out["hidden"] = [int(h) for h in out["hidden"]]
-    if not out["hidden"] or min(out["hidden"]) < 1:
-        raise ValueError(f"hidden must list at least one positive layer width, got {out['hidden']}")
-    if not isinstance(out["three_body"], bool):
-        raise ValueError(f"three_body must be true or false, got {out['three_body']!r}")
-    if float(out["polynomial_cutoff_p"]) < 2:
-        raise ValueError(f"polynomial_cutoff_p must be >= 2, got {out['polynomial_cutoff_p']}")
-    return out
+_network_types = nn3_types  # the constructor argument `nn3_types` shadows the function
 
 
 def triplets(center: torch.Tensor, num_nodes: int, ordered: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,7 +90,8 @@ class _TypedMLP(torch.nn.Module):
         self.weights = torch.nn.ParameterList()
         self.biases = torch.nn.ParameterList()
         for k, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
-            std = (1.0 / a) ** 0.5 * (0.1 if k == len(dims) - 2 else 1.0)
+            # the output layer starts at zero: an MLP that never sees data gives exactly 0
+            std = 0.0 if k == len(dims) - 2 else (1.0 / a) ** 0.5
             self.weights.append(torch.nn.Parameter(torch.randn(n_types, a, b) * std))
             self.biases.append(torch.nn.Parameter(torch.zeros(n_types, 1, b)))
         self.n_layers = len(dims) - 1
@@ -162,65 +131,80 @@ class BodyTermsEnergy(GraphModuleMixin, torch.nn.Module):
     Parameters
     ----------
     type_names
-        Model type names (their order fixes the MLP order, see :func:`pair_types`).
+        Model type names (their order fixes the MLP order, see :func:`~.cutoffs.pair_types`).
     r_cut
-        Cutoff of both terms in Å (default 3.0, that of Rajak et al.); must not exceed the
-        neighbour-list radius of the data.
+        Two-body cutoff in Å: one number for every pair, or ``{"Hf-Hf": .., "Hf-O": .., "O-O": ..}``;
+        must not exceed the neighbour-list radius of the data.
     r_cut_three_body
-        Cutoff of the three-body term (default ``r_cut``).
+        Three-body cutoff of each leg ``i-j`` by its pair type (same forms; ``None``: ``r_cut``).
     three_body
-        Include ``E_NN3`` (default True).
+        Include ``E_NN3``.
+    nn3_types
+        Grouping of the three-body types into NN3 MLPs (:data:`~.cutoffs.NN3_GROUPINGS`).
     hidden
-        Hidden layer widths of every MLP (default ``[16, 16]``).
+        Hidden layer widths of every MLP.
     polynomial_cutoff_p
-        Exponent of the envelope (default 6).
+        Exponent of the envelope.
     per_atom_energy_field
         The field the energies are added to (created if absent).
     irreps_in
         From the preceding module.
+
+    The settings' defaults live in the configuration schema (``methods.<name>.decomposition.body``).
     """
 
     def __init__(
         self,
         type_names: Sequence[str],
-        r_cut: float = 3.0,
-        r_cut_three_body: float | None = None,
-        three_body: bool = True,
-        hidden: Sequence[int] = (16, 16),
-        polynomial_cutoff_p: float = 6,
+        r_cut: float | Mapping[str, float],
+        r_cut_three_body: float | Mapping[str, float] | None,
+        three_body: bool,
+        nn3_types: str,
+        hidden: Sequence[int],
+        polynomial_cutoff_p: float,
         per_atom_energy_field: str = AtomicDataDict.PER_ATOM_ENERGY_KEY,
         irreps_in=None,
     ):
         super().__init__()
-        s = validate_body(
+        self.type_names = list(type_names)
+        s = check_body(
             {"r_cut": r_cut, "r_cut_three_body": r_cut_three_body, "three_body": three_body,
-             "hidden": list(hidden), "polynomial_cutoff_p": polynomial_cutoff_p}
+             "nn3_types": nn3_types, "hidden": list(hidden), "polynomial_cutoff_p": polynomial_cutoff_p},
+            self.type_names,
         )
         self.settings = s
-        self.type_names = list(type_names)
         self.per_atom_energy_field = per_atom_energy_field
         self._init_irreps(irreps_in=irreps_in, irreps_out={per_atom_energy_field: "0e"})
         if per_atom_energy_field in self.irreps_in:
             self.irreps_out[per_atom_energy_field] = self.irreps_in[per_atom_energy_field]
         n = len(self.type_names)
-        self.r_cut = s["r_cut"]
-        self.r_cut3 = s["r_cut_three_body"]
         self.three_body = s["three_body"]
         self.cutoff = PolynomialCutoff(s["polynomial_cutoff_p"])
         self.model_dtype = torch.get_default_dtype()  # geometry arrives in the data's dtype
         pair_index = torch.zeros(n, n, dtype=torch.long)
+        cut2 = torch.zeros(n, n, dtype=self.model_dtype)
+        cut3 = torch.zeros(n, n, dtype=self.model_dtype)
         for k, (a, b) in enumerate(pair_types(range(n))):
             pair_index[a, b] = pair_index[b, a] = k
+            name = f"{self.type_names[a]}-{self.type_names[b]}"
+            cut2[a, b] = cut2[b, a] = s["r_cut"][name]
+            cut3[a, b] = cut3[b, a] = s["r_cut_three_body"][name]
         self.register_buffer("pair_index", pair_index)
-        self.nn2 = _TypedMLP(n * (n + 1) // 2, 1, s["hidden"])
+        self.register_buffer("pair_cut", cut2)
+        self.register_buffer("pair_cut3", cut3)
+        self.r_cut_max = max(s["r_cut"].values())  # the neighbour-list radius the terms need
+        self.scale3 = max(s["r_cut_three_body"].values())  # length scale of the NN3 inputs
+        self.nn2 = _TypedMLP(len(pair_types(self.type_names)), 1, s["hidden"])
+        self.n3_per_centre = len(pair_types(self.type_names)) if s["nn3_types"] == "centre_and_neighbour_pair" else 0
         if self.three_body:
-            self.nn3 = _TypedMLP(n * n * (n + 1) // 2, 4, s["hidden"])
+            self.nn3 = _TypedMLP(len(_network_types(self.type_names, s["nn3_types"])), 4, s["hidden"])
 
     def pair_energy(self, r: torch.Tensor, type_i: torch.Tensor, type_j: torch.Tensor) -> torch.Tensor:
         """``E_NN2`` of pairs at distances ``r`` [n] (Å) with types ``type_i``, ``type_j`` [n]: ``[n]`` eV."""
         r = r.to(self.model_dtype)
-        x = (r * r / (self.r_cut * self.r_cut)).unsqueeze(-1)
-        return self.nn2(x, self.pair_index[type_i, type_j]) * self.cutoff(r / self.r_cut)
+        rc = self.pair_cut[type_i, type_j]
+        x = (r / rc).square().unsqueeze(-1)
+        return self.nn2(x, self.pair_index[type_i, type_j]) * self.cutoff(r / rc)  # zero beyond r_c
 
     def forward(self, data: AtomicDataDict.Type) -> AtomicDataDict.Type:
         data = with_edge_vectors_(data, with_lengths=True)
@@ -233,14 +217,15 @@ class BodyTermsEnergy(GraphModuleMixin, torch.nn.Module):
         else:
             num_nodes = AtomicDataDict.num_nodes(data)
 
-        short = torch.nonzero(r < self.r_cut).view(-1)
+        short = torch.nonzero(r < self.pair_cut[types[edge_index[0]], types[edge_index[1]]]).view(-1)
         vec, r = vec[short].to(self.model_dtype), r[short].to(self.model_dtype)
         center, neighbor = edge_index[0][short], edge_index[1][short]
         t_i, t_j = types[center], types[neighbor]
         energy = scatter(0.5 * self.pair_energy(r, t_i, t_j), center, dim=0, dim_size=num_nodes)
 
         if self.three_body:
-            inner = torch.nonzero(r < self.r_cut3).view(-1)
+            rc3 = self.pair_cut3[t_i, t_j]
+            inner = torch.nonzero(r < rc3).view(-1)
             e1, e2 = triplets(center[inner], num_nodes, ordered=False)
             e1, e2 = inner[e1], inner[e2]
             ta, tb = t_j[e1], t_j[e2]
@@ -249,18 +234,17 @@ class BodyTermsEnergy(GraphModuleMixin, torch.nn.Module):
             b = torch.where(swap, e1, e2)
             va, vb = vec[a], vec[b]
             ra, rb = r[a], r[b]
-            rc2 = self.r_cut3 * self.r_cut3
-            xa, xb = ra * ra / rc2, rb * rb / rc2
+            s2 = self.scale3 * self.scale3
+            xa, xb = ra * ra / s2, rb * rb / s2
             # same-species neighbours: a symmetric pair of inputs, so E_NN3 is invariant to j <-> k
             same = ta == tb
             x = torch.stack(
                 [torch.where(same, xa + xb, xa), torch.where(same, (xa - xb).square(), xb),
-                 (vb - va).square().sum(-1) / rc2, (va * vb).sum(-1) / (ra * rb)],
+                 (vb - va).square().sum(-1) / s2, (va * vb).sum(-1) / (ra * rb)],
                 dim=-1,
             )
-            n = len(self.type_names)
-            bond = t_i[a] * (n * (n + 1) // 2) + self.pair_index[ta, tb]
-            e3 = self.nn3(x, bond) * self.cutoff(ra / self.r_cut3) * self.cutoff(rb / self.r_cut3)
+            kind = t_i[a] * self.n3_per_centre + self.pair_index[ta, tb]
+            e3 = self.nn3(x, kind) * self.cutoff(ra / rc3[a]) * self.cutoff(rb / rc3[b])
             energy = energy + scatter(e3, center[a], dim=0, dim_size=num_nodes)
 
         energy = energy.unsqueeze(-1)
@@ -270,5 +254,5 @@ class BodyTermsEnergy(GraphModuleMixin, torch.nn.Module):
         return data
 
     def settings_dict(self) -> dict[str, Any]:
-        """The settings that rebuild this module (what a pre-fit file records)."""
-        return {"type_names": list(self.type_names), **{k: self.settings[k] for k in BODY_DEFAULTS}}
+        """The settings that rebuild this module (what a pre-fit file records), cutoffs per pair."""
+        return {"type_names": list(self.type_names), **{k: self.settings[k] for k in BODY_KEYS}}

@@ -7,15 +7,15 @@ bias for robust molecular dynamics" (SiC, GeSe2)::
 
 - ``E_NN2``: one small MLP per unordered species pair (Hf-Hf, Hf-O, O-O), on ``x = r^2 / r_c^2``,
   times the polynomial envelope ``u(r / r_c)`` (nequip's ``PolynomialCutoff``, p = 6: value, first
-  and second derivatives vanish at ``r_c``). Each unordered pair is counted once (half the energy
-  on each directed edge, assigned to its centre atom).
-- ``E_NN3``: one small MLP per species triple with the centre atom distinguished (centre type x
-  unordered neighbour pair: 6 bond types for Hf/O), on ``(r_ij^2, r_ik^2, r_jk^2) / r_c3^2`` and
-  ``cos theta_ijk``, times ``u(r_ij / r_c3) u(r_ik / r_c3)``, once per triplet: the centre ``i``
-  with two distinct neighbours ``j != k`` inside ``r_c3`` (periodic images count as distinct).
-  Neighbours of different species enter in type order; two of the same species enter as the
-  symmetric pair ``(x_ij + x_ik, (x_ij - x_ik)^2)``, so ``E_NN3`` is invariant to swapping ``j``
-  and ``k`` (see :mod:`gnnff_stability.models.body_terms`).
+  and second derivatives vanish at ``r_c``), with a cutoff ``r_c`` per pair. Each unordered pair is
+  counted once (half the energy on each directed edge, assigned to its centre atom).
+- ``E_NN3``: one small MLP per NN3 type, on ``(r_ij^2, r_ik^2, r_jk^2)`` and ``cos theta_ijk``, times
+  ``u(r_ij / r_c3) u(r_ik / r_c3)`` (``r_c3`` per pair type of each leg), once per triplet: the
+  centre ``i`` with two distinct neighbours ``j != k`` inside their three-body cutoffs (periodic
+  images count as distinct). ``nn3_types: neighbour_pair`` (the schema's default) gives one MLP per
+  unordered neighbour pair ``{j, k}`` (3 for Hf/O: with the 3 NN2, the paper's 6 networks);
+  ``centre_and_neighbour_pair`` one per centre species and neighbour pair (6, 9 networks in all).
+  See :mod:`gnnff_stability.models.body_terms`.
 
 Units: distances in Å, energies in eV (those of the data). Forces stay conservative: the terms
 add to the per-atom energy before nequip's ``AtomwiseReduce`` and ``ForceStressOutput``, which
@@ -34,6 +34,9 @@ Builders (Hydra ``_target_``)
   model of any template without moving its keys (what the campaign's ``decomposition`` methods use).
 - :func:`BodyTermsModel`: the body terms alone with per-type shifts (phase 1, and a pure pair
   potential with ``three_body=False``).
+
+Body-term settings have no defaults here: they come filled from the configuration schema
+(``methods.<name>.decomposition.body``; :func:`gnnff_stability.config.section` for library callers).
 """
 
 from __future__ import annotations
@@ -45,18 +48,23 @@ from typing import Any
 
 import torch
 from hydra.utils import get_method
-
 from nequip.data import AtomicDataDict
 from nequip.model.utils import model_builder
-from nequip.nn import AtomwiseReduce, ForceStressOutput, PerTypeScaleShift, SequentialGraphNetwork
+from nequip.nn import (
+    AtomwiseReduce,
+    ForceStressOutput,
+    PerTypeScaleShift,
+    SequentialGraphNetwork,
+)
 
-from .body_terms import BODY_DEFAULTS, BodyTermsEnergy, validate_body
+from .body_terms import BodyTermsEnergy
+from .cutoffs import AUTO, BODY_KEYS, check_body, pair_cutoffs
 
 __all__ = ["PREFIT_FORMAT", "BodyTermsModel", "DecomposedGNNModel", "DecomposedModel", "load_prefit"]
 
 logger = logging.getLogger(__name__)
 
-PREFIT_FORMAT = "gnnff_stability.body_terms/1"
+PREFIT_FORMAT = "gnnff_stability.body_terms/2"
 
 
 def load_prefit(path: str | Path) -> dict[str, Any]:
@@ -65,7 +73,7 @@ def load_prefit(path: str | Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``settings`` (type_names + :data:`BODY_DEFAULTS` keys), ``state_dict`` (of
+        ``settings`` (type_names + :data:`~.cutoffs.BODY_KEYS`, cutoffs per pair), ``state_dict`` (of
         :class:`BodyTermsEnergy`), ``per_type_energy_shifts`` (eV/atom by type),
         ``remainder_forces_rms`` (eV/Å), ``metrics``.
     """
@@ -81,24 +89,22 @@ def load_prefit(path: str | Path) -> dict[str, Any]:
 @model_builder
 def BodyTermsModel(
     type_names: Sequence[str],
-    r_max: float = 3.0,
-    r_cut_three_body: float | None = None,
-    three_body: bool = True,
-    hidden: Sequence[int] = (16, 16),
-    polynomial_cutoff_p: float = 6,
+    r_max: float,
+    body: Mapping[str, Any],
     per_type_energy_shifts: float | Mapping[str, float] | None = None,
     per_type_energy_shifts_trainable: bool = True,
     do_derivatives: bool = True,
 ):
-    """The body terms alone: ``E = sum_i shift[t_i] + E_NN2 + E_NN3`` (the cutoff ``r_cut = r_max``).
+    """The body terms alone: ``E = sum_i shift[t_i] + E_NN2 + E_NN3``.
 
-    ``r_max`` is the two-body cutoff (Å); the other arguments are those of :class:`BodyTermsEnergy`.
+    ``r_max``: the neighbour-list radius (Å), at least every two-body cutoff. ``body``: the body-term
+    settings (every key of :data:`~.cutoffs.BODY_KEYS`, cutoffs as numbers or per pair).
     ``per_type_energy_shifts`` (eV/atom, default 0) are trainable unless told otherwise.
     """
-    body = BodyTermsEnergy(
-        type_names=type_names, r_cut=r_max, r_cut_three_body=r_cut_three_body, three_body=three_body,
-        hidden=hidden, polynomial_cutoff_p=polynomial_cutoff_p,
-    )
+    settings = check_body(body, type_names)
+    if max(settings["r_cut"].values()) > float(r_max):
+        raise ValueError(f"body-term cutoffs {settings['r_cut']} exceed r_max {r_max} Å")
+    body = BodyTermsEnergy(type_names=type_names, **settings)
     shift = PerTypeScaleShift(
         type_names=type_names,
         field=AtomicDataDict.PER_ATOM_ENERGY_KEY,
@@ -153,9 +159,9 @@ def DecomposedModel(
         ``allegro.model.AllegroModel``) and its arguments; ``seed`` / ``model_dtype`` come from
         this builder.
     body
-        Body-term settings (:data:`BODY_DEFAULTS`: ``r_cut`` 3.0 Å, ``r_cut_three_body`` = r_cut,
-        ``three_body`` true, ``hidden`` [16, 16], ``polynomial_cutoff_p`` 6). With ``prefit`` they
-        are read from the file (any given here must agree).
+        Body-term settings (every key of :data:`~.cutoffs.BODY_KEYS`; required without ``prefit``).
+        With ``prefit`` they are read from the file (any given here must agree with it; ``r_cut:
+        auto`` agrees with the cutoffs phase 1 took from the data).
     prefit
         Pre-fit file (phase 1). Its parameters are loaded; the body terms must fit in ``r_max``.
     freeze
@@ -166,19 +172,25 @@ def DecomposedModel(
         RMS of the remainder as its energy scale, in place of ``gnn.per_type_energy_shifts`` /
         ``gnn.per_type_energy_scales`` (default True: the GNN starts on the remainder's scale).
     """
-    settings = validate_body(body)
     blob = None
     if prefit is not None:
         blob = load_prefit(prefit)
         recorded = blob["settings"]
         if list(recorded["type_names"]) != list(type_names):
             raise ValueError(f"pre-fit {prefit} has type_names {recorded['type_names']}, model has {list(type_names)}")
-        settings = validate_body(recorded_body(recorded))
-        mismatched = {k: (v, settings[k]) for k, v in dict(body or {}).items() if not _same_setting(k, v, settings)}
+        settings = check_body({k: recorded[k] for k in BODY_KEYS}, type_names)
+        mismatched = {k: (v, settings[k]) for k, v in dict(body or {}).items()
+                      if not _same_setting(k, v, settings, type_names)}
         if mismatched:
             raise ValueError(f"body settings disagree with the pre-fit file {prefit} (given, recorded): {mismatched}")
-    if settings["r_cut"] > float(r_max):
-        raise ValueError(f"body-term cutoff {settings['r_cut']} Å exceeds the model's r_max {r_max} Å")
+    elif body is None:
+        raise ValueError("DecomposedModel needs `body` (the body-term settings) or a `prefit` file")
+    else:
+        settings = check_body(body, type_names)
+    worst = max(settings["r_cut"], key=settings["r_cut"].get)
+    if settings["r_cut"][worst] > float(r_max):
+        raise ValueError(f"body-term cutoff r_cut.{worst} = {settings['r_cut'][worst]} Å exceeds the model's "
+                         f"r_max {r_max} Å")
     builder, kwargs = _inner_builder_kwargs(gnn, type_names, r_max)
     if blob is not None and prefit_stats:
         kwargs["per_type_energy_shifts"] = {k: float(v) for k, v in blob["per_type_energy_shifts"].items()}
@@ -226,16 +238,20 @@ def DecomposedGNNModel(
     )
 
 
-def _same_setting(key: str, value: Any, settings: Mapping[str, Any]) -> bool:
+def _same_setting(key: str, value: Any, settings: Mapping[str, Any], type_names: Sequence[str]) -> bool:
+    if key not in BODY_KEYS:
+        return False
+    if key == "r_cut" and value == AUTO:
+        return True  # resolved from the data in phase 1
     if key == "r_cut_three_body" and value is None:
-        value = settings["r_cut"]
+        return settings["r_cut_three_body"] == settings["r_cut"]
+    if key in ("r_cut", "r_cut_three_body"):
+        try:
+            return pair_cutoffs(value, type_names, key) == settings[key]
+        except ValueError:
+            return False
     if key == "hidden":
         return [int(h) for h in value] == list(settings["hidden"])
-    if key in ("r_cut", "r_cut_three_body", "polynomial_cutoff_p"):
+    if key == "polynomial_cutoff_p":
         return float(value) == float(settings[key])
     return value == settings[key]
-
-
-def recorded_body(recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """The :data:`BODY_DEFAULTS` keys of a pre-fit file's settings."""
-    return {k: recorded[k] for k in BODY_DEFAULTS}

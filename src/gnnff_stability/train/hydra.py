@@ -131,7 +131,8 @@ def method_overrides(run: Mapping[str, Any], prefit: str | Path | None = None) -
     - ``prior: zbl``: nequip's ZBL as ``training_module.model.pair_potential``
       (:func:`gnnff_stability.models.priors.zbl_overrides`, on the family's species).
     - ``decomposition``: the model's builder becomes :data:`DECOMPOSED_BUILDER`, wrapping the template's
-      ``model_builder``, with the phase-1 file ``prefit`` (required), ``body`` and ``freeze``.
+      ``model_builder``, with the phase-1 file ``prefit`` (required; it carries the body-term settings)
+      and ``freeze``.
 
     Returns ``[]`` for the baseline and for a correlation loss alone.
     """
@@ -151,7 +152,5 @@ def method_overrides(run: Mapping[str, Any], prefit: str | Path | None = None) -
             "++training_module.model.gnn_builder=${model_builder}",
             f"++training_module.model.prefit={hydra_value(Path(prefit).resolve())}",
             f"++training_module.model.freeze={hydra_value(bool(dec['freeze']))}",
-        ]
-        if dec["body"]:
-            out.append(f"++training_module.model.body={hydra_value(dict(dec['body']))}")
+        ]  # the body-term settings travel in the pre-fit file (cutoffs resolved there)
     return out
