@@ -203,6 +203,39 @@ def test_correlation_samples_only_kept_edges(capped_model):
     assert int(mask.sum()) == batch["edge_index"].shape[1]
 
 
+def test_sum_norm_statistic_counts_kept_neighbours(monkeypatch):
+    """``kept_num_neighbors_mean`` (the template's avg_num_neighbors) is the mean kept-neighbour count
+    of the hand-built kept set, below nequip's all-edge ``num_neighbors_mean`` when the limit acts,
+    equal to it without a limit."""
+    from nequip.data import AtomicDataDict
+
+    from gnnff_stability.models.gemnet_stats import GemNetStatisticsManager
+
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from gnnff_stability.models.gemnet_stats import GemNetStatisticsManager
+    from toy_models import morse_labels
+
+    from nequip.utils import logger as nequip_logger
+
+    # nequip's statistics log through its rank-zero logger (Lightning sets the rank in training)
+    monkeypatch.setattr(nequip_logger.rank_zero_only, "rank", 0, raising=False)
+    cells = [rattled_cell(seed=s) for s in (5, 6, 7)]
+    for atoms in cells:
+        energy, forces = morse_labels(atoms)
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+    graphs = [AtomicDataDict.batched_from_list([graph(atoms)]) for atoms in cells]
+    kept_mean = np.mean([_kept_by_hand(g, 12).sum() / len(g["pos"]) for g in graphs])
+    all_mean = np.mean([g["edge_index"].shape[1] / len(g["pos"]) for g in graphs])
+    stats = GemNetStatisticsManager(12, ["Hf", "O"]).get_statistics(graphs)
+    assert float(stats["kept_num_neighbors_mean"]) == pytest.approx(kept_mean, rel=1e-6)
+    assert float(stats["num_neighbors_mean"]) == pytest.approx(all_mean, rel=1e-6)
+    assert kept_mean < 0.9 * all_mean
+    assert set(stats) >= {"per_atom_energy_mean", "forces_rms", "per_type_forces_rms"}
+    stats = GemNetStatisticsManager(None, ["Hf", "O"]).get_statistics(graphs)
+    assert float(stats["kept_num_neighbors_mean"]) == pytest.approx(all_mean, rel=1e-6)
+
+
 # --------------------------------------------------------------------------------------------------
 # nequip-train, nequip-package and the embedded LAMMPS engine (slow)
 # --------------------------------------------------------------------------------------------------
