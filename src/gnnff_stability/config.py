@@ -98,6 +98,7 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     schema = load_schema()
     config = copy.deepcopy(dict(config))
     _check_model_keys(config)
+    _check_ramp_length(config)
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         error = min(errors, key=lambda e: len(list(e.absolute_path)))
@@ -113,6 +114,17 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
             del preset[key]
     _check_semantics(config)
     return _canonical(config)
+
+
+def _check_ramp_length(config: Mapping[str, Any]) -> None:
+    # before the defaults are filled: `steps` given by the user, not by the schema's default
+    metrics = config.get("metrics")
+    ramp = metrics.get("ramp") if isinstance(metrics, Mapping) else None
+    if isinstance(ramp, Mapping) and ramp.get("rate_K_per_ps") is not None and "steps" in ramp:
+        raise ConfigError(
+            f"config key metrics.ramp: give steps ({ramp['steps']}) or rate_K_per_ps "
+            f"({ramp['rate_K_per_ps']}), not both: the rate sets the ramp's length"
+        )
 
 
 def _canonical(value: Any) -> Any:
@@ -239,6 +251,14 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"config key metrics.ramp.t_stop_K: {ramp['t_stop_K']} must exceed metrics.ramp.t_start_K "
             f"({ramp['t_start_K']}): the ramp heats"
         )
+    if ramp["rate_K_per_ps"] is not None:
+        ramp_steps = round(1000.0 * (ramp["t_stop_K"] - ramp["t_start_K"]) / ramp["rate_K_per_ps"]
+                           / md["dt_fs"])
+        if ramp_steps < 10:
+            raise ConfigError(
+                f"config key metrics.ramp.rate_K_per_ps: {ramp['rate_K_per_ps']} K/ps makes a ramp of "
+                f"{ramp_steps} steps of md.dt_fs {md['dt_fs']} fs; at least 10 are needed"
+            )
     split = config["data"]["split"]
     if abs(sum(split) - 1.0) > 1e-6:
         raise ConfigError(f"config key data.split: fractions {split} must sum to 1")

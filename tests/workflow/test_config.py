@@ -72,6 +72,10 @@ def test_schema_closed_and_documented():
         (lambda c: c["md"].update(thermo_every=7), ["md.thermo_every", "7", "divide"]),
         (lambda c: c["models"]["nequip"].update(family="schnet"), ["family", "schnet", "gemnet"]),
         (lambda c: c["data"].update(split=[0.5, 0.1, 0.1]), ["data.split", "sum to 1"]),
+        (lambda c: c.setdefault("metrics", {}).update(ramp={"steps": 2000, "rate_K_per_ps": 1000}),
+         ["metrics.ramp", "2000", "1000", "not both"]),
+        (lambda c: c.setdefault("metrics", {}).update(ramp={"rate_K_per_ps": 1e8}),
+         ["metrics.ramp.rate_K_per_ps", "100000000", "at least 10"]),
     ],
 )
 def test_bad_config_names_key_and_allowed(tiny, mutate, expected):
