@@ -245,6 +245,12 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"config key md.steps: {md['steps']} is shorter than one snapshot interval "
             f"(md.dump_every = {md['dump_every']})"
         )
+    equil = config["stability"]["equil_steps"]
+    if equil // md["dump_every"] >= md["steps"] // md["dump_every"]:
+        raise ConfigError(
+            f"config key stability.equil_steps: {equil} leaves no snapshot of the {md['steps']}-step "
+            f"runs (md.dump_every {md['dump_every']}) to score"
+        )
     ramp = config["metrics"]["ramp"]
     if ramp["t_stop_K"] <= ramp["t_start_K"]:
         raise ConfigError(

@@ -214,6 +214,7 @@ class StabilitySettings(_Section):
     beta: float
     temp_term: str
     crash_score: str
+    equil_steps: int
     ttf_band_K: float | None
 
 
