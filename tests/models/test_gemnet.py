@@ -207,16 +207,12 @@ def test_sum_norm_statistic_counts_kept_neighbours(monkeypatch):
     """``kept_num_neighbors_mean`` (the template's avg_num_neighbors) is the mean kept-neighbour count
     of the hand-built kept set, below nequip's all-edge ``num_neighbors_mean`` when the limit acts,
     equal to it without a limit."""
-    from nequip.data import AtomicDataDict
-
-    from gnnff_stability.models.gemnet_stats import GemNetStatisticsManager
-
     from ase.calculators.singlepoint import SinglePointCalculator
+    from nequip.data import AtomicDataDict
+    from nequip.utils import logger as nequip_logger
 
     from gnnff_stability.models.gemnet_stats import GemNetStatisticsManager
     from toy_models import morse_labels
-
-    from nequip.utils import logger as nequip_logger
 
     # nequip's statistics log through its rank-zero logger (Lightning sets the rank in training)
     monkeypatch.setattr(nequip_logger.rank_zero_only, "rank", 0, raising=False)

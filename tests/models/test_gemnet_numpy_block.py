@@ -21,8 +21,8 @@ from scipy.special import eval_legendre
 
 R_MAX = 4.0
 AVG_NEIGHBOURS = 3.0
-SIZES = dict(num_blocks=2, emb_size_atom=10, emb_size_edge=8, emb_size_trip=6, emb_size_rbf=5,
-             emb_size_cbf=4, emb_size_bil_trip=7, num_radial=6, num_spherical=5)
+SIZES = {"num_blocks": 2, "emb_size_atom": 10, "emb_size_edge": 8, "emb_size_trip": 6, "emb_size_rbf": 5,
+             "emb_size_cbf": 4, "emb_size_bil_trip": 7, "num_radial": 6, "num_spherical": 5}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -51,7 +51,10 @@ def _molecule() -> Atoms:
 
 def _graph(atoms: Atoms):
     from nequip.data import from_ase
-    from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper, NeighborListTransform
+    from nequip.data.transforms import (
+        ChemicalSpeciesToAtomTypeMapper,
+        NeighborListTransform,
+    )
 
     data = from_ase(atoms)
     data = ChemicalSpeciesToAtomTypeMapper(["Hf", "O"], {"Hf": "Hf", "O": "O"})(data)
