@@ -258,8 +258,9 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"({ramp['t_start_K']}): the ramp heats"
         )
     if ramp["rate_K_per_ps"] is not None:
-        ramp_steps = round(1000.0 * (ramp["t_stop_K"] - ramp["t_start_K"]) / ramp["rate_K_per_ps"]
-                           / md["dt_fs"])
+        from gnnff_stability.settings import RampMetricSettings  # noqa: PLC0415 (settings imports config)
+
+        ramp_steps = RampMetricSettings.from_config(ramp).ramp_steps(md["dt_fs"])
         if ramp_steps < 10:
             raise ConfigError(
                 f"config key metrics.ramp.rate_K_per_ps: {ramp['rate_K_per_ps']} K/ps makes a ramp of "
