@@ -249,3 +249,26 @@ def test_metric_files_and_table_s1(tmp_path):
     assert math.isnan(corr["drift_meV_per_atom_per_ps"]) and corr["nve_classification"] == ""
     text = table_s1_markdown(table)
     assert text.startswith("## Table S1") and "| 1110 |" in text and "| 0.2000 |" in text
+
+
+def test_lambench_protocol_settings_and_label(tmp_path):
+    """LAMBench's NVE protocol (config/paper.yaml): no Langevin part, 10,000 steps of 1 fs; the drift is
+    read at 1 fs (a 0.0192 eV/ps slope over 96 atoms is 0.2 meV/atom/ps only at the right timestep)
+    and the record says which protocol it is."""
+    from gnnff_stability.md.metric_runs import nve_md_settings
+
+    md = MDSettings.from_partial({"dt_fs": 0.25, "thermo_every": 100})
+    lam = NVEMetricSettings.from_partial({"temp_K": 300.0, "equil_steps": 0, "steps": 10_000,
+                                          "dt_fs": 1.0, "warmup_fraction": 0.2})
+    assert lam.is_lambench and not NVEMetricSettings.from_partial({}).is_lambench
+    run = nve_md_settings(md, lam)
+    assert (run.steps, run.dt_fs) == (10_000, 1.0)
+    step = np.arange(0, 10_001, 100)
+    t_ps = step * 1.0 / 1000.0
+    pd.DataFrame({"step": step, "etotal_eV": -790.0 + 0.0192 * t_ps,
+                  "ke_eV": 3.7 + 0.1 * np.sin(2 * np.pi * step / 1000)}).to_csv(tmp_path / "t.csv",
+                                                                               index=False)
+    (tmp_path / "s.json").write_text(json.dumps(_status("stable", 10_000)))
+    out = write_nve_drift(tmp_path / "t.csv", tmp_path / "s.json", tmp_path / "o.json", md, lam)
+    assert out["drift_meV_per_atom_per_ps"] == pytest.approx(0.2, rel=1e-9)
+    assert (out["protocol"], out["dt_fs"], out["equil_steps"]) == ("lambench", 1.0, 0)
