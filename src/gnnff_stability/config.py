@@ -101,6 +101,7 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     schema = load_schema()
     config = copy.deepcopy(dict(config))
     _check_model_keys(config)
+    _check_ramp_length(config)
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         error = min(errors, key=lambda e: len(list(e.absolute_path)))
@@ -119,6 +120,17 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
             del preset[key]
     _check_semantics(config)
     return _canonical(config)
+
+
+def _check_ramp_length(config: Mapping[str, Any]) -> None:
+    # before the defaults are filled: `steps` given by the user, not by the schema's default
+    metrics = config.get("metrics")
+    ramp = metrics.get("ramp") if isinstance(metrics, Mapping) else None
+    if isinstance(ramp, Mapping) and ramp.get("rate_K_per_ps") is not None and "steps" in ramp:
+        raise ConfigError(
+            f"config key metrics.ramp: give steps ({ramp['steps']}) or rate_K_per_ps "
+            f"({ramp['rate_K_per_ps']}), not both: the rate sets the ramp's length"
+        )
 
 
 def _canonical(value: Any) -> Any:
@@ -194,12 +206,27 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"config key md.steps: {md['steps']} is shorter than one snapshot interval "
             f"(md.dump_every = {md['dump_every']})"
         )
+    equil = config["stability"]["equil_steps"]
+    if equil // md["dump_every"] >= md["steps"] // md["dump_every"]:
+        raise ConfigError(
+            f"config key stability.equil_steps: {equil} leaves no snapshot of the {md['steps']}-step "
+            f"runs (md.dump_every {md['dump_every']}) to score"
+        )
     ramp = config["metrics"]["ramp"]
     if ramp["t_stop_K"] <= ramp["t_start_K"]:
         raise ConfigError(
             f"config key metrics.ramp.t_stop_K: {ramp['t_stop_K']} must exceed metrics.ramp.t_start_K "
             f"({ramp['t_start_K']}): the ramp heats"
         )
+    if ramp["rate_K_per_ps"] is not None:
+        from gnnff_stability.settings import RampMetricSettings  # noqa: PLC0415 (settings imports config)
+
+        ramp_steps = RampMetricSettings.from_config(ramp).ramp_steps(md["dt_fs"])
+        if ramp_steps < 10:
+            raise ConfigError(
+                f"config key metrics.ramp.rate_K_per_ps: {ramp['rate_K_per_ps']} K/ps makes a ramp of "
+                f"{ramp_steps} steps of md.dt_fs {md['dt_fs']} fs; at least 10 are needed"
+            )
     refmd = config["refmd"]
     if refmd["enabled"]:
         if refmd["dump_every"] % refmd["thermo_every"]:

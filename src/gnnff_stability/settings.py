@@ -240,6 +240,7 @@ class StabilitySettings(_Section):
     beta: float
     temp_term: str
     crash_score: str
+    equil_steps: int
     ttf_band_K: float | None
 
 
@@ -252,8 +253,21 @@ class NVEMetricSettings(_Section):
     temp_K: float
     equil_steps: int
     steps: int
+    dt_fs: float | None
     warmup_fraction: float
     vseed: int
+
+    def timestep_fs(self, md_dt_fs: float) -> float:
+        """Timestep of the NVE run, fs: ``dt_fs``, else the ``md`` block's."""
+        return float(md_dt_fs if self.dt_fs is None else self.dt_fs)
+
+    @property
+    def is_lambench(self) -> bool:
+        """LAMBench's protocol: a Maxwell-Boltzmann start at 300 K, 10,000 steps of 1 fs NVE, the
+        first 20 % dropped (otherwise this project's shorter window)."""
+        return (self.equil_steps == 0 and float(self.temp_K) == 300.0 and self.steps == 10_000
+                and self.dt_fs is not None and float(self.dt_fs) == 1.0
+                and float(self.warmup_fraction) == 0.2)
 
 
 @dataclass(frozen=True)
@@ -265,8 +279,21 @@ class RampMetricSettings(_Section):
     t_start_K: float
     t_stop_K: float
     steps: int
+    rate_K_per_ps: float | None
+    damp_fs: float | None
     window_steps: int
     vseed: int
+
+    def ramp_steps(self, dt_fs: float) -> int:
+        """Steps of the ramp at timestep ``dt_fs`` (fs): ``steps``, or the length ``rate_K_per_ps`` sets."""
+        if self.rate_K_per_ps is None:
+            return int(self.steps)
+        duration_fs = 1000.0 * (float(self.t_stop_K) - float(self.t_start_K)) / float(self.rate_K_per_ps)
+        return max(1, round(duration_fs / float(dt_fs)))
+
+    def damping_fs(self, md_damp_fs: float) -> float:
+        """Langevin damping of the ramp, fs: ``damp_fs``, else the ``md`` block's."""
+        return float(md_damp_fs if self.damp_fs is None else self.damp_fs)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from gnnff_stability.analysis.stability import (
     pair_ratio_terms,
     s_index,
     sn_table,
+    startup_bias,
     temperature_term,
     ttf_arena_fraction,
     ttf_legato_steps,
@@ -254,3 +255,27 @@ def test_crash_before_the_first_snapshot_scores_zero(tmp_path, crystal):
                      classification="crash", crash_step=40, steps_done=40)
     assert rec["s_index"] == 0.0 and rec["n_snapshots"] == 0 and len(sn) == 0
     assert rec["crashed"] and rec["ttf_arena_fraction"] == pytest.approx(0.04)
+
+
+def test_startup_window_leaves_the_dip_out(tmp_path, crystal):
+    """A perfect crystal whose first two snapshots (steps 100, 200) sit at T_set / 2, the rest at
+    T_set: the literal factor gives them 2^(1/4) each, so S over every snapshot is
+    (8 + 2 x 2^(1/4)) / 10; with stability.equil_steps 200 the mean runs over the eight others: 1."""
+    pos, types, cell = crystal
+    snaps = [snapshot(s, pos, types, cell) for s in STEPS]
+    temps = {s: (600.0 if 0 < s <= 200 else 1200.0) for s in STEPS}
+    files = write_run(tmp_path / "run", snaps, temps)
+    every = (8 + 2 * 2**0.25) / 10
+    rec = score_run(files["dump"], files["thermo"], files["status"], None,
+                    {**SETTINGS, "equil_steps": 200}, tmp_path / "s.json", tmp_path / "sn.csv")
+    assert rec["s_index"] == pytest.approx(1.0) and rec["equil_steps"] == 200
+    assert rec["s_index_all_snapshots"] == pytest.approx(every)
+    paper = score_run(files["dump"], files["thermo"], files["status"], None, SETTINGS,
+                      tmp_path / "p.json", tmp_path / "psn.csv")
+    assert paper["s_index"] == paper["s_index_all_snapshots"] == pytest.approx(every)
+    bias = startup_bias(pd.read_csv(tmp_path / "sn.csv"), 10, 100, 200)
+    assert bias["n_window"] == 2 and bias["delta"] == pytest.approx(every - 1.0)
+    assert bias["t_term_window_mean"] == pytest.approx(2**0.25)
+    assert bias["t_term_after_mean"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="start-up window leaves no snapshot"):
+        s_index(pd.read_csv(tmp_path / "sn.csv"), 10, 10)

@@ -61,7 +61,32 @@ def test_nve_drift_is_the_slope_after_the_warmup_per_atom():
     phase = 2 * np.pi * 4 * np.arange(0, 2001, 10) / 2000
     assert out["ke_std_eV"] == pytest.approx(np.std(0.3 * np.sin(phase)), rel=1e-9)
     assert out["ke_std_eV"] == pytest.approx(0.3 / math.sqrt(2), rel=1e-2)
-    assert out["normalised_drift"] == pytest.approx(delta / out["ke_std_eV"], rel=1e-9)
+    # MLIPAudit's normalised drift: the least-squares slope through every NVE row (covariance over
+    # variance, written out), times the NVE duration, over std(KE); not the end-point difference
+    nve_rows = table[table["step"] >= 400]
+    t = nve_rows["step"].to_numpy() * DT_FS / 1000.0
+    e = nve_rows["etotal_eV"].to_numpy()
+    fit_slope = np.sum((t - t.mean()) * (e - e.mean())) / np.sum((t - t.mean()) ** 2)
+    assert out["fit_delta_etotal_eV"] == pytest.approx(abs(fit_slope) * 0.5, rel=1e-9)
+    assert out["normalised_drift"] == pytest.approx(abs(fit_slope) * 0.5 / out["ke_std_eV"], rel=1e-9)
+    assert abs(fit_slope) * 0.5 < 0.9 * delta  # the fit reads less than the end-point difference
+
+
+def test_normalised_drift_of_a_straight_line_with_end_noise():
+    """E_total = -790 + 0.1 t exactly, but the last row is 0.2 eV off: the end-point difference
+    doubles, the fitted drift moves by the last row's leverage only (closed form below)."""
+    step = np.arange(0, 4001, 10)
+    t = step * DT_FS / 1000.0  # 0 .. 1 ps, 401 rows
+    etot = -790.0 + 0.1 * t
+    etot[-1] += 0.2
+    ke = 10.0 + 0.5 * np.cos(2 * np.pi * 5 * t)  # five whole periods: std 0.5 / sqrt 2 (almost)
+    out = nve_drift(pd.DataFrame({"step": step, "etotal_eV": etot, "ke_eV": ke}), N_ATOMS, DT_FS,
+                    equil_steps=0, warmup_fraction=0.0)
+    assert out["delta_etotal_eV"] == pytest.approx(0.3, rel=1e-9)
+    # a bump d on the last row adds d (t_n - t_mean) / sum (t - t_mean)^2 to the slope
+    extra = 0.2 * (t[-1] - t.mean()) / np.sum((t - t.mean()) ** 2)
+    assert out["fit_delta_etotal_eV"] == pytest.approx((0.1 + extra) * 1.0, rel=1e-9)
+    assert out["normalised_drift"] == pytest.approx((0.1 + extra) / np.std(ke), rel=1e-9)
 
 
 def test_nve_drift_without_warmup_sees_the_transient():
@@ -119,11 +144,40 @@ def test_ramp_failure_takes_the_earliest_of_crash_and_fail():
                        window_rows=10, crash_step=900, steps_done=900)
     assert (out["failure_step"], out["failure_kind"]) == (900, "crash")
     assert out["failure_set_point_K"] == pytest.approx(1110.0)
+    # kinetic temperature: the ten rows before step 900 (800 .. 890) track 300 + 0.9 step
+    assert out["failure_kinetic_K"] == pytest.approx(300 + 0.9 * 845)
     assert out["completed_fraction"] == pytest.approx(0.3)
     # a too-close snapshot at step 1200 (from status.json's fail_step) comes before the hot window
     out = ramp_failure(table, t_start_K=300, t_stop_K=3000, steps=3000, temp_fail_factor=1.5,
                        window_rows=10, fail_step=1200)
     assert out["failure_step"] == 1200 and out["failure_set_point_K"] == pytest.approx(1380.0)
+
+
+def test_ramp_failure_reports_the_lagging_kinetic_temperature():
+    """A run 450 K behind its set point that crashes at step 2000 (set point 2100 K): the kinetic
+    temperature at failure is the mean over the five rows before it, 450 K below their set points."""
+    table = _ramp_table(hot_after=None)
+    table["temp_K"] = table["temp_K"] - 450.0
+    crashed = table[table["step"] <= 2000]
+    out = ramp_failure(crashed, t_start_K=300, t_stop_K=3000, steps=3000, temp_fail_factor=1.5,
+                       window_rows=5, crash_step=2000)
+    assert out["failure_set_point_K"] == pytest.approx(2100.0)
+    assert out["failure_kinetic_K"] == pytest.approx(300 + 0.9 * 1970 - 450)
+    assert math.isnan(ramp_failure(table, t_start_K=300, t_stop_K=3000, steps=3000,
+                                   temp_fail_factor=1.5, window_rows=5)["failure_kinetic_K"])
+
+
+def test_ramp_length_and_damping_settings():
+    """The rate sets the length: 2700 K at 1000 K/ps is 2.7 ps, 10,800 steps of 0.25 fs; the ramp's own
+    damping replaces md.damp_fs in its MD settings."""
+    from gnnff_stability.md.metric_runs import ramp_md_settings
+
+    md = MDSettings.from_partial({"dt_fs": 0.25, "damp_fs": 100.0})
+    rated = RampMetricSettings.from_partial({"rate_K_per_ps": 1000.0, "damp_fs": 20.0})
+    assert rated.ramp_steps(0.25) == 10_800
+    assert (ramp_md_settings(md, rated).steps, ramp_md_settings(md, rated).damp_fs) == (10_800, 20.0)
+    plain = RampMetricSettings.from_partial({"steps": 1200})
+    assert (ramp_md_settings(md, plain).steps, ramp_md_settings(md, plain).damp_fs) == (1200, 100.0)
 
 
 def test_ramp_that_tracks_its_set_point_survives():
@@ -170,6 +224,9 @@ def test_metric_files_and_table_s1(tmp_path):
     (a / "hot_status.json").write_text(json.dumps(_status("fail", 3000, fail_step=1550)))
     hot = write_ramp_failure(a / "hot.csv", a / "hot_status.json", a / "hot.json", md, ramp_s)
     assert hot["failure_set_point_K"] == pytest.approx(1695.0) and hot["failure_kind"] == "fail"
+    # 2700 K over 3000 steps of 0.25 fs: 3600 K/ps; md's 100 fs damping: settled lag 3600 x 0.1 / 2
+    assert hot["rate_K_per_ps"] == pytest.approx(3600.0)
+    assert hot["steady_lag_K"] == pytest.approx(180.0)
 
     keys = {"model": "nequip", "layers": 2, "seed": 0, "family": "nequip"}
     runs = pd.DataFrame([
@@ -185,8 +242,34 @@ def test_metric_files_and_table_s1(tmp_path):
     base, corr = table.iloc[0], table.iloc[1]
     assert base["drift_meV_per_atom_per_ps"] == pytest.approx(0.2, rel=1e-9)
     assert base["ramp_failure_K"] == pytest.approx(1110.0)
+    assert base["ramp_failure_kinetic_K"] == pytest.approx(300 + 0.9 * 845)
+    assert base["ramp_rate_K_per_ps"] == pytest.approx(3600.0)
+    assert base["nve_protocol"] == "short window"
     assert base["ramp_completed_fraction"] == pytest.approx(0.3)
     assert (base["nve_classification"], base["ramp_classification"]) == ("stable", "crash")
     assert math.isnan(corr["drift_meV_per_atom_per_ps"]) and corr["nve_classification"] == ""
     text = table_s1_markdown(table)
     assert text.startswith("## Table S1") and "| 1110 |" in text and "| 0.2000 |" in text
+
+
+def test_lambench_protocol_settings_and_label(tmp_path):
+    """LAMBench's NVE protocol (config/paper.yaml): no Langevin part, 10,000 steps of 1 fs; the drift is
+    read at 1 fs (a 0.0192 eV/ps slope over 96 atoms is 0.2 meV/atom/ps only at the right timestep)
+    and the record says which protocol it is."""
+    from gnnff_stability.md.metric_runs import nve_md_settings
+
+    md = MDSettings.from_partial({"dt_fs": 0.25, "thermo_every": 100})
+    lam = NVEMetricSettings.from_partial({"temp_K": 300.0, "equil_steps": 0, "steps": 10_000,
+                                          "dt_fs": 1.0, "warmup_fraction": 0.2})
+    assert lam.is_lambench and not NVEMetricSettings.from_partial({}).is_lambench
+    run = nve_md_settings(md, lam)
+    assert (run.steps, run.dt_fs) == (10_000, 1.0)
+    step = np.arange(0, 10_001, 100)
+    t_ps = step * 1.0 / 1000.0
+    pd.DataFrame({"step": step, "etotal_eV": -790.0 + 0.0192 * t_ps,
+                  "ke_eV": 3.7 + 0.1 * np.sin(2 * np.pi * step / 1000)}).to_csv(tmp_path / "t.csv",
+                                                                               index=False)
+    (tmp_path / "s.json").write_text(json.dumps(_status("stable", 10_000)))
+    out = write_nve_drift(tmp_path / "t.csv", tmp_path / "s.json", tmp_path / "o.json", md, lam)
+    assert out["drift_meV_per_atom_per_ps"] == pytest.approx(0.2, rel=1e-9)
+    assert (out["protocol"], out["dt_fs"], out["equil_steps"]) == ("lambench", 1.0, 0)

@@ -166,6 +166,83 @@ def test_hooks_capture_the_edge_embedding_of_every_block(small_model):
         model.eval()
 
 
+def _kept_by_hand(data, max_neighbors: int, tolerance: float = 0.01) -> np.ndarray:
+    """Edges within each centre's ``max_neighbors`` nearest (ties within ``tolerance`` kept), made
+    symmetric, from the positions, cell and shifts in numpy, one atom at a time."""
+    pos = data["pos"].numpy()
+    edge_index = data["edge_index"].numpy()
+    shifts = data["edge_cell_shift"].numpy()
+    cell = data["cell"].numpy().reshape(-1, 3, 3)
+    batch = data["batch"].numpy() if "batch" in data else np.zeros(len(pos), dtype=int)
+    vec = pos[edge_index[1]] - pos[edge_index[0]] + np.einsum("ei,eij->ej", shifts,
+                                                              cell[batch[edge_index[0]]])
+    length = np.linalg.norm(vec, axis=1)
+    keep = np.zeros(len(length), dtype=bool)
+    for atom in range(len(pos)):
+        mine = np.flatnonzero(edge_index[0] == atom)
+        if len(mine) <= max_neighbors:
+            keep[mine] = True
+            continue
+        kth = np.sort(length[mine])[max_neighbors - 1]
+        keep[mine] = length[mine] <= kth + tolerance
+    key = {(a, c, *np.rint(s).astype(int)): e for e, (a, c, s) in
+           enumerate(zip(edge_index[0], edge_index[1], shifts))}
+    reverse = np.array([key[(c, a, *(-np.rint(s)).astype(int))] for a, c, s in
+                        zip(edge_index[0], edge_index[1], shifts)])
+    return keep | keep[reverse]
+
+
+def test_correlation_samples_only_kept_edges(capped_model):
+    """With ``max_neighbors`` 12 at 4 Å, fluorite's ~20 neighbours leave many edges outside the model;
+    every sampled edge (a 64-edge training sample and the all-edge evaluation sample) is a kept edge,
+    and the evaluation sample holds every kept edge of its structure."""
+    from nequip.data import AtomicDataDict
+
+    batch = AtomicDataDict.batched_from_list([graph(rattled_cell(seed=s)) for s in (5, 6)])
+    kept = _kept_by_hand(batch, 12)
+    assert 0.1 < 1 - kept.mean() < 0.9  # the limit is active: a real share of ghost edges
+    recorder = FeatureRecorder(capped_model, "gemnet", "edge")
+    generator = torch.Generator().manual_seed(0)
+    index, mask = recorder.samples(batch, 64, generator)["edge"]
+    sampled = index[mask].numpy()
+    assert len(sampled) == 2 * 64 and len(set(sampled)) == len(sampled)
+    assert kept[sampled].all()
+    index, mask = recorder.samples(batch, None)["edge"]
+    assert sorted(index[mask].tolist()) == np.flatnonzero(kept).tolist()
+    # without the limit every edge is sampled
+    index, mask = FeatureRecorder(build_small(), "gemnet", "edge").samples(batch, None)["edge"]
+    assert int(mask.sum()) == batch["edge_index"].shape[1]
+
+
+def test_sum_norm_statistic_counts_kept_neighbours(monkeypatch):
+    """``kept_num_neighbors_mean`` (the template's avg_num_neighbors) is the mean kept-neighbour count
+    of the hand-built kept set, below nequip's all-edge ``num_neighbors_mean`` when the limit acts,
+    equal to it without a limit."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from nequip.data import AtomicDataDict
+    from nequip.utils import logger as nequip_logger
+
+    from gnnff_stability.models.gemnet_stats import GemNetStatisticsManager
+    from toy_models import morse_labels
+
+    # nequip's statistics log through its rank-zero logger (Lightning sets the rank in training)
+    monkeypatch.setattr(nequip_logger.rank_zero_only, "rank", 0, raising=False)
+    cells = [rattled_cell(seed=s) for s in (5, 6, 7)]
+    for atoms in cells:
+        energy, forces = morse_labels(atoms)
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+    graphs = [AtomicDataDict.batched_from_list([graph(atoms)]) for atoms in cells]
+    kept_mean = np.mean([_kept_by_hand(g, 12).sum() / len(g["pos"]) for g in graphs])
+    all_mean = np.mean([g["edge_index"].shape[1] / len(g["pos"]) for g in graphs])
+    stats = GemNetStatisticsManager(12, ["Hf", "O"]).get_statistics(graphs)
+    assert float(stats["kept_num_neighbors_mean"]) == pytest.approx(kept_mean, rel=1e-6)
+    assert float(stats["num_neighbors_mean"]) == pytest.approx(all_mean, rel=1e-6)
+    assert kept_mean < 0.9 * all_mean
+    assert set(stats) >= {"per_atom_energy_mean", "forces_rms", "per_type_forces_rms"}
+    stats = GemNetStatisticsManager(None, ["Hf", "O"]).get_statistics(graphs)
+    assert float(stats["kept_num_neighbors_mean"]) == pytest.approx(all_mean, rel=1e-6)
+
+
 # --------------------------------------------------------------------------------------------------
 # nequip-train, nequip-package and the embedded LAMMPS engine (slow)
 # --------------------------------------------------------------------------------------------------

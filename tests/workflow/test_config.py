@@ -29,7 +29,7 @@ def test_shipped_configs_validate(path):
 def test_defaults_are_filled(tiny):
     config = validate_config(tiny)
     assert config["stability"] == {"alpha": 1.0, "beta": 0.25, "crash_score": "zero", "temp_term": "raw",
-                                   "ttf_band_K": None}
+                                   "equil_steps": 0, "ttf_band_K": None}
     assert config["md"]["engine"] == "embedded"
     assert config["methods"]["corr"]["corr"]["c_max"] == 0.1
     assert config["data"]["comb"]["n_frames"] == 20  # given value kept
@@ -72,6 +72,12 @@ def test_schema_closed_and_documented():
         (lambda c: c["md"].update(thermo_every=7), ["md.thermo_every", "7", "divide"]),
         (lambda c: c["models"]["nequip"].update(family="schnet"), ["family", "schnet", "gemnet"]),
         (lambda c: c["data"].update(split=[0.5, 0.1, 0.1]), ["data.split", "sum to 1"]),
+        (lambda c: c.setdefault("stability", {}).update(equil_steps=10**6), ["stability.equil_steps", "1000000",
+                                                               "leaves no snapshot"]),
+        (lambda c: c.setdefault("metrics", {}).update(ramp={"steps": 2000, "rate_K_per_ps": 1000}),
+         ["metrics.ramp", "2000", "1000", "not both"]),
+        (lambda c: c.setdefault("metrics", {}).update(ramp={"rate_K_per_ps": 1e8}),
+         ["metrics.ramp.rate_K_per_ps", "100000000", "at least 10"]),
     ],
 )
 def test_bad_config_names_key_and_allowed(tiny, mutate, expected):

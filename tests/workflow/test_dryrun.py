@@ -24,10 +24,13 @@ def test_dry_run(workdir, config):
         assert counts["compile_model"] == 29
         assert counts["run_md"] == 324 and counts["score_run"] == 324
         assert counts["prefit_body_terms"] == 2 and counts["pair_interaction"] == 36
+        # the benchmark metrics at the benchmarks' protocols (LAMBench NVE, a 1000 K/ps ramp)
+        assert counts["run_nve_md"] == counts["run_ramp_md"] == 36
     if config == "gemnet.yaml":
-        # GemNet-T (baseline and corr) on the embedded campaign, no compile step, its metrics too
-        assert counts["train_model"] == 2 and counts["run_md"] == 6 and "compile_model" not in counts
-        assert counts["run_nve_md"] == counts["run_ramp_md"] == 2
+        # GemNet-T, 1 and 4 blocks (baseline and corr) on the embedded campaign, no compile step,
+        # its metrics too
+        assert counts["train_model"] == 4 and counts["run_md"] == 12 and "compile_model" not in counts
+        assert counts["run_nve_md"] == counts["run_ramp_md"] == 4
     elif config == "config.yaml":
         # NequIP L2 baseline and corr on 3 cells; Allegro L3 baseline and corr on 3, SAM, decomposition and
         # corr + SAM on the 2 deficient cells
@@ -37,7 +40,7 @@ def test_dry_run(workdir, config):
         # the stability metrics beyond the paper: one NVE and one ramp run per trained model
         assert counts["run_nve_md"] == counts["nve_drift"] == 7
         assert counts["run_ramp_md"] == counts["ramp_failure"] == 7
-    else:
+    elif config == "test.yaml":
         assert "run_nve_md" not in counts and "run_ramp_md" not in counts  # metrics off by default
 
 

@@ -134,7 +134,9 @@ def score_run(
     sn = sn_table(obs, th, temp_set_K=temp_set, dump_every=dump_every,
                   steps_planned=steps_planned, n_atoms_initial=n0, alpha=alpha, beta=beta,
                   temp_term=mode)
-    s_partial = s_index(sn, n_planned)
+    n_skip = int(settings.equil_steps) // dump_every
+    s_partial = s_index(sn, n_planned, n_skip)
+    s_all = s_index(sn, n_planned)
 
     steps_done = int(stat.get("steps_done", obs["step"].max() if len(obs) else 0))
     classification = stat.get("classification")
@@ -159,6 +161,9 @@ def score_run(
         "s_index": sidx,
         "s_index_zero": crash_scored_s_index(s_partial, crashed, atoms_lost, "zero"),
         "s_index_partial": s_partial,
+        # the paper's S_index over every snapshot, and without the start-up window
+        "s_index_all_snapshots": crash_scored_s_index(s_all, crashed, atoms_lost, crash_score),
+        "equil_steps": int(settings.equil_steps),
         "crash_score": crash_score,
         "classification": classification,
         "crash_step": stat.get("crash_step"),

@@ -4,9 +4,12 @@
 model learned, per species pair. The reference data come from COMB, which is not a pair potential
 (bond order, charge equilibration), so it has no unique pair curve in the crystal; the curve it does
 define is that of an isolated pair: two atoms in a large periodic box, charges equilibrated at every
-distance, the force on the second atom along the bond (positive = repulsive). It shows the sign and
-the scale of the short-range repulsion a model should have learned, not the curve it should match
-at every distance (the learned curve is a mean over crystal environments).
+distance, the force on the second atom along the bond (positive = repulsive). It is not the in-crystal
+pair force the learned curve estimates (a mean over crystal environments). For Hf–O and Hf–Hf it gives
+the scale of the short-range wall. For O–O it has the wrong sign: two lone O atoms stay neutral
+(charge equilibration moves no charge between identical atoms; ``q1_e = q2_e = 0``) and COMB's
+bond-order term binds them as in an O2 molecule (about −2.9 eV/Å at 2 Å), whereas in the crystal
+every O is an anion and O–O is repulsive.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ Each is the campaign's protocol (:mod:`.protocol`) with another thermostat, run 
 ``md.engine`` names and classified by the same rules (:mod:`.outcome`):
 
 - :func:`run_nve_metric`: Langevin at ``metrics.nve.temp_K`` for ``equil_steps``, then ``unfix`` of
-  the thermostat and ``steps`` of plain NVE;
+  the thermostat and ``steps`` of plain NVE (``equil_steps`` 0: NVE from the velocities drawn at
+  ``temp_K``, LAMBench's Maxwell-Boltzmann start);
 - :func:`run_ramp_metric`: Langevin with the set point ramped linearly from ``t_start_K`` to
-  ``t_stop_K`` over ``steps``.
+  ``t_stop_K`` over ``steps`` (or at ``rate_K_per_ps``), with the ramp's own damping.
 
 Both write ``dump.lammpstrj``, ``log.lammps``, ``thermo.csv`` and ``status.json`` like a campaign run.
 """
@@ -27,13 +28,16 @@ __all__ = ["nve_md_settings", "ramp_md_settings", "run_nve_metric", "run_ramp_me
 
 
 def nve_md_settings(md: MDSettings, nve: NVEMetricSettings) -> MDSettings:
-    """The ``md`` settings of the NVE run: ``steps`` = equilibration + NVE steps."""
-    return dataclasses.replace(md, steps=int(nve.equil_steps) + int(nve.steps))
+    """The ``md`` settings of the NVE run: ``steps`` = equilibration + NVE steps, at the NVE run's
+    timestep (``metrics.nve.dt_fs``, else ``md.dt_fs``)."""
+    return dataclasses.replace(md, steps=int(nve.equil_steps) + int(nve.steps),
+                               dt_fs=nve.timestep_fs(md.dt_fs))
 
 
 def ramp_md_settings(md: MDSettings, ramp: RampMetricSettings) -> MDSettings:
-    """The ``md`` settings of the ramp: ``steps`` = the ramp's steps."""
-    return dataclasses.replace(md, steps=int(ramp.steps))
+    """The ``md`` settings of the ramp: its steps (``steps`` or the length ``rate_K_per_ps`` sets) and
+    its Langevin damping (``metrics.ramp.damp_fs``, else ``md.damp_fs``)."""
+    return dataclasses.replace(md, steps=ramp.ramp_steps(md.dt_fs), damp_fs=ramp.damping_fs(md.damp_fs))
 
 
 def run_nve_metric(model_path: str | Path, cell_path: str | Path, md: MDSettings,

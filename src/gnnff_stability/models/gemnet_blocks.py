@@ -224,6 +224,27 @@ class GemNetTEnergy(GraphModuleMixin, torch.nn.Module):
             for _ in range(num_blocks + 1)
         ])
 
+    def _kept(self, edge_index: torch.Tensor, length: torch.Tensor, swap: torch.Tensor,
+              n_atoms: int) -> torch.Tensor | None:
+        if self.max_neighbors is None:
+            return None
+        return nearest_neighbour_mask(edge_index, length, swap, n_atoms, self.max_neighbors)
+
+    def kept_edges(self, data: AtomicDataDict.Type) -> torch.Tensor | None:
+        """Edges of ``data`` that take part in the model: ``[n_edges]`` bool, or ``None`` (all).
+
+        With ``max_neighbors`` an edge beyond an atom's kept neighbours still has a row in every edge
+        tensor (its embedding is computed, but its radial bases are zero and it has no triplets, so it
+        adds nothing to the energy). This is the mask :meth:`forward` uses; ``data`` is not modified.
+        """
+        with torch.no_grad():
+            data = with_edge_vectors_(dict(data), with_lengths=True)
+            edge_index = data[AtomicDataDict.EDGE_INDEX_KEY]
+            n_atoms = data[AtomicDataDict.ATOM_TYPE_KEY].view(-1).shape[0]
+            length = data[AtomicDataDict.EDGE_LENGTH_KEY].view(-1).to(self.model_dtype)
+            swap = reverse_edges(edge_index, data.get(AtomicDataDict.EDGE_CELL_SHIFT_KEY), n_atoms)
+            return self._kept(edge_index, length, swap, n_atoms)
+
     def forward(self, data: AtomicDataDict.Type) -> AtomicDataDict.Type:
         data = with_edge_vectors_(data, with_lengths=True)
         edge_index = data[AtomicDataDict.EDGE_INDEX_KEY]
@@ -235,9 +256,7 @@ class GemNetTEnergy(GraphModuleMixin, torch.nn.Module):
         length = length.to(self.model_dtype)
 
         swap = reverse_edges(edge_index, data.get(AtomicDataDict.EDGE_CELL_SHIFT_KEY), n_atoms)
-        mask = None
-        if self.max_neighbors is not None:
-            mask = nearest_neighbour_mask(edge_index, length, swap, n_atoms, self.max_neighbors)
+        mask = self._kept(edge_index, length, swap, n_atoms)
         pad_index, pad_mask = build_triplets(edge_index, n_atoms, mask)
 
         rbf = self.radial_basis(length)  # [E, R]

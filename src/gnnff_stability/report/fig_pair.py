@@ -73,7 +73,7 @@ def fig_pair_interaction(res: pd.DataFrame, reference: str | Path | None, output
     for ax, pair in zip(axes[0], _PAIRS):
         if ref is not None:
             sub = ref[(ref["pair"] == pair) & ref["r_A"].between(lo, hi)]
-            ax.plot(sub["r_A"], sub["force_eV_per_A"], color="k", lw=1.5, label="COMB isolated pair")
+            ax.plot(sub["r_A"], sub["force_eV_per_A"], color="k", lw=1.5, label="COMB isolated pair (not in-crystal)")
         ax.axhline(0.0, color="0.6", lw=0.8)
         ax.set_xlim(lo, hi)
         ax.set_ylim(-15, 30)

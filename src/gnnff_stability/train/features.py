@@ -48,7 +48,10 @@ GemNet-T (``<graph model>.model.func.gemnet``, a ``GemNetTEnergy``)
     ``edge``
         The directed edge embedding after interaction block ``i``: the output of
         ``gemnet.blocks.{i}.edge_features`` (an identity module), ``[n_edges, emb_size_edge]``, all
-        columns, rows in the order of nequip's ``edge_index``.
+        columns, rows in the order of nequip's ``edge_index``. With ``max_neighbors`` active the
+        tensor also has rows for the edges beyond each atom's kept neighbours (within ``r_max``, but
+        outside the model: zero radial bases, no triplets); :meth:`FeatureRecorder.samples` draws
+        only kept edges (``GemNetTEnergy.kept_edges``), so those rows never enter the correlation.
 
 Which selections a family has, and the module paths they hook, are the family's record in
 :data:`gnnff_stability.families.FAMILIES` (``selections``, ``hook_path``). The selection a baseline
@@ -223,6 +226,7 @@ class FeatureRecorder:
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._enabled = False
         self._flat: dict[str, torch.Tensor] = {}
+        self._kept_edges = _kept_edges_source(model) if family == "gemnet" else None
 
     @property
     def layers(self) -> list[int]:
@@ -337,9 +341,12 @@ class FeatureRecorder:
         kinds = {tap.rows for tap in self.taps}
         if "edge" in kinds:
             # an edge belongs to the structure of its centre atom
-            out["edge"] = sample_per_structure(
-                node_segment[data[_EDGE_INDEX][0]], n_structures, sample, generator
-            )
+            edge_segment = node_segment[data[_EDGE_INDEX][0]]
+            kept = None if self._kept_edges is None else self._kept_edges(data)
+            if kept is None:
+                out["edge"] = sample_per_structure(edge_segment, n_structures, sample, generator)
+            else:
+                out["edge"] = _sample_kept(edge_segment, kept, n_structures, sample, generator)
         if "node" in kinds:
             out["node"] = sample_per_structure(node_segment, n_structures, sample, generator)
         return out
@@ -398,6 +405,26 @@ class FeatureRecorder:
                     f"{tap.rows}s; the model prunes or reorders rows (per-edge-type cutoffs?), which "
                     "the correlation loss does not support"
                 )
+
+
+def _kept_edges_source(model: torch.nn.Module):
+    """The ``kept_edges`` method of the model's ``GemNetTEnergy`` (found by name, like the taps)."""
+    for name, module in model.named_modules():
+        if re.search(r"(?:^|\.)gemnet$", name) and callable(getattr(module, "kept_edges", None)):
+            return module.kept_edges
+    logger.warning("this GemNet-T model has no kept_edges(); the correlation is sampled over every "
+                   "edge within r_max, including those beyond max_neighbors")
+    return None
+
+
+def _sample_kept(segment: torch.Tensor, kept: torch.Tensor, n_structures: int, sample: SampleSize,
+                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sample_per_structure` over the kept rows only; indices are into all rows."""
+    kept_rows = torch.nonzero(kept, as_tuple=True)[0]
+    index, mask = sample_per_structure(segment[kept_rows], n_structures, sample, generator)
+    if kept_rows.numel() == 0:
+        return index, mask & False
+    return kept_rows[index], mask
 
 
 def _num_atoms(data: dict[str, torch.Tensor]) -> int:
