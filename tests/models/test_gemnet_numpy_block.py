@@ -139,10 +139,10 @@ def _numpy_gemnet(model, atoms: Atoms):
                       _dense(trip.dense_ba, m, True) * _dense(trip.mlp_rbf, rbf3, False), True)
         bilinear = trip.bilinear.detach().numpy()  # [cbf, trip, bil]
         x = np.zeros((len(edges), bilinear.shape[2]))
-        for e_ca, (a, c) in enumerate(edges):
+        for e_ca, (a, _c) in enumerate(edges):
             # triplets b -> a <- c: every other edge ba of the centre a
             summed = np.zeros((n_sph, bilinear.shape[1]))
-            for e_ba, (a2, b) in enumerate(edges):
+            for e_ba, (a2, _b) in enumerate(edges):
                 if a2 != a or e_ba == e_ca:
                     continue
                 cos = float(vec[e_ba] @ vec[e_ca] / (dist[e_ba] * dist[e_ca]))  # angle cab, at a
