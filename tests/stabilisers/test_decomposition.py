@@ -10,7 +10,7 @@ import lightning
 import numpy as np
 import pytest
 import torch
-from conftest import TYPES, pair_curve, random_frames, to_batch
+from helpers.pair_frames import TYPES, pair_curve, random_frames, to_batch
 
 from gnnff_stability.models.body_terms import pair_types, triple_types, triplets
 from gnnff_stability.models.decomposition import BodyTermsModel, DecomposedModel, load_prefit
