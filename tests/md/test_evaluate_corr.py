@@ -9,9 +9,9 @@ from __future__ import annotations
 import ase.io
 import numpy as np
 import pytest
+from toy_models import toy_dataset
 
 from gnnff_stability.train.evaluate import evaluate_model
-from toy_models import toy_dataset
 
 N_LAYERS = 2  # conftest.TOY_MODEL["num_layers"]
 

@@ -69,8 +69,7 @@ def test_close_atoms_and_lost_atoms_is_a_crash(tmp_path):
     with open(dump, "w") as fh:
         fh.write("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n3\nITEM: BOX BOUNDS pp pp pp\n" + "0 10\n" * 3)
         fh.write("ITEM: ATOMS id type x y z fx fy fz\n")
-        for k, p in enumerate(positions):
-            fh.write(f"{k + 1} {1 + k % 2} {p[0]} {p[1]} {p[2]} 0 0 0\n")
+        fh.writelines(f"{k + 1} {1 + k % 2} {p[0]} {p[1]} {p[2]} 0 0 0\n" for k, p in enumerate(positions))
     close = classify_run(thermo([T_SET] * 3, natoms=3), dump, T_SET, SETTINGS, 3)
     assert close.classification == "fail" and "0.500 A apart" in close.reason  # the dump alone: a fail
     out = classify_run(thermo([T_SET] * 3, natoms=[3, 3, 2]), dump, T_SET, SETTINGS, 3)
