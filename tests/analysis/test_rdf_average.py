@@ -80,7 +80,7 @@ def test_comparison_files_hold_both_curves_and_the_counts(tmp_path):
     (tmp_path / "status.json").write_text(json.dumps({"crash_step": 300}))
     out = tmp_path / "deep" / "er"
     metrics = compute_rdf_comparison(tmp_path / "run.lammpstrj", tmp_path / "ref.lammpstrj",
-                                     out / "rdf.csv", out / "m" / "metrics.json",
+                                     out / "rdf.csv", tmp_path / "m" / "n" / "metrics.json",
                                      {"r_max": R_MAX, "n_bins": N_BINS}, status=tmp_path / "status.json",
                                      start_step=100)
     table = pd.read_csv(out / "rdf.csv")
@@ -90,7 +90,7 @@ def test_comparison_files_hold_both_curves_and_the_counts(tmp_path):
         np.testing.assert_allclose(table[f"g_{name}"], g_run[k], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(table[f"g_{name}_ref"], g_ref[k], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(table["r_A"], (np.arange(N_BINS) + 0.5) * R_MAX / N_BINS)
-    on_disk = json.loads((out / "m" / "metrics.json").read_text())
+    on_disk = json.loads((tmp_path / "m" / "n" / "metrics.json").read_text())
     assert on_disk == metrics
     assert (metrics["n_snapshots"], metrics["n_snapshots_ref"], metrics["stop_step"]) == (2, 2, 300)
     assert (metrics["r_max_A"], metrics["n_bins"]) == (R_MAX, N_BINS)
@@ -106,3 +106,24 @@ def test_without_a_status_file_every_snapshot_counts(tmp_path):
                                      {"r_max": R_MAX, "n_bins": N_BINS}, status=tmp_path / "absent.json")
     assert (metrics["n_snapshots"], metrics["n_snapshots_ref"], metrics["stop_step"]) == (3, 3, None)
     assert metrics["js_mean"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_run_without_a_usable_snapshot_writes_nulls(tmp_path):
+    """Every snapshot of the run non-finite (and a status without a crash step): the run's curves are NaN
+    in the CSV and its distances null in the JSON, which stays strict JSON."""
+    broken = [_rattled(100 * k, 0.05, seed=k) for k in range(2)]
+    for snap in broken:
+        snap.positions[0, 0] = np.nan
+    ref = [_rattled(100 * k, 0.05, seed=k) for k in range(2)]
+    write_dump(tmp_path / "run.lammpstrj", broken)
+    write_dump(tmp_path / "ref.lammpstrj", ref)
+    (tmp_path / "status.json").write_text(json.dumps({"crash_step": None}))
+    metrics = compute_rdf_comparison(tmp_path / "run.lammpstrj", tmp_path / "ref.lammpstrj",
+                                     tmp_path / "rdf.csv", tmp_path / "m.json",
+                                     {"r_max": R_MAX, "n_bins": N_BINS}, status=tmp_path / "status.json")
+    assert (metrics["n_snapshots"], metrics["n_snapshots_ref"], metrics["stop_step"]) == (0, 2, None)
+    assert metrics["js_mean"] is None and metrics["mae_mean"] is None
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text and json.loads(text)["js_mean"] is None
+    table = pd.read_csv(tmp_path / "rdf.csv")
+    assert table["g_OO"].isna().all() and table["g_OO_ref"].notna().all()
