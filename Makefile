@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 CAMPAIGN = $(shell $(PY) -c 'from gnnff_stability.config import load_config; print(load_config("$(CONFIG)")["campaign"])' 2>/dev/null)
 RESULTS_ROOT = results/$(CAMPAIGN)
 
-.PHONY: install demo test test-fast test-slurm dryrun paper-dryrun lint ruff mypy figures clean-results
+.PHONY: install demo test test-fast test-slurm mutate mutate-resume dryrun paper-dryrun lint ruff mypy figures clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,19 @@ test-fast: install
 
 test-slurm: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m slurm tests/slurm $(PYTEST_ARGS)
+
+# Mutation testing of the scientific core ([tool.mutmut] in pyproject.toml; docs/testing.md): mutmut
+# plants one small bug at a time in the core modules and runs the fast tests that reach it. Not part of
+# `make test`; results in mutants/ (a rerun continues where an interrupted one stopped: `make mutate-resume`).
+mutate: install
+	test -x $(VENV)/bin/mutmut || $(PY) -m pip install --quiet "mutmut==3.8.1"
+	rm -rf mutants
+	$(MAKE) mutate-resume
+
+mutate-resume: install
+	OMP_NUM_THREADS=1 nice -n 10 $(VENV)/bin/mutmut run --max-children $(CORES) || true
+	$(VENV)/bin/mutmut results || true
+	$(PY) tests/helpers/mutation_summary.py
 
 dryrun: install
 	$(VENV)/bin/snakemake -n --configfile $(CONFIG)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import monoclinic_hfo2
+from helpers.comb_frames import monoclinic_hfo2
 
 from gnnff_stability.train.features import FeatureRecorder, group_sizes
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from ase.neighborlist import neighbor_list
-from conftest import TYPES, label, pair_curve, random_frames, to_batch
+from helpers.pair_frames import TYPES, label, pair_curve, random_frames, to_batch
 
 from gnnff_stability.models.body_terms import nn3_types, pair_types, triplets
 from gnnff_stability.models.decomposition import (

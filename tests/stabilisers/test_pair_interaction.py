@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import TYPES, envelope, to_batch
+from helpers.pair_frames import TYPES, envelope, to_batch
 
 from gnnff_stability.analysis.pair_interaction import pair_forces, pair_interaction
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ase
 import numpy as np
 import pytest
-from conftest import envelope, to_batch
+from helpers.pair_frames import envelope, to_batch
 
 from gnnff_stability.models.priors import ZBL_OVERRIDE_KEY, zbl_overrides, zbl_pair_potential
 from gnnff_stability.train.hydra import hydra_value as _hydra_value

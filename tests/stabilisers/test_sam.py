@@ -7,7 +7,7 @@ import warnings
 import lightning
 import numpy as np
 import pytest
-from conftest import to_batch
+from helpers.pair_frames import to_batch
 import torch
 
 from gnnff_stability.train.sam import SAMMixin, sam_perturbation, validate_sam
