@@ -172,11 +172,11 @@ def test_ramp_length_and_damping_settings():
     damping replaces md.damp_fs in its MD settings."""
     from gnnff_stability.md.metric_runs import ramp_md_settings
 
-    md = MDSettings.from_partial({"dt_fs": 0.25, "damp_fs": 100.0})
-    rated = RampMetricSettings.from_partial({"rate_K_per_ps": 1000.0, "damp_fs": 20.0})
+    md = partial(MDSettings, {"dt_fs": 0.25, "damp_fs": 100.0})
+    rated = partial(RampMetricSettings, {"rate_K_per_ps": 1000.0, "damp_fs": 20.0})
     assert rated.ramp_steps(0.25) == 10_800
     assert (ramp_md_settings(md, rated).steps, ramp_md_settings(md, rated).damp_fs) == (10_800, 20.0)
-    plain = RampMetricSettings.from_partial({"steps": 1200})
+    plain = partial(RampMetricSettings, {"steps": 1200})
     assert (ramp_md_settings(md, plain).steps, ramp_md_settings(md, plain).damp_fs) == (1200, 100.0)
 
 
@@ -258,10 +258,10 @@ def test_lambench_protocol_settings_and_label(tmp_path):
     and the record says which protocol it is."""
     from gnnff_stability.md.metric_runs import nve_md_settings
 
-    md = MDSettings.from_partial({"dt_fs": 0.25, "thermo_every": 100})
-    lam = NVEMetricSettings.from_partial({"temp_K": 300.0, "equil_steps": 0, "steps": 10_000,
+    md = partial(MDSettings, {"dt_fs": 0.25, "thermo_every": 100})
+    lam = partial(NVEMetricSettings, {"temp_K": 300.0, "equil_steps": 0, "steps": 10_000,
                                           "dt_fs": 1.0, "warmup_fraction": 0.2})
-    assert lam.is_lambench and not NVEMetricSettings.from_partial({}).is_lambench
+    assert lam.is_lambench and not partial(NVEMetricSettings, {}).is_lambench
     run = nve_md_settings(md, lam)
     assert (run.steps, run.dt_fs) == (10_000, 1.0)
     step = np.arange(0, 10_001, 100)

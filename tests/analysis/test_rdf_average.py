@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from analysis_builders import fluorite, snapshot
 
-from gnnff_stability.analysis.dump import write_dump
+from analysis_builders import write_dump
 from gnnff_stability.analysis.rdf import (
     average_rdf,
     compute_rdf_comparison,

@@ -13,9 +13,10 @@ import pytest
 
 from gnnff_stability.md import classify_run
 from gnnff_stability.settings import MDSettings
+from partial_settings import partial
 
 T_SET = 1000.0
-SETTINGS = MDSettings.from_partial({"temp_fail_factor": 1.5, "fmax_crash_eV_per_A": 100.0, "rmin_fail_A": 1.0})
+SETTINGS = partial(MDSettings, {"temp_fail_factor": 1.5, "fmax_crash_eV_per_A": 100.0, "rmin_fail_A": 1.0})
 
 
 def thermo(temps, natoms=96, fmax=1.0, pe=-10.0) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from gnnff_stability.md import run_hpc
 from gnnff_stability.md.metric_runs import ramp_md_settings
 from gnnff_stability.md.protocol import Thermostat
 from gnnff_stability.settings import MDSettings, RampMetricSettings
+from partial_settings import partial
 
 WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
 ZERO_PAIR = ["pair_style zero 4.0", "pair_coeff * *"]
@@ -48,9 +49,9 @@ def test_ideal_gas_ramp_lags_by_rate_times_damping_over_two(tmp_path, rate, damp
     The instantaneous temperature of 2592 atoms scatters by ~1.6 % (about 30 K at 2000 K), averaged
     over some ten independent damping times. A lag of r τ (a solid's) or none would fail."""
     cell = write_lammps_cell(fluorite_hfo2((6, 6, 6)), tmp_path / "gas.data")
-    md = MDSettings.from_partial({"engine": "hpc", "dt_fs": 0.25, "damp_fs": 100.0, "dump_every": 400,
+    md = partial(MDSettings, {"engine": "hpc", "dt_fs": 0.25, "damp_fs": 100.0, "dump_every": 400,
                                   "thermo_every": 10, "rmin_fail_A": 0.0, "hpc": {"lmp": WHEEL_LMP}})
-    ramp = RampMetricSettings.from_partial({"t_start_K": 300.0, "t_stop_K": 3000.0,
+    ramp = partial(RampMetricSettings, {"t_start_K": 300.0, "t_stop_K": 3000.0,
                                             "rate_K_per_ps": rate, "damp_fs": damp_fs})
     settings = ramp_md_settings(md, ramp)
     assert settings.damp_fs == damp_fs
@@ -81,9 +82,9 @@ def test_toy_model_solid_ramp_lags_between_the_gas_and_the_harmonic_form(toy_mod
     377 K measured, 369 K for g = 2, 216 K for g = 1)."""
     from gnnff_stability.md.metric_runs import run_ramp_metric
 
-    md = MDSettings.from_partial({"dt_fs": 0.25, "damp_fs": 100.0, "dump_every": 100,
+    md = partial(MDSettings, {"dt_fs": 0.25, "damp_fs": 100.0, "dump_every": 100,
                                   "thermo_every": 10})
-    ramp = RampMetricSettings.from_partial({"t_start_K": 300.0, "t_stop_K": 1500.0,
+    ramp = partial(RampMetricSettings, {"t_start_K": 300.0, "t_stop_K": 1500.0,
                                             "rate_K_per_ps": 4500.0, "window_steps": 100})
     out = _outputs(tmp_path / "toy")
     record = run_ramp_metric(toy_model, cubic_cell, md, ramp, **out)

@@ -14,6 +14,7 @@ import pytest
 
 from gnnff_stability.config import validate_config
 from gnnff_stability.settings import MDSettings, StabilitySettings
+from partial_settings import partial
 
 #: The smallest config the schema accepts: one model, the baseline and the paper's correlation method.
 MINIMAL = {
@@ -29,13 +30,13 @@ def filled() -> dict:
 
 
 def test_failure_thresholds_are_the_papers():
-    s = MDSettings.from_partial({})
+    s = partial(MDSettings, {})
     assert (s.fmax_crash_eV_per_A, s.temp_fail_factor, s.rmin_fail_A) == (1000.0, 1.5, 1.0)
 
 
 def test_md_protocol_is_the_papers(filled):
     """40,000 steps of 0.25 fs (10 ps), a snapshot every 100 steps, at 1200 K; cells 1:1.1, 1:1.55, 1:2."""
-    s = MDSettings.from_partial({})
+    s = partial(MDSettings, {})
     assert (s.steps, s.dt_fs, s.dump_every) == (40000, 0.25, 100)
     assert s.steps * s.dt_fs / 1000 == pytest.approx(10.0)  # ps, the paper's footnote
     assert (filled["md"]["steps"], filled["md"]["dt_fs"], filled["md"]["dump_every"]) == (40000, 0.25, 100)
@@ -45,7 +46,7 @@ def test_md_protocol_is_the_papers(filled):
 
 def test_stability_index_and_corr_loss_are_the_papers(filled):
     """S_index α = 1, β = 1/4; the loss: cosine 0 → 0.1 over 100 epochs, 1024 edges, c_f = c_e = 1."""
-    s = StabilitySettings.from_partial({})
+    s = partial(StabilitySettings, {})
     assert (s.alpha, s.beta) == (1.0, 0.25)
     corr = filled["methods"]["corr"]["corr"]
     assert (corr["scheduler"], corr["c_min"], corr["c_max"], corr["t_cycle"], corr["sample_edges"]) == (
@@ -70,7 +71,7 @@ def test_failure_thresholds_separate_the_papers_table_a4():
     the crashed ones with a readable force exceed it; no atom pair in a completed run the paper scores
     above the fail level comes closer than rmin_fail_A, while GemNet-T base at 1:1.1, a Fail in Table 1,
     has Hf-Hf at 0.8 Å."""
-    s = MDSettings.from_partial({})
+    s = partial(MDSettings, {})
     a4 = _table_a4()
     assert len(a4) == 18
     crashed = a4[a4["crashed"] == 1]

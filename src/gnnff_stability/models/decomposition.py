@@ -36,7 +36,7 @@ Builders (Hydra ``_target_``)
   potential with ``three_body=False``).
 
 Body-term settings have no defaults here: they come filled from the configuration schema
-(``methods.<name>.decomposition.body``; :func:`gnnff_stability.config.section` for library callers).
+(``methods.<name>.decomposition.body``; validated by :func:`gnnff_stability.config.validate_config`).
 """
 
 from __future__ import annotations
