@@ -128,11 +128,6 @@ def run_block(module, optimizer, data, steps: int, device: str) -> tuple[float, 
 def bench(family: str, size: str, args, frames, prefit: Path) -> dict[str, float]:
     methods = {m: method_preset(m, family) for m in args.modes}
     modes = {m: method for m, method in methods.items() if method.applies_to(family)}
-    if "decomposed" in modes:
-        from gnnff_stability.models.prefit import prefit_body_terms
-
-        prefit_body_terms(frames[:4], prefit, TYPES, body=dict(modes["decomposed"].decomposition["body"]),
-                          epochs=1, batch_size=4)
     built = {m: build(method, family, size, prefit, args.device, args.dtype) for m, method in modes.items()}
     spec = built["baseline"][2]
     data = batches(frames, spec["r_max"], args.batch_size, args.device)

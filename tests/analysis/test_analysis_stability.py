@@ -267,10 +267,10 @@ def test_startup_window_leaves_the_dip_out(tmp_path, crystal):
     files = write_run(tmp_path / "run", snaps, temps)
     every = (8 + 2 * 2**0.25) / 10
     rec = score_run(files["dump"], files["thermo"], files["status"], None,
-                    {**SETTINGS, "equil_steps": 200}, tmp_path / "s.json", tmp_path / "sn.csv")
+                    partial(StabilitySettings, {**SETTINGS, "equil_steps": 200}), tmp_path / "s.json", tmp_path / "sn.csv")
     assert rec["s_index"] == pytest.approx(1.0) and rec["equil_steps"] == 200
     assert rec["s_index_all_snapshots"] == pytest.approx(every)
-    paper = score_run(files["dump"], files["thermo"], files["status"], None, SETTINGS,
+    paper = score_run(files["dump"], files["thermo"], files["status"], None, partial(StabilitySettings, SETTINGS),
                       tmp_path / "p.json", tmp_path / "psn.csv")
     assert paper["s_index"] == paper["s_index_all_snapshots"] == pytest.approx(every)
     bias = startup_bias(pd.read_csv(tmp_path / "sn.csv"), 10, 100, 200)

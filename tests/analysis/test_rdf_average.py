@@ -15,6 +15,8 @@ import pytest
 from analysis_builders import fluorite, snapshot
 
 from analysis_builders import write_dump
+from gnnff_stability.settings import RDFSettings
+from partial_settings import partial
 from gnnff_stability.analysis.rdf import (
     average_rdf,
     compute_rdf_comparison,
@@ -81,7 +83,7 @@ def test_comparison_files_hold_both_curves_and_the_counts(tmp_path):
     out = tmp_path / "deep" / "er"
     metrics = compute_rdf_comparison(tmp_path / "run.lammpstrj", tmp_path / "ref.lammpstrj",
                                      out / "rdf.csv", tmp_path / "m" / "n" / "metrics.json",
-                                     {"r_max": R_MAX, "n_bins": N_BINS}, status=tmp_path / "status.json",
+                                     partial(RDFSettings, {"r_max": R_MAX, "n_bins": N_BINS}), status=tmp_path / "status.json",
                                      start_step=100)
     table = pd.read_csv(out / "rdf.csv")
     g_run = np.mean([_g(s) for s in run if s.step in (100, 200)], axis=0)  # before the crash step
@@ -103,7 +105,7 @@ def test_without_a_status_file_every_snapshot_counts(tmp_path):
     write_dump(tmp_path / "run.lammpstrj", run)
     metrics = compute_rdf_comparison(tmp_path / "run.lammpstrj", tmp_path / "run.lammpstrj",
                                      tmp_path / "rdf.csv", tmp_path / "m.json",
-                                     {"r_max": R_MAX, "n_bins": N_BINS}, status=tmp_path / "absent.json")
+                                     partial(RDFSettings, {"r_max": R_MAX, "n_bins": N_BINS}), status=tmp_path / "absent.json")
     assert (metrics["n_snapshots"], metrics["n_snapshots_ref"], metrics["stop_step"]) == (3, 3, None)
     assert metrics["js_mean"] == pytest.approx(0.0, abs=1e-12)
 
@@ -120,7 +122,7 @@ def test_a_run_without_a_usable_snapshot_writes_nulls(tmp_path):
     (tmp_path / "status.json").write_text(json.dumps({"crash_step": None}))
     metrics = compute_rdf_comparison(tmp_path / "run.lammpstrj", tmp_path / "ref.lammpstrj",
                                      tmp_path / "rdf.csv", tmp_path / "m.json",
-                                     {"r_max": R_MAX, "n_bins": N_BINS}, status=tmp_path / "status.json")
+                                     partial(RDFSettings, {"r_max": R_MAX, "n_bins": N_BINS}), status=tmp_path / "status.json")
     assert (metrics["n_snapshots"], metrics["n_snapshots_ref"], metrics["stop_step"]) == (0, 2, None)
     assert metrics["js_mean"] is None and metrics["mae_mean"] is None
     text = (tmp_path / "m.json").read_text()

@@ -40,6 +40,18 @@ TINY = {
 }
 
 
+
+@pytest.fixture(autouse=True)
+def _torch_default_dtype():
+    """CHGNet's own calculator needs torch's float32 default; another test's nequip model may have left
+    float64 as the process's default dtype."""
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(before)
+
 def _installed_weights(model_dir: str) -> Path:
     """The one ``*.pth.tar`` file the installed chgnet wheel ships in ``pretrained/<model_dir>``."""
     files = sorted((Path(chgnet.__file__).parent / "pretrained" / model_dir).glob("*.pth.tar"))

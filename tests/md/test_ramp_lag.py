@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from toy_models import fluorite_hfo2, write_lammps_cell
 
-from gnnff_stability.md import run_hpc
+from gnnff_stability.md import MDRunFiles, run_lmp_protocol
 from gnnff_stability.md.metric_runs import ramp_md_settings
 from gnnff_stability.md.protocol import Thermostat
 from gnnff_stability.settings import MDSettings, RampMetricSettings
@@ -31,10 +31,8 @@ WHEEL_LMP = str(Path(sys.executable).parent / "lmp")
 ZERO_PAIR = ["pair_style zero 4.0", "pair_coeff * *"]
 
 
-def _outputs(directory: Path) -> dict[str, Path]:
-    return {name: directory / fname for name, fname in (
-        ("dump", "dump.lammpstrj"), ("log", "log.lammps"), ("thermo", "thermo.csv"),
-        ("status", "status.json"))}
+def _outputs(directory: Path) -> MDRunFiles:
+    return MDRunFiles.in_dir(directory)
 
 
 def _closed_form_lag(t_ps: np.ndarray, rate: float, tau_ps: float) -> np.ndarray:
@@ -56,12 +54,11 @@ def test_ideal_gas_ramp_lags_by_rate_times_damping_over_two(tmp_path, rate, damp
     settings = ramp_md_settings(md, ramp)
     assert settings.damp_fs == damp_fs
     out = _outputs(tmp_path / "ramp")
-    record = run_hpc(Path("unused.nequip.pt2"), cell, 300.0, 0, settings, **out,
-                     pair_block=ZERO_PAIR,
-                     thermostat=Thermostat("ramp", t_stop_K=3000.0, window_steps=100))
+    record = run_lmp_protocol(cell, 300.0, 0, settings, ZERO_PAIR, out,
+                              thermostat=Thermostat("ramp", t_stop_K=3000.0, window_steps=100))
     assert record["classification"] == "stable", record["reason"]
-    assert f"langevin 300 3000 {damp_fs / 1000:g}" in out["log"].read_text()
-    table = pd.read_csv(out["thermo"])
+    assert f"langevin 300 3000 {damp_fs / 1000:g}" in out.log.read_text()
+    table = pd.read_csv(out.thermo)
     t_ps = table["step"].to_numpy() * 0.25 / 1000.0
     set_point = 300.0 + rate * t_ps
     assert t_ps[-1] == pytest.approx(2700.0 / rate, rel=1e-3)  # the rate set the ramp's length
@@ -87,9 +84,9 @@ def test_toy_model_solid_ramp_lags_between_the_gas_and_the_harmonic_form(toy_mod
     ramp = partial(RampMetricSettings, {"t_start_K": 300.0, "t_stop_K": 1500.0,
                                             "rate_K_per_ps": 4500.0, "window_steps": 100})
     out = _outputs(tmp_path / "toy")
-    record = run_ramp_metric(toy_model, cubic_cell, md, ramp, **out)
+    record = run_ramp_metric(toy_model, cubic_cell, md, ramp, out)
     assert record["classification"] == "stable", record["reason"]
-    table = pd.read_csv(out["thermo"])
+    table = pd.read_csv(out.thermo)
     t_ps = table["step"].to_numpy() * 0.25 / 1000.0
     late = t_ps >= 0.1
     measured = float(np.mean(300.0 + 4500.0 * t_ps[late] - table["temp_K"].to_numpy()[late]))

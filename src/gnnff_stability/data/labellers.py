@@ -265,7 +265,11 @@ def label_frames(
     from ase.calculators.singlepoint import SinglePointCalculator  # noqa: PLC0415
 
     threads_before = torch.get_num_threads()
+    dtype_before = torch.get_default_dtype()
     torch.set_num_threads(max(1, int(threads)))
+    # torch's own default: CHGNet's weights are float32, and a process that built a nequip model before
+    # has float64 as its default dtype (nequip's global state)
+    torch.set_default_dtype(torch.float32)
     try:
         t0 = time.perf_counter()
         calc = labeller.make_calculator()
@@ -289,6 +293,7 @@ def label_frames(
         cpu_s = time.process_time() - cpu0
     finally:
         torch.set_num_threads(threads_before)
+        torch.set_default_dtype(dtype_before)
     summary = {
         **labeller.provenance(),
         "threads": int(threads),
