@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# The CPU build of torch first, so that nothing pulls a CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[workflow,test]"
+	$(PY) -m pip install --quiet -e ".[workflow,test,labels]"
 	touch $(STAMP)
 
 install: $(STAMP)
