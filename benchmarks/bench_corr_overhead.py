@@ -163,19 +163,11 @@ def synthetic_frames(n: int, seed: int):
 
 
 def batches(frames, r_max: float, batch_size: int, device: str):
-    from nequip.data import AtomicDataDict, from_ase
-    from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper, NeighborListTransform
+    from nequip.data import AtomicDataDict
 
-    transforms = [
-        ChemicalSpeciesToAtomTypeMapper(model_type_names=TYPES, chemical_species_to_atom_type_map={t: t for t in TYPES}),
-        NeighborListTransform(r_max=r_max),
-    ]
-    items = []
-    for atoms in frames:
-        data = from_ase(atoms)
-        for transform in transforms:
-            data = transform(data)
-        items.append(data)
+    from gnnff_stability.models.prefit import frames_to_data
+
+    items = frames_to_data(frames, TYPES, r_max)
     return [
         AtomicDataDict.to_(AtomicDataDict.batched_from_list(items[i : i + batch_size]), device)
         for i in range(0, len(items) - batch_size + 1, batch_size)

@@ -169,8 +169,25 @@ class HPCSettings(_Section):
     plugin: str
 
 
+class _TimeSteps:
+    """``dt_ps`` and ``damp_ps`` of a block with ``dt_fs`` and ``damp_fs`` (LAMMPS ``units metal``)."""
+
+    dt_fs: float
+    damp_fs: float
+
+    @property
+    def dt_ps(self) -> float:
+        """Timestep in ps (LAMMPS ``units metal``)."""
+        return self.dt_fs / 1000.0
+
+    @property
+    def damp_ps(self) -> float:
+        """Langevin damping time in ps."""
+        return self.damp_fs / 1000.0
+
+
 @dataclass(frozen=True)
-class MDSettings(_Section):
+class MDSettings(_TimeSteps, _Section):
     """``md``: the MD protocol and the crash / fail thresholds (fs, K, eV/Å, Å)."""
 
     block: ClassVar[str] = "md"
@@ -188,16 +205,6 @@ class MDSettings(_Section):
     rmin_fail_A: float
     hpc: HPCSettings
 
-    @property
-    def dt_ps(self) -> float:
-        """Timestep in ps (LAMMPS ``units metal``)."""
-        return self.dt_fs / 1000.0
-
-    @property
-    def damp_ps(self) -> float:
-        """Langevin damping time in ps."""
-        return self.damp_fs / 1000.0
-
 
 @dataclass(frozen=True)
 class FigureSettings(_Section):
@@ -208,7 +215,7 @@ class FigureSettings(_Section):
 
 
 @dataclass(frozen=True)
-class RefMDSettings(_Section):
+class RefMDSettings(_TimeSteps, _Section):
     """``refmd``: the reference-potential (COMB) MD behind the RDF metrics."""
 
     block: ClassVar[str] = "refmd"
@@ -219,16 +226,6 @@ class RefMDSettings(_Section):
     dump_every: int
     thermo_every: int
     qeq_every: int
-
-    @property
-    def dt_ps(self) -> float:
-        """Timestep in ps (LAMMPS ``units metal``)."""
-        return self.dt_fs / 1000.0
-
-    @property
-    def damp_ps(self) -> float:
-        """Langevin damping time in ps."""
-        return self.damp_fs / 1000.0
 
 
 @dataclass(frozen=True)

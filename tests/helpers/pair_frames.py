@@ -90,20 +90,8 @@ def random_frames(n_frames: int, seed: int, n_atoms=(6, 10), box=5.2, d_min=1.6)
 
 def to_batch(frames, r_max: float):
     """nequip AtomicDataDict batch of ASE frames with a neighbour list of radius r_max."""
-    from nequip.data import AtomicDataDict, from_ase
-    from nequip.data.transforms import (
-        ChemicalSpeciesToAtomTypeMapper,
-        NeighborListTransform,
-    )
+    from nequip.data import AtomicDataDict
 
-    transforms = [
-        ChemicalSpeciesToAtomTypeMapper(model_type_names=TYPES, chemical_species_to_atom_type_map={t: t for t in TYPES}),
-        NeighborListTransform(r_max=r_max),
-    ]
-    items = []
-    for atoms in frames:
-        data = from_ase(atoms)
-        for transform in transforms:
-            data = transform(data)
-        items.append(data)
-    return AtomicDataDict.batched_from_list(items)
+    from gnnff_stability.models.prefit import frames_to_data
+
+    return AtomicDataDict.batched_from_list(frames_to_data(frames, TYPES, r_max))
