@@ -8,4 +8,5 @@ setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by t
 build_tables(
     run_files(snakemake.params.runs, snakemake.input, snakemake.params.campaign),  # noqa: F821
     dict(snakemake.output.items()),  # noqa: F821
+    overhead_benchmark=snakemake.input.get("overhead_benchmark", []),  # noqa: F821
 )

@@ -11,4 +11,5 @@ regenerate_outputs(
     dict(snakemake.output.items()),  # noqa: F821
     snakemake.params.campaign,  # noqa: F821
     temp_K=FigureSettings.from_config(snakemake.params.figures).temp_K,  # noqa: F821
+    overhead_benchmark=snakemake.input.get("overhead_benchmark", []),  # noqa: F821
 )

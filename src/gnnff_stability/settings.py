@@ -212,6 +212,7 @@ class FigureSettings(_Section):
 
     block: ClassVar[str] = "figures"
     temp_K: int | None
+    overhead_benchmark: tuple[str, ...]
 
 
 @dataclass(frozen=True)

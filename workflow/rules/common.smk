@@ -153,6 +153,12 @@ def result_files(existing_only=False):
     return files
 
 
+def overhead_benchmark_input():
+    """The benchmark CSV Table 3 prints per-step overheads from (figures.overhead_benchmark), if any."""
+    files = list(config["figures"]["overhead_benchmark"])
+    return {"overhead_benchmark": files} if files else {}
+
+
 def table_outputs(root=paths.TABLES):
     """The table files under ``root``, marked for `snakemake --report` (CSV shown as a table)."""
     return {

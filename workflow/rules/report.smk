@@ -1,6 +1,7 @@
 rule make_tables:
     input:
         **result_files(),
+        **overhead_benchmark_input(),
     output:
         **table_outputs(),
     params:
@@ -38,6 +39,7 @@ rule paper_figures:
     # Run as `snakemake paper_figures` (or `make figures`).
     input:
         **result_files(existing_only=True),
+        **overhead_benchmark_input(),
     output:
         **table_outputs(f"{paths.PAPER_FIGURES}/tables"),
         **figure_outputs(f"{paths.PAPER_FIGURES}/figures"),

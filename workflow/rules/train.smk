@@ -14,7 +14,8 @@ rule prefit_body_terms:
         LOG(f"{paths.PREFIT_DIR}/prefit_body_terms.log"),
     benchmark:
         BENCH(f"{paths.PREFIT_DIR}/prefit_body_terms.tsv")
-    threads: 2
+    # one thread, like train_model (below); the cluster profile sets its own counts
+    threads: 1
     conda:
         "../../envs/gnnff.yaml"
     script:
@@ -42,7 +43,11 @@ rule train_model:
         LOG(f"{paths.TRAIN}/train_model.log"),
     benchmark:
         BENCH(f"{paths.TRAIN}/train_model.tsv")
-    threads: 2
+    # One thread per training: the embedded models are too small for torch's intra-op threads to pay
+    # (two one-thread trainings side by side finish sooner than two two-thread ones in a row), and a
+    # two-thread job slows many-fold when anything else holds a core (its threads wait for each other at
+    # every operation). The cluster profile sizes GPU trainings (workflow/profiles/slurm/config.yaml).
+    threads: 1
     conda:
         "../../envs/gnnff.yaml"
     script:

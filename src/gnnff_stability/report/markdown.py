@@ -83,6 +83,26 @@ def _int_col(name):
     return lambda r: MISSING_MD if pd.isna(r.get(name)) else str(int(r[name]))
 
 
+def _bench_col(r):
+    """Table 3's benchmark overhead: ``+18.2 [+7.0, +25.7]`` (the interval where the benchmark gives one)."""
+    v = r.get("bench_overhead_pct")
+    if v is None or pd.isna(v):
+        return MISSING_MD
+    text = f"{v:+.1f}"
+    lo, hi = r.get("bench_overhead_lo95"), r.get("bench_overhead_hi95")
+    if lo is not None and hi is not None and not pd.isna(lo) and not pd.isna(hi):
+        text += f" [{lo:+.1f}, {hi:+.1f}]"
+    return text
+
+
+def _bench_where(df: pd.DataFrame) -> str:
+    """`` (embedded size, cpu)``: the benchmark rows' sizes and devices, for Table 3's caption."""
+    if "bench_size" not in df.columns:
+        return ""
+    pairs = sorted({(s, d) for s, d in zip(df["bench_size"], df["bench_device"]) if isinstance(s, str) and s})
+    return " (" + "; ".join(f"{s} size, {d}" for s, d in pairs) + ")" if pairs else " (no benchmark given)"
+
+
 def _diff_col(name, digits):
     def fn(r):
         text = _fmt_stat(r, name, digits)
@@ -133,12 +153,16 @@ def table_markdown(name: str, df: pd.DataFrame, ratios: Sequence[str]) -> str:
             ("s/epoch", _col("s_per_epoch", 1)),
             ("baseline s/epoch", _col("baseline_s_per_epoch", 1, "num")),
             ("overhead % (indicative)", _col("overhead_pct", 1, "num")),
+            ("overhead % per step [95 %] (benchmark)", _bench_col),
+            ("loss share of step % (benchmark profiler)", _col("bench_loss_share_pct", 1, "num")),
             ("paper s/epoch", _col("s_per_epoch_paper", 1, "num")),
             ("paper overhead %", _col("overhead_pct_paper", 0, "num")),
         ]
-        title = ("Table 3: training time, seconds per epoch (epoch wall times: the overhead is indicative and "
-                 "moves with the machine's load; benchmarks/bench_corr_overhead.py measures it per step, "
-                 "interleaved)")
+        title = ("Table 3: training time, seconds per epoch. The campaign's overhead compares epoch wall "
+                 "times of separate jobs: indicative, it moves with the machine's load. The benchmark "
+                 "column is the overhead per training step, the modes interleaved on the same batches "
+                 "(benchmarks/bench_corr_overhead.py, bench_stabilisers.py; figures.overhead_benchmark), "
+                 "at the benchmark's model size and device" + _bench_where(df) + ".")
     elif name == "tableA4":
         spec = keys + [("seed", _int_col("seed")), ("Hf:O", lambda r: _ratio_label(r["ratio"])),
                        ("cell", _int_col("cell_seed")),

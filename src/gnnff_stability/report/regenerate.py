@@ -9,7 +9,7 @@ cell or an empty panel. It writes into its own files, under the campaign's
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ def regenerate_outputs(
     outputs: Mapping[str, str | Path],
     campaign: str,
     temp_K: int | None = None,
+    overhead_benchmark: str | Path | Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Write every table (CSV and markdown) and every figure (PNG and PDF) from existing results.
 
@@ -47,6 +48,8 @@ def regenerate_outputs(
         The campaign whose results root holds the results.
     temp_K
         Set-point temperature of the one-temperature figures (``figures.temp_K``; None: the lowest).
+    overhead_benchmark
+        The benchmark CSVs of Table 3's per-step overheads (``figures.overhead_benchmark``).
 
     Returns
     -------
@@ -58,7 +61,7 @@ def regenerate_outputs(
     table = run_files(runs, available, campaign)
     scored = int(table["score"].notna().sum())
     logger.info("%d of %d runs have a stability score", scored, len(table))
-    tables = build_tables(table, outputs)
+    tables = build_tables(table, outputs, overhead_benchmark=overhead_benchmark)
     pair_reference = paths.bind(campaign).PAIR_REFERENCE
     reference = pair_reference if str(Path(pair_reference)) in {str(Path(p)) for p in available} else None
     figures = make_figures(table, outputs, temp_K=temp_K, pair_reference=reference)

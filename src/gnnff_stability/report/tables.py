@@ -36,6 +36,7 @@ from gnnff_stability.paths import TABLE_FORMATS, TABLE_NAMES
 from .beyond import table_s1, table_s1_markdown
 from .collect import KEY_COLUMNS, bootstrap_mean, collect_results
 from .markdown import table_markdown
+from .overhead import benchmark_mode, benchmark_overhead, read_overhead_benchmark
 from .paper import PaperValues, paper_reference
 
 __all__ = ["PAPER_RATIOS", "TABLE_NAMES", "build_tables"]
@@ -189,7 +190,7 @@ def _table2(res, paper, seed):
     return pd.DataFrame(rows)
 
 
-def _table3(res, paper, seed):
+def _table3(res, paper, seed, bench=None):
     train = _training(res)
     base = _baseline_of(res)
     rows = []
@@ -204,6 +205,9 @@ def _table3(res, paper, seed):
         row["overhead_pct"] = 100.0 * (row["s_per_epoch"] / b - 1.0) if b and b > 0 else np.nan
         row["s_per_epoch_paper"] = paper.value("table3", fam, layers, pm, "s_per_epoch")
         row["overhead_pct_paper"] = paper.value("table3", fam, layers, pm, "overhead_pct")
+        first = res[(res["model"] == model) & (res["method"] == method)].iloc[0]
+        mode = benchmark_mode(first["stabilisers"], first.get("sam_settings"), pm or "")
+        row.update(benchmark_overhead(bench, fam, layers, mode))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -265,7 +269,8 @@ def _tableA4(res, paper, seed):
 
 
 def build_tables(runs: pd.DataFrame, outputs: Mapping[str, str | Path], *,
-                 seed: int = 0) -> dict[str, pd.DataFrame]:
+                 seed: int = 0,
+                 overhead_benchmark: str | Path | Sequence[str | Path] = ()) -> dict[str, pd.DataFrame]:
     """Build Tables 1-4, A1-A4 and S1 (:mod:`.beyond`) and write each to its declared CSV and markdown file.
 
     Parameters
@@ -279,6 +284,9 @@ def build_tables(runs: pd.DataFrame, outputs: Mapping[str, str | Path], *,
         directories are created.
     seed
         Seed of the bootstrap generator.
+    overhead_benchmark
+        Benchmark CSVs (``figures.overhead_benchmark``): Table 3 prints their per-step overhead of each
+        method beside the epoch-time one (:mod:`.overhead`); none leaves those columns empty.
 
     Returns
     -------
@@ -294,7 +302,7 @@ def build_tables(runs: pd.DataFrame, outputs: Mapping[str, str | Path], *,
     tables = {
         "table1": _table1(res, paper, seed),
         "table2": _table2(res, paper, seed),
-        "table3": _table3(res, paper, seed),
+        "table3": _table3(res, paper, seed, read_overhead_benchmark(overhead_benchmark)),
         "table4": _ablation(res, paper, seed, table="table4", family="nequip",
                             key_column="paper_table4", physical=False,
                             train_qs=("fmae_meV_per_A", "emae_meV_per_atom")),
