@@ -80,7 +80,9 @@ def paired_mde(n_seeds: int, sd_diff: float, *, alpha: float = 0.05, power: floa
     _check(alpha, power)
     if paired_power(0.0, n_seeds, sd_diff, alpha=alpha) >= power:
         return 0.0
-    hi = sd_diff
+    # a bracket of non-centralities a few units wide: SciPy's nct is NaN far out in its tail
+    crit = stats.t.ppf(1.0 - alpha / 2.0, n_seeds - 1)
+    hi = (crit + stats.norm.ppf(power) + 1.0) * sd_diff / math.sqrt(n_seeds)
     while paired_power(hi, n_seeds, sd_diff, alpha=alpha) < power:
         hi *= 2.0
     return float(optimize.brentq(lambda d: paired_power(d, n_seeds, sd_diff, alpha=alpha) - power,

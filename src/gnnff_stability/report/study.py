@@ -7,10 +7,10 @@ over the seeds (:func:`method_contrast`):
 - per cell and training seed, each arm's share of unstable runs (``fail`` or ``crash``) and mean S_index
   over its velocity seeds, and their method-minus-baseline difference;
 - the mean of those seed-level differences with a 95 % interval (:func:`paired_interval`): the
-  t-interval over the seed-level differences (``n - 1`` degrees of freedom) below
-  :data:`~gnnff_stability.report.survival.MIN_CLUSTERS` training seeds, a percentile cluster bootstrap
-  over the seeds from that many on. A percentile bootstrap over three clusters covers about 77 % instead
-  of 95 % (``tests/analysis/test_study_coverage.py``), which is why it is not used below ten;
+  t-interval over the seed-level differences (``n - 1`` degrees of freedom). A percentile bootstrap
+  over the seeds covers about 76 % instead of 95 % with three seeds and about 90 % with ten
+  (``tests/analysis/test_study_coverage.py``); it is available from
+  :data:`~gnnff_stability.report.survival.MIN_CLUSTERS` seeds on, never below, and is not the default;
 - each arm's unstable share with its Wilson interval; where the seed-level differences in share do not
   vary (every seed gives the same difference, e.g. 0/9 against 0/9) or only one seed is shared, the
   t-interval has no width, and the Newcombe hybrid score interval of the difference of the pooled
@@ -103,11 +103,23 @@ def t_interval(diffs: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.n
     return mean, mean - half, mean + half
 
 
-def paired_interval(diffs: np.ndarray, *, level: float = 0.95, n_boot: int = 4000,
+def paired_interval(diffs: np.ndarray, *, level: float = 0.95, method: str = "t", n_boot: int = 4000,
                     rng: np.random.Generator | None = None) -> tuple[float, float, float, str]:
-    """Mean of seed-level paired differences with its interval: t below
-    :data:`~gnnff_stability.report.survival.MIN_CLUSTERS` seeds, a percentile cluster bootstrap from
-    there (the seeds drawn with replacement).
+    """Mean of seed-level paired differences with its interval.
+
+    Parameters
+    ----------
+    diffs
+        One method-minus-baseline difference per training seed, shape [n]; non-finite values are left out.
+    level
+        Interval level.
+    method
+        ``"t"`` (default): the t-interval (``n - 1`` degrees of freedom). ``"bootstrap"``: the percentile
+        cluster bootstrap (the seeds drawn with replacement), allowed only from
+        :data:`~gnnff_stability.report.survival.MIN_CLUSTERS` seeds on; even there it covers about 90 %
+        at a nominal 95 % (``tests/analysis/test_study_coverage.py``), so the t-interval stays the default.
+    n_boot, rng
+        Bootstrap draws and generator (``method="bootstrap"`` only).
 
     Returns
     -------
@@ -115,6 +127,8 @@ def paired_interval(diffs: np.ndarray, *, level: float = 0.95, n_boot: int = 400
         ``how`` names the interval (``"t, n seeds"``, ``"cluster bootstrap, n seeds"``); ``lo``/``hi``
         are NaN for fewer than 2 finite differences.
     """
+    if method not in ("t", "bootstrap"):
+        raise ValueError(f"method must be 't' or 'bootstrap', got {method!r}")
     x = np.asarray(diffs, dtype=float)
     x = x[np.isfinite(x)]
     n = int(x.size)
@@ -122,9 +136,12 @@ def paired_interval(diffs: np.ndarray, *, level: float = 0.95, n_boot: int = 400
         return math.nan, math.nan, math.nan, "no seed pair"
     if n < 2:
         return float(x[0]), math.nan, math.nan, "1 seed"
-    if n < MIN_CLUSTERS:
+    if method == "t":
         mean, lo, hi = t_interval(x, level)
         return float(mean), float(lo), float(hi), f"t, {n} seeds"
+    if n < MIN_CLUSTERS:
+        raise ValueError(f"a cluster bootstrap needs at least {MIN_CLUSTERS} training seeds, got {n}; "
+                         "use method='t'")
     rng = rng if rng is not None else np.random.default_rng(0)
     boots = x[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
     alpha = (1.0 - level) / 2.0
@@ -169,7 +186,7 @@ def _scored(table_a4: pd.DataFrame) -> pd.DataFrame:
 
 
 def method_contrast(table_a4: pd.DataFrame, baseline: str, method: str, *, level: float = 0.95,
-                    seed: int = 0) -> pd.DataFrame:
+                    seed: int = 0, interval: str = "t") -> pd.DataFrame:
     """``method`` against ``baseline`` within training-seed pairs, in every cell both have runs in.
 
     Parameters
@@ -183,7 +200,9 @@ def method_contrast(table_a4: pd.DataFrame, baseline: str, method: str, *, level
     level
         Interval level.
     seed
-        Seed of the cluster bootstrap (used from 10 training seeds on).
+        Seed of the cluster bootstrap (``interval="bootstrap"``, from 10 training seeds on).
+    interval
+        ``"t"`` or ``"bootstrap"`` (:func:`paired_interval`).
 
     Returns
     -------
@@ -216,7 +235,7 @@ def method_contrast(table_a4: pd.DataFrame, baseline: str, method: str, *, level
         row["pairs"] = len(by_seed)
         for q in ("unstable", "s_index"):
             diffs = (by_seed[(q, method)] - by_seed[(q, baseline)]).to_numpy(dtype=float)
-            mean, lo, hi, how = paired_interval(diffs, level=level, rng=rng)
+            mean, lo, hi, how = paired_interval(diffs, level=level, method=interval, rng=rng)
             if q == "unstable" and not (np.isfinite(lo) and hi > lo):
                 paired = sub[sub["seed"].isin(by_seed.index)]
                 k = {name: paired.loc[paired["method"] == name, "unstable"] for name in (baseline, method)}
@@ -375,7 +394,7 @@ def study_markdown(table: pd.DataFrame) -> str:
             _ci(r["d_s_index"], r["d_s_index_lo"], r["d_s_index_hi"], "+.3f"), mde]) + " |")
     note = ("HR: hazard ratio of failure (method / baseline), Cox model stratified by training seed, "
             "p from its likelihood-ratio test. Δ: method minus baseline, the mean over training-seed "
-            "pairs of the within-pair difference; intervals t-based over the seed pairs below 10 seeds "
+            "pairs of the within-pair difference; intervals t-based over the seed pairs "
             "(Newcombe on pooled counts where the seed differences do not vary). MDE: the effect "
             "detectable with 80 % power at this design (gnnff_stability.report.power).")
     return "\n".join(lines) + "\n\n" + note
