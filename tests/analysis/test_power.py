@@ -89,3 +89,14 @@ def test_the_power_command_prints_the_summary(capsys):
     assert f"difference in unstable share 0.1: {res['seeds_for_share']} training seeds" in out
     with pytest.raises(SystemExit, match="alpha must lie in"):
         main(["power", *args, "--alpha", "2"])
+
+
+def test_a_pilot_sd_replaces_the_binomial_one(capsys):
+    res = design_summary(seeds=3, runs_per_seed=3, event_fraction=0.167, unstable_share=0.167,
+                         sd_share_diff=0.192, target_share=0.2)
+    assert res["sd_share_diff"] == 0.192 and res["seeds_for_share"] == seeds_needed(0.2, 0.192)
+    assert main(["power", "--seeds", "3", "--runs-per-seed", "3", "--event-fraction", "0.167"]) == 0
+    assert "none (a difference of 0.99" not in capsys.readouterr().out  # 0.994 <= 1: a number
+    assert main(["power", "--seeds", "3", "--runs-per-seed", "3", "--event-fraction", "0.167",
+                 "--sd-share-between", "0.3"]) == 0
+    assert "none (a difference of 1.70 would be needed" in capsys.readouterr().out

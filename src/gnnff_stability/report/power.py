@@ -120,8 +120,8 @@ def temperature_sd_diff(sd_failure_K: float) -> float:
 def design_summary(*, seeds: int, runs_per_seed: int, event_fraction: float, unstable_share: float,
                    sd_failure_K: float | None = None, sd_share_between: float = 0.0,
                    target_hr: float | None = None, target_share: float | None = None,
-                   target_K: float | None = None, alpha: float = 0.05, power: float = 0.8
-                   ) -> dict[str, Any]:
+                   target_K: float | None = None, sd_share_diff: float | None = None,
+                   alpha: float = 0.05, power: float = 0.8) -> dict[str, Any]:
     """Minimum detectable effects of a design and, for each target given, the training seeds it needs.
 
     Parameters
@@ -139,6 +139,10 @@ def design_summary(*, seeds: int, runs_per_seed: int, event_fraction: float, uns
     target_hr, target_share, target_K
         Effects to size the study for: a hazard ratio, a difference in unstable share, a difference in
         failure temperature (K).
+    sd_share_diff
+        The SD of a seed's paired difference in unstable share measured by a pilot
+        (``sd_unstable_diff`` of :func:`gnnff_stability.report.study.method_contrast`); it replaces the
+        one derived from ``unstable_share`` and ``sd_share_between``, and carries the pairing's help.
 
     Returns
     -------
@@ -151,7 +155,8 @@ def design_summary(*, seeds: int, runs_per_seed: int, event_fraction: float, uns
     if not 0.0 <= event_fraction <= 1.0:
         raise ValueError(f"event_fraction must lie in [0, 1], got {event_fraction}")
     events = 2.0 * seeds * runs_per_seed * event_fraction
-    sd_share = share_sd_diff(unstable_share, runs_per_seed, sd_share_between)
+    sd_share = (float(sd_share_diff) if sd_share_diff is not None
+                else share_sd_diff(unstable_share, runs_per_seed, sd_share_between))
     sd_K = temperature_sd_diff(sd_failure_K) if sd_failure_K is not None else math.nan
     out: dict[str, Any] = {
         "seeds": seeds, "runs_per_seed": runs_per_seed, "alpha": alpha, "power": power,

@@ -450,6 +450,9 @@ def _power_main(argv: Sequence[str]) -> int:
                         help="the pilot's unstable share (default: the event fraction)")
     parser.add_argument("--sd-share-between", type=float, default=0.0,
                         help="between-model SD of the unstable share (default 0)")
+    parser.add_argument("--sd-share-diff", type=float, default=None,
+                        help="a pilot's SD of the seed-level paired difference in unstable share "
+                        "(method_contrast's sd_unstable_diff); replaces the binomial estimate")
     parser.add_argument("--sd-failure-K", type=float, default=None,
                         help="the pilot's SD of the ramp's failure temperature across models, K")
     parser.add_argument("--target-hr", type=float, default=None, help="a hazard ratio to size for")
@@ -466,7 +469,8 @@ def _power_main(argv: Sequence[str]) -> int:
                              event_fraction=args.event_fraction, unstable_share=share,
                              sd_failure_K=args.sd_failure_K, sd_share_between=args.sd_share_between,
                              target_hr=args.target_hr, target_share=args.target_share,
-                             target_K=args.target_K, alpha=args.alpha, power=args.power)
+                             target_K=args.target_K, sd_share_diff=args.sd_share_diff,
+                             alpha=args.alpha, power=args.power)
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
     pw, a = 100 * args.power, args.alpha
@@ -477,7 +481,9 @@ def _power_main(argv: Sequence[str]) -> int:
              f"(or {1 / res['mde_hr']:.2f} for a harmful effect)" if np.isfinite(res["mde_hr"])
              else "minimum detectable hazard ratio: none (no events expected)",
              f"minimum detectable difference in unstable share (paired t over seeds, SD of a seed's "
-             f"difference {res['sd_share_diff']:.3f}): {res['mde_share']:.3f}"]
+             f"difference {res['sd_share_diff']:.3f}): "
+             + (f"{res['mde_share']:.3f}" if res["mde_share"] <= 1.0 else
+                f"none (a difference of {res['mde_share']:.2f} would be needed; a share moves by at most 1)")]
     if np.isfinite(res["mde_K"]):
         lines.append(f"minimum detectable difference in failure temperature (paired t, SD of a seed's "
                      f"difference {res['sd_K_diff']:.0f} K): {res['mde_K']:.0f} K")

@@ -102,11 +102,11 @@ def run_endpoints(table_a4: pd.DataFrame, *, dt_fs: float, steps_planned: int) -
     runs = table_a4[table_a4["classification"].isin(_SCORED)].copy()
     times = []
     for rec in runs.to_dict("records"):
-        done = rec.get("steps_done")
+        done: Any = rec.get("steps_done")
         if not _finite(done):
             frac = rec.get("ttf_arena_fraction")
             done = float(frac) * int(steps_planned) if _finite(frac) else float(steps_planned)
-        step = {"crash": rec.get("crash_step"), "fail": rec.get("fail_step")}.get(rec["classification"])
+        step: Any = {"crash": rec.get("crash_step"), "fail": rec.get("fail_step")}.get(rec["classification"])
         times.append(float(step) if _finite(step) else float(done))
     runs["event"] = runs["classification"].isin(EVENT_CLASSES)
     runs["time_steps"] = np.asarray(times, dtype=float)
