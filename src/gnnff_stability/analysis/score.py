@@ -167,6 +167,7 @@ def score_run(
         "crash_score": crash_score,
         "classification": classification,
         "crash_step": stat.get("crash_step"),
+        "fail_step": stat.get("fail_step"),
         "atoms_lost": atoms_lost,
         "crashed": crashed,
         "temp_mean_K": float(np.nanmean(temps)) if (~np.isnan(temps)).any() else None,

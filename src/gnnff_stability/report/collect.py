@@ -33,7 +33,7 @@ METRICS_KEYS = ("emae_meV_per_atom", "fmae_meV_per_A", "corr_value", "s_per_epoc
                 "train_wall_s")
 SCORE_KEYS = ("s_index", "classification", "crash_step", "crashed", "atoms_lost", "temp_mean_K",
               "temp_max_K", "fmax_eV_per_A", "rmin_HfHf_A", "rmin_HfO_A", "rmin_OO_A",
-              "n_snapshots", "n_planned", "ttf_legato_steps", "ttf_arena_fraction", "steps_done")
+              "n_snapshots", "n_planned", "ttf_legato_steps", "ttf_arena_fraction", "steps_done", "fail_step")
 RDF_KEYS = ("js_HfHf", "js_HfO", "js_OO", "js_mean", "mae_HfHf", "mae_HfO", "mae_OO", "mae_mean")
 
 _N_BOOT = 2000

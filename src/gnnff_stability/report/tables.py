@@ -246,7 +246,7 @@ def _tableA4(res, paper, seed):
     rows = []
     qs = ("crashed", "atoms_lost", "temp_mean_K", "temp_max_K", "fmax_eV_per_A", "rmin_HfHf_A",
           "rmin_HfO_A", "rmin_OO_A", "s_index")
-    extra = ("ttf_legato_steps", "ttf_arena_fraction", "js_mean", "mae_mean")
+    extra = ("ttf_legato_steps", "ttf_arena_fraction", "steps_done", "fail_step", "js_mean", "mae_mean")
     order = res.sort_values(list(KEY_COLUMNS), key=lambda s: s.astype(str))
     for rec in order.to_dict("records"):
         fam = rec["family"]
