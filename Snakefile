@@ -34,6 +34,7 @@ localrules:
     make_tables,
     make_figures,
     paper_figures,
+    study_report,
     pair_reference,
 
 

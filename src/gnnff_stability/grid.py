@@ -33,6 +33,7 @@ __all__ = [
     "STOICHIOMETRIC_RATIO",
     "TRAIN_KEYS",
     "expand_grid",
+    "study_arms",
     "md_route",
     "method_presets",
     "method_role",
@@ -296,3 +297,20 @@ def with_paths(runs: pd.DataFrame, campaign: str) -> pd.DataFrame:
     for column, template in paths.bind(campaign).RUN_FILES.items():
         out[column] = [paths.fill(template, r) for r in recs]
     return out
+
+
+def study_arms(runs: pd.DataFrame) -> tuple[str, list[str]] | None:
+    """The arms of a campaign's study: its first baseline method (grid order) and every other method
+    of the grid; ``None`` when the grid has no baseline method or nothing to compare it with.
+
+    Parameters
+    ----------
+    runs
+        The run table (:func:`gnnff_stability.grid.expand_grid`): ``method`` and ``baseline`` columns.
+    """
+    methods = list(dict.fromkeys(runs["method"]))
+    baselines = list(dict.fromkeys(runs.loc[runs["baseline"].astype(bool), "method"]))
+    if not baselines:
+        return None
+    others = [m for m in methods if m not in baselines]
+    return (baselines[0], others) if others else None

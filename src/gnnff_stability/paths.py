@@ -43,6 +43,8 @@ __all__ = [
     "RDF_FILES",
     "STRUCTURE",
     "STRUCTURE_FILES",
+    "STUDY",
+    "STUDY_FILES",
     "TABLES",
     "TABLE_FORMATS",
     "TABLE_NAMES",
@@ -86,6 +88,10 @@ TABLES = f"{ROOT}/tables"
 FIGURES = f"{ROOT}/figures"
 #: ``snakemake paper_figures``: tables and figures regenerated from the results that exist.
 PAPER_FIGURES = f"{ROOT}/paper_figures"
+#: The study report: every method against the baseline, paired over training seeds
+#: (:func:`gnnff_stability.report.study.write_study`).
+STUDY = f"{ROOT}/study"
+STUDY_FILES = {"csv": f"{STUDY}/study.csv", "md": f"{STUDY}/study.md", "km": f"{STUDY}/km.png"}
 LOGS = f"{ROOT}/logs"
 BENCH = f"{ROOT}/benchmarks"
 

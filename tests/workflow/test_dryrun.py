@@ -15,6 +15,7 @@ def test_dry_run(workdir, config):
     proc = run_snakemake("-n", "--configfile", f"config/{config}", cwd=workdir)
     counts = job_counts(proc.stdout)
     assert counts["make_tables"] == 1 and counts["all"] == 1
+    assert counts["study_report"] == 1  # every config has a baseline and a method to compare with it
     if config == "paper.yaml":
         # the paper grid (16 trained models) and the extended study (14 more, and SAM's radius scan: 2 radii
         # x 3 deep models) x 3 ratios x 3 temperatures; the 29 NequIP / Allegro models are compiled for

@@ -12,6 +12,7 @@ from gnnff_stability.grid import (
     TRAIN_KEYS,
     expand_grid,
     md_route,
+    study_arms,
     training_runs,
     with_paths,
 )
@@ -22,6 +23,7 @@ config = validate_config(with_campaign(config, workflow.configfiles[-1]) if work
 paths = path_templates.bind(config["campaign"])
 RUN_TABLE = expand_grid(config)  # keys and resolved method columns, one row per MD run
 RUNS = with_paths(RUN_TABLE, config["campaign"])
+STUDY_ARMS = study_arms(RUN_TABLE)  # (baseline, [methods]) or None
 TRAININGS = training_runs(RUN_TABLE).set_index(list(TRAIN_KEYS), drop=False)
 LOG = paths.log_path
 BENCH = paths.bench_path
@@ -185,5 +187,10 @@ def figure_outputs(root=paths.FIGURES):
     }
 
 
+def study_targets():
+    """The study report's files, when the grid has a baseline and a method to compare with it."""
+    return list(paths.STUDY_FILES.values()) if STUDY_ARMS is not None else []
+
+
 def all_targets():
-    return [*table_outputs().values(), *figure_outputs().values()]
+    return [*table_outputs().values(), *figure_outputs().values(), *study_targets()]

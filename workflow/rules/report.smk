@@ -53,3 +53,23 @@ rule paper_figures:
         "../../envs/gnnff.yaml"
     script:
         "../../scripts/regenerate_paper_outputs.py"
+
+
+rule study_report:
+    # Every method of the grid against its baseline, paired over training seeds: time to failure
+    # (Kaplan-Meier, seed-stratified Cox), unstable share, S_index and the ramp's failure temperature, with
+    # intervals and minimum detectable effects (gnnff_stability.report.study).
+    input:
+        table_a4=paths.table_file("tableA4", "csv"),
+        table_s1=paths.table_file("tableS1", "csv"),
+    output:
+        **paths.STUDY_FILES,
+    params:
+        arms=STUDY_ARMS,
+        md=config["md"],
+    log:
+        LOG(f"{paths.STUDY}/study_report.log"),
+    conda:
+        "../../envs/gnnff.yaml"
+    script:
+        "../../scripts/study_report.py"

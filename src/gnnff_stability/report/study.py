@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ from .survival import (
 
 __all__ = ["contrast_markdown", "failure_temperature_contrast", "hierarchical_bootstrap", "main",
            "method_contrast", "newcombe_interval", "paired_interval", "study_markdown", "study_table",
-           "t_interval", "wilson_interval", "write_study"]
+           "t_interval", "wilson_interval", "write_campaign_study", "write_study"]
 
 _CELL = ["model", "family", "layers", "ratio", "temp_K"]
 #: The column of Table S1 read as the ramp's failure temperature (the kinetic temperature, K).
@@ -400,19 +400,56 @@ def study_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n\n" + note
 
 
-def write_study(table_a4: pd.DataFrame, baseline: str, methods: Sequence[str], out_dir: str | Path, *,
-                dt_fs: float, steps_planned: int, table_s1: pd.DataFrame | None = None) -> dict[str, Path]:
-    """Write ``study.csv``, ``study.md`` and ``km.png`` (Kaplan-Meier per arm and cell) to ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def write_study(table_a4: pd.DataFrame, baseline: str, methods: Sequence[str],
+                out: str | Path | Mapping[str, str | Path], *, dt_fs: float, steps_planned: int,
+                table_s1: pd.DataFrame | None = None) -> dict[str, Path]:
+    """Write ``study.csv``, ``study.md`` and ``km.png`` (Kaplan-Meier per arm and cell).
+
+    ``out`` is a folder (the three files go in it) or the declared file of each, by name ``csv``,
+    ``md``, ``km`` (a rule's ``output``: :data:`gnnff_stability.paths.STUDY_FILES`).
+    """
+    if isinstance(out, Mapping):
+        missing = sorted({"csv", "md", "km"} - set(out))
+        if missing:
+            raise ValueError(f"no output file given for {missing}; expected csv, md and km")
+        paths = {k: Path(out[k]) for k in ("csv", "md", "km")}
+    else:
+        paths = {"csv": Path(out) / "study.csv", "md": Path(out) / "study.md", "km": Path(out) / "km.png"}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
     table = study_table(table_a4, baseline, methods, dt_fs=dt_fs, steps_planned=steps_planned,
                         table_s1=table_s1)
-    paths = {"csv": out / "study.csv", "md": out / "study.md", "km": out / "km.png"}
     table.to_csv(paths["csv"], index=False)
     paths["md"].write_text("## Study table\n\n" + study_markdown(table) + "\n")
     endpoints = run_endpoints(table_a4, dt_fs=dt_fs, steps_planned=steps_planned)
     kaplan_meier_figure(endpoints, paths["km"], methods=[baseline, *methods])
     return paths
+
+
+def write_campaign_study(table_a4: str | Path, table_s1: str | Path | None, outputs: Mapping[str, str | Path], *,
+                         arms: Sequence[Any], md: Mapping[str, Any]) -> dict[str, Path]:
+    """:func:`write_study` from a campaign's table files (the ``study_report`` rule).
+
+    Parameters
+    ----------
+    table_a4, table_s1
+        The campaign's ``tableA4.csv`` and ``tableS1.csv`` (``None`` or an empty Table S1: no
+        failure-temperature column).
+    outputs
+        The declared ``csv``, ``md`` and ``km`` files.
+    arms
+        ``(baseline, [methods])`` (:func:`gnnff_stability.grid.study_arms`).
+    md
+        The ``md`` block (``dt_fs``, ``steps``: the time axis and the censoring time).
+    """
+    baseline, methods = arms[0], list(arms[1])
+    s1 = None
+    if table_s1 is not None:
+        s1 = pd.read_csv(table_s1)
+        if s1.empty or "ramp_failure_kinetic_K" not in s1.columns:
+            s1 = None
+    return write_study(pd.read_csv(table_a4), baseline, methods, outputs, dt_fs=float(md["dt_fs"]),
+                       steps_planned=int(md["steps"]), table_s1=s1)
 
 
 def contrast_markdown(table: pd.DataFrame, baseline: str, method: str) -> str:
