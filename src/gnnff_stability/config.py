@@ -371,6 +371,12 @@ def _check_active(config: dict[str, Any]) -> None:
             )
         if methods[base].get("active") is not None:
             raise ConfigError(f"config key {where}.base: {base!r} is itself an active method; name one that is not")
+        if active["label"] == "comb" and config["data"]["source"] != "comb":
+            raise ConfigError(
+                f"config key {where}.label: comb labels would join training data of data.source "
+                f"{config['data']['source']!r}, labelled by another reference; give that reference's labeller "
+                "(package.module:callable or command:...), or use data.source: comb"
+            )
         harvest = active["harvest"]
         for key in ("cell_seed", "vseed"):
             shared = sorted(set(harvest[key]) & set(grid[key]))
@@ -387,6 +393,11 @@ def _check_active(config: dict[str, Any]) -> None:
             )
         if committee is not None and len(set(committee["seeds"])) != len(committee["seeds"]):
             raise ConfigError(f"config key {where}.harvest.committee.seeds: {committee['seeds']} repeats a seed")
+        if committee is not None and not set(committee["seeds"]) <= set(grid["seed"]):
+            raise ConfigError(
+                f"config key {where}.harvest.committee.seeds: {committee['seeds']} must be training seeds of the "
+                f"grid ({grid['seed']}): the committee is the models of {base!r} with these seeds"
+            )
         if active["retrain"]["mode"] == "finetune":
             for key, none in (("prior", "none"), ("decomposition", None)):
                 if methods[base].get(key, none) != methods[name].get(key, none):

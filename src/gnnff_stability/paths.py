@@ -18,6 +18,10 @@ from types import SimpleNamespace
 from typing import Any
 
 __all__ = [
+    "ACTIVE",
+    "ACTIVE_FILES",
+    "ACTIVE_MD",
+    "ACTIVE_MD_FILES",
     "ANALYSIS",
     "COMPILED_MODEL",
     "DATA",
@@ -113,6 +117,25 @@ PAIR_INTERACTION = f"{TRAIN}/pair_interaction.csv"
 #: The reference potential's pair force F(r) of an isolated pair, beside the learned ones.
 PAIR_REFERENCE = f"{DATA}/pair_reference.csv"
 COMPILED_MODEL = f"{TRAIN}/model.{{engine}}.nequip.pt2"
+#: One round of an active method (``methods.<name>.active``), under the active method's training directory.
+ACTIVE = f"{TRAIN}/active/round{{round}}"
+#: A harvest MD run of a round: the round's model on a harvest cell and velocity seed (never the grid's).
+ACTIVE_MD = f"{ACTIVE}/md/HfO{{ratio}}/c{{cell}}/T{{temp}}K/v{{vseed}}"
+#: The files of a round: the frames selected from its harvest runs (``selected.xyz``, unlabelled) and what the
+#: selection found (``selection.json``); the labelled frames with their provenance (``harvest.xyz``) and the
+#: labelling's record (``label.json``); the merged training split (``train.xyz``); the retrained model, its
+#: nequip-train directory and the round's ``metrics.json`` (label budget and wall time included).
+ACTIVE_FILES = {
+    "selected": f"{ACTIVE}/selected.xyz",
+    "selection": f"{ACTIVE}/selection.json",
+    "harvest": f"{ACTIVE}/harvest.xyz",
+    "label": f"{ACTIVE}/label.json",
+    "train": f"{ACTIVE}/train.xyz",
+    "model": f"{ACTIVE}/model.nequip.zip",
+    "metrics": f"{ACTIVE}/metrics.json",
+    "epochs": f"{ACTIVE}/metrics_epoch.csv",
+    "run_dir": f"{ACTIVE}/run",
+}
 MD_FILES = {
     "dump": f"{MD}/dump.lammpstrj",
     "log": f"{MD}/log.lammps",
@@ -122,6 +145,7 @@ MD_FILES = {
 SCORE_FILES = {"score": f"{ANALYSIS}/stability.json", "sn": f"{ANALYSIS}/sn.csv"}
 RDF_FILES = {"rdf": f"{ANALYSIS}/rdf.csv", "metrics": f"{ANALYSIS}/rdf_metrics.json"}
 REFMD_FILES = {"dump": f"{REFMD}/dump.lammpstrj", "thermo": f"{REFMD}/thermo.csv"}
+ACTIVE_MD_FILES = {name: path.replace(MD, ACTIVE_MD) for name, path in MD_FILES.items()}
 NVE_FILES = {name: path.replace(MD, NVE_MD) for name, path in MD_FILES.items()}
 RAMP_FILES = {name: path.replace(MD, RAMP_MD) for name, path in MD_FILES.items()}
 NVE_RESULT = f"{NVE_MD}/nve_drift.json"

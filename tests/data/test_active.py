@@ -141,7 +141,7 @@ def test_active_settings_and_the_no_leakage_rule():
     settings = _active({})
     assert (settings.rounds, settings.base, settings.label, settings.retrain.mode) == (1, "baseline", "comb", "finetune")
     assert settings.harvest.committee is None
-    committee = _active({"harvest": {"committee": {"seeds": [0, 1]}}}).harvest.committee
+    committee = _active({"harvest": {"committee": {"seeds": [0, 1]}}}, seed=[0, 1]).harvest.committee
     assert committee is not None and committee.seeds == (0, 1) and committee.trust_lo < committee.trust_hi
     assert method_presets(validate_config(_config({})))["al"].stabilisers == ("active",)
     with pytest.raises(ConfigError, match=r"harvest\.cell_seed: \[3\] are also in grid\.cell_seed"):
@@ -151,7 +151,10 @@ def test_active_settings_and_the_no_leakage_rule():
     with pytest.raises(ConfigError, match="'nothing' is not in grid.method"):
         validate_config(_config({"base": "nothing"}))
     with pytest.raises(ConfigError, match="trust_lo"):
-        validate_config(_config({"harvest": {"committee": {"seeds": [0, 1], "trust_lo": 1.0, "trust_hi": 0.5}}}))
+        validate_config(_config({"harvest": {"committee": {"seeds": [0, 1], "trust_lo": 1.0, "trust_hi": 0.5}}},
+                                seed=[0, 1]))
+    with pytest.raises(ConfigError, match="must be training seeds of the grid"):
+        validate_config(_config({"harvest": {"committee": {"seeds": [0, 1]}}}))
     with pytest.raises(ConfigError, match="finetune keeps the architecture"):
         config = _config({})
         config["methods"]["al"]["prior"] = "zbl"
@@ -159,3 +162,22 @@ def test_active_settings_and_the_no_leakage_rule():
     with pytest.raises(ConfigError, match="methods.al.active.label"):
         validate_config(_config({"label": "dft please"}))
     assert _active({"label": "command:mylabel --in {input} --out {output}"}).label.startswith("command:")
+
+
+def test_harvest_runs_are_marked_and_disjoint_from_the_evaluation_cells_and_seeds():
+    from gnnff_stability.grid import expand_grid, harvest_runs
+
+    config = validate_config(_config({"rounds": 2, "harvest": {"cell_seed": [5, 6], "vseed": [9]}},
+                                     ratio=[1.55, 2.0], cell_seed=[0, 1], vseed=[0, 1], temp_K=[1200, 1800]))
+    runs = expand_grid(config)
+    harvest = harvest_runs(config, runs)
+    assert harvest["harvest"].all() and set(harvest["method"]) == {"al"} and set(harvest["base"]) == {"baseline"}
+    # 2 rounds x (1.55: 2 cells, 2.00: 1 cell) x 2 temperatures x 1 velocity seed
+    assert len(harvest) == 2 * 3 * 2
+    assert set(harvest["round"]) == {0, 1}
+    assert set(harvest["cell_seed"]).isdisjoint(runs["cell_seed"]) and set(harvest["vseed"]).isdisjoint(runs["vseed"])
+    cells = {(r, c) for r, c in zip(runs["ratio"], runs["cell_seed"], strict=True)}
+    assert cells.isdisjoint(zip(harvest["ratio"], harvest["cell_seed"], strict=True))
+    # the evaluation grid has the active method's rows, with its column set; the harvest runs are not among them
+    assert "harvest" not in runs.columns and runs.loc[runs["method"] == "al", "active"].all()
+    assert set(runs.loc[runs["method"] == "al", "stabilisers"]) == {"active"}

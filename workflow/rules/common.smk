@@ -3,6 +3,7 @@
 # gnnff_stability.grid.expand_grid.
 
 import os
+import re
 
 from gnnff_stability import paths as path_templates
 from gnnff_stability.config import validate_config, with_campaign
@@ -29,6 +30,16 @@ BENCH = paths.bench_path
 ID_CELL = paths.STRUCTURE_FILES["data"].format(
     ratio=paths.ratio_token(STOICHIOMETRIC_RATIO), cell=config["grid"]["cell_seed"][0]
 )
+# Active methods (methods.<name>.active) of the grid: their model comes from active.smk's rounds, not train_model.
+ACTIVE_METHODS = sorted({m for m in config["grid"]["method"] if config["methods"][m].get("active") is not None})
+TRAINED_METHODS = sorted(set(config["grid"]["method"]) - set(ACTIVE_METHODS))
+
+
+def method_regex(names):
+    """A wildcard constraint matching exactly these method names (none: a regex that matches nothing)."""
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "(?!)"
+
+
 REPORT_DIR = f"{workflow.basedir}/workflow/report"  # captions, absolute: report() is called from several files
 
 
@@ -41,6 +52,7 @@ wildcard_constraints:
     cell=r"\d+",
     temp=r"\d+",
     vseed=r"\d+",
+    round=r"\d+",
 
 
 # --- parameters read off the wildcards -------------------------------------------------------------

@@ -44,6 +44,8 @@ __all__ = [
     "harvest_frames",
     "label_harvest",
     "merge_training",
+    "read_frames",
+    "select_round",
     "select_snapshots",
 ]
 
@@ -346,3 +348,75 @@ def merge_training(train: Sequence[Atoms], harvested: Sequence[Atoms]) -> list[A
             raise ValueError(f"harvested frame of {atoms.info.get('source_run')} step "
                              f"{atoms.info.get('source_step')} has no energy and forces: label it first")
     return [*train, *harvested]
+
+
+def select_round(
+    runs: Sequence[Mapping[str, Any]],
+    settings: HarvestSettings,
+    al_round: int,
+    outputs: Mapping[str, str | Path],
+    committee_models: Sequence[str | Path] = (),
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Select one round's frames from its harvest runs and write ``selected.xyz`` and ``selection.json``.
+
+    Parameters
+    ----------
+    runs
+        The round's harvest runs (:func:`harvest_frames`).
+    settings
+        ``active.harvest``.
+    al_round
+        The round.
+    outputs
+        ``selected`` (extended XYZ, unlabelled frames with provenance) and ``selection`` (JSON).
+    committee_models
+        With ``settings.committee``: the committee's packaged models, whose force deviation
+        (:func:`force_deviation`) must lie in ``[trust_lo, trust_hi)`` for a frame to be kept.
+    device
+        Device of the committee models.
+
+    Returns
+    -------
+    dict
+        The ``selection.json`` record: :func:`harvest_frames`' summary, ``n_committee_rejected``,
+        ``harvest_md_wall_s`` (the harvest runs' wall time, from their ``status.json``), ``n_selected``
+        and ``stop`` (why the loop ends here, ``""`` when frames were selected).
+    """
+    import ase.io  # noqa: PLC0415
+
+    frames, summary = harvest_frames(runs, settings, al_round)
+    rejected = 0
+    deviations: list[float] = []
+    if settings.committee is not None and frames:
+        dev = force_deviation(committee_forces(frames, committee_models, device))
+        keep = committee_mask(dev, settings.committee.trust_lo, settings.committee.trust_hi)
+        for atoms, value in zip(frames, dev, strict=True):
+            atoms.info["force_deviation"] = float(value)
+        deviations = [float(v) for v in dev]
+        rejected = int((~keep).sum())
+        frames = [a for a, k in zip(frames, keep, strict=True) if k]
+    md_wall = float(sum(json.loads(Path(r["status"]).read_text()).get("wall_s", 0.0) for r in runs))
+    stop = ""
+    if not frames:
+        failed = sum(n for outcome, n in summary["outcomes"].items() if outcome in settings.outcomes)
+        stop = (f"round {al_round} harvested no frame: {failed} of {summary['n_runs']} harvest runs ended as "
+                f"{' or '.join(settings.outcomes)}"
+                + (f", the committee rejected all {rejected} of their frames" if rejected else ""))
+    record = {**summary, "round": int(al_round), "n_committee_rejected": rejected, "force_deviations": deviations,
+              "n_selected": len(frames), "harvest_md_wall_s": md_wall, "stop": stop}
+    Path(outputs["selected"]).parent.mkdir(parents=True, exist_ok=True)
+    ase.io.write(outputs["selected"], frames, format="extxyz")  # empty file when nothing was selected
+    Path(outputs["selection"]).write_text(json.dumps(record, indent=2) + "\n")
+    logger.info("round %d: %d frames selected from %d harvest runs%s", al_round, len(frames), len(runs),
+                f" ({stop})" if stop else "")
+    return record
+
+
+def read_frames(path: str | Path) -> list[Atoms]:
+    """Every frame of an extended XYZ file (an empty file: none), ``info`` and labels kept."""
+    import ase.io  # noqa: PLC0415
+
+    if Path(path).stat().st_size == 0:
+        return []
+    return list(ase.io.read(path, index=":", format="extxyz"))
