@@ -181,3 +181,30 @@ def test_harvest_runs_are_marked_and_disjoint_from_the_evaluation_cells_and_seed
     # the evaluation grid has the active method's rows, with its column set; the harvest runs are not among them
     assert "harvest" not in runs.columns and runs.loc[runs["method"] == "al", "active"].all()
     assert set(runs.loc[runs["method"] == "al", "stabilisers"]) == {"active"}
+
+
+def test_a_labeller_command_reads_and_writes_extended_xyz(tmp_path):
+    # the worked example of docs/stabilisers.md: a script that labels with an ASE calculator (Lennard-Jones here)
+    script = tmp_path / "label_lj.py"
+    script.write_text(
+        "import sys\nimport ase.io\nfrom ase.calculators.lj import LennardJones\n"
+        "frames = ase.io.read(sys.argv[1], index=':')\n"
+        "for atoms in frames:\n    atoms.calc = LennardJones(sigma=2.0, epsilon=0.01, rc=4.0)\n    atoms.get_forces()\n"
+        "ase.io.write(sys.argv[2], frames)\n"
+    )
+    positions, _, cell = fluorite((1, 1, 1))
+    from ase import Atoms
+
+    frames = [Atoms("Hf4O8", positions=positions + 0.01 * k, cell=cell, pbc=True) for k in range(2)]
+    for k, atoms in enumerate(frames):
+        atoms.info.update(source_run="r", source_step=10 * k)
+    spec = f"command:{sys.executable} {script} {{input}} {{output}}"
+    labelled, summary = label_harvest(frames, spec, partial(CombSettings))
+    assert summary["reference_calls"] == 2
+    from ase.calculators.lj import LennardJones
+
+    for atoms, new in zip(frames, labelled, strict=True):
+        atoms.calc = LennardJones(sigma=2.0, epsilon=0.01, rc=4.0)
+        assert new.get_potential_energy() == pytest.approx(atoms.get_potential_energy(), abs=1e-6)
+        np.testing.assert_allclose(new.get_forces(), atoms.get_forces(), atol=1e-6)
+        assert new.info["source_step"] == atoms.info["source_step"] and new.info["label"] == spec

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-import subprocess
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,7 @@ import numpy as np
 from ase import Atoms
 
 from gnnff_stability.analysis.dump import DumpReader, Snapshot
+from gnnff_stability.proc import check_streamed
 from gnnff_stability.settings import CombSettings, HarvestSettings
 
 from .labellers import COMB_LABEL, comb_provenance, label_frames, resolve_labeller
@@ -269,9 +269,7 @@ def _label_command(frames: Sequence[Atoms], spec: str) -> list[Atoms]:
         ase.io.write(given, [Atoms(numbers=a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc) for a in frames],
                      format="extxyz")
         command = template.replace("{input}", shlex.quote(str(given))).replace("{output}", shlex.quote(str(back)))
-        done = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)  # noqa: S602
-        if done.returncode != 0:
-            raise RuntimeError(f"labeller command {command!r} exited with {done.returncode}: {done.stderr[-2000:]}")
+        check_streamed(["/bin/sh", "-c", command], label="labeller command")
         if not back.is_file():
             raise RuntimeError(f"labeller command {command!r} wrote no {back}")
         labelled = read_labelled_frames(back, SPECIES)
