@@ -17,15 +17,19 @@ def test_dry_run(workdir, config):
     assert counts["make_tables"] == 1 and counts["all"] == 1
     if config == "paper.yaml":
         # the paper grid (16 trained models) and the extended study (14 more, and SAM's radius scan: 2 radii
-        # x 3 deep models) x 3 ratios x 3 temperatures; the 29 NequIP / Allegro models are compiled for
+        # x 3 deep models, and the active round's 3) x 3 ratios x 3 temperatures; the 29 NequIP / Allegro models are compiled for
         # pair_nequip / pair_allegro, GemNet-T runs in the embedded engine; one phase-1 fit per
         # decomposition method
         assert counts["train_model"] == 36
-        assert counts["compile_model"] == 29
-        assert counts["run_md"] == 324 and counts["score_run"] == 324
-        assert counts["prefit_body_terms"] == 2 and counts["pair_interaction"] == 36
+        # and one active-learning round on the 3 deep models (their model comes from the round, not
+        # train_model): 4 harvest runs each (2 deficient cells x 2 velocity seeds at 2400 K) from 2 new cells
+        assert counts["harvest_md"] == 12 and counts["select_frames"] == counts["finish_active"] == 3
+        assert counts["build_structure"] == 3 + 2
+        assert counts["compile_model"] == 29 + 2
+        assert counts["run_md"] == 324 + 27 and counts["score_run"] == 324 + 27
+        assert counts["prefit_body_terms"] == 2 and counts["pair_interaction"] == 36 + 3
         # the benchmark metrics at the benchmarks' protocols (LAMBench NVE, a 1000 K/ps ramp)
-        assert counts["run_nve_md"] == counts["run_ramp_md"] == 36
+        assert counts["run_nve_md"] == counts["run_ramp_md"] == 36 + 3
     if config == "gemnet.yaml":
         # GemNet-T, 1 and 4 blocks (baseline and corr) on the embedded campaign, no compile step,
         # its metrics too
