@@ -36,6 +36,9 @@ localrules:
     make_figures,
     paper_figures,
     pair_reference,
+    select_frames,
+    merge_training,
+    finish_active,
 
 
 rule all:

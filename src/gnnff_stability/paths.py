@@ -18,6 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 __all__ = [
+    "CHECKPOINT_FILES",
     "ACTIVE",
     "ACTIVE_FILES",
     "ACTIVE_MD",
@@ -108,6 +109,9 @@ TRAIN_FILES = {
     "epochs": f"{TRAIN}/metrics_epoch.csv",
 }
 TRAIN_RUN_DIR = f"{TRAIN}/run"
+#: ``training.checkpoint`` -> the checkpoint file of a run directory that is packaged: the epoch with the lowest
+#: validation loss, or the last epoch (the template's unmonitored checkpoint with ``save_last``).
+CHECKPOINT_FILES = {"best": "best.ckpt", "last": "last.ckpt"}
 #: Phase 1 of a decomposition method: its two- and three-body terms fitted to the reference data, shared
 #: by every model family the method trains (one fit per method and training seed).
 PREFIT_DIR = f"{ROOT}/train/prefit/{{method}}/seed{{seed}}"

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from gnnff_stability.grid import resolve_device
+from gnnff_stability.paths import CHECKPOINT_FILES
 from gnnff_stability.proc import check_streamed, cli, cli_env
 from gnnff_stability.settings import ModelPreset, TrainingSettings
 
@@ -37,9 +38,6 @@ __all__ = ["CHECKPOINT_FILES", "SETTINGS_STAMP", "collect_epoch_metrics", "finet
 
 logger = logging.getLogger(__name__)
 
-#: ``training.checkpoint`` → the file of the run directory that is packaged: the epoch with the lowest
-#: validation loss, or the last epoch (the template's unmonitored checkpoint with ``save_last``).
-CHECKPOINT_FILES = {"best": "best.ckpt", "last": "last.ckpt"}
 #: The file of the run directory that holds :func:`settings_digest` of the settings its checkpoints were
 #: written under.
 SETTINGS_STAMP = "settings.sha256"
