@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from analysis.analysis_builders import fluorite, snapshot, write_run
 from partial_settings import partial
 
 from gnnff_stability.config import ConfigError, validate_config
@@ -21,9 +22,6 @@ from gnnff_stability.data.active import (
 )
 from gnnff_stability.grid import method_presets
 from gnnff_stability.settings import ActiveSettings, CombSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
-from analysis_builders import fluorite, snapshot, write_dump, write_run  # noqa: E402
 
 
 def _config(active: dict | None = None, **grid) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import zipfile
 
 import ase.io
 import pytest
@@ -36,7 +35,6 @@ def _campaign(tmp_path, md: dict) -> tuple:
                   timeout=1800)
     print(f"active-learning loop: {time.perf_counter() - start:.0f} s")
     return root, json.loads((root / ROOT / "al/seed0/metrics.json").read_text())
-
 
 
 def test_a_failing_model_is_retrained_on_its_harvest(tmp_path):
