@@ -92,7 +92,7 @@ def collect_results(runs: pd.DataFrame) -> pd.DataFrame:
             "gnnff_stability.grid.expand_grid"
         )
     out = runs[[*KEY_COLUMNS, *METHOD_COLUMNS]].copy()
-    for col in ("baseline", "corr", "sam", "decomposition"):
+    for col in ("baseline", "corr", "sam", "decomposition", "active"):
         out[col] = out[col].astype(bool)
     out["model"] = out["model"].astype(str)
     out["method"] = out["method"].astype(str)
