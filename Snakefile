@@ -19,6 +19,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/structures.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/active.smk"
 include: "workflow/rules/md.smk"
 include: "workflow/rules/analyse.smk"
 include: "workflow/rules/metrics.smk"
@@ -36,6 +37,9 @@ localrules:
     paper_figures,
     study_report,
     pair_reference,
+    select_frames,
+    merge_training,
+    finish_active,
 
 
 rule all:

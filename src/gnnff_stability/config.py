@@ -82,9 +82,14 @@ def _fill_method_defaults(config: dict[str, Any], schema: dict[str, Any]) -> Non
     # `oneOf` branches are validated without filling defaults; fill the object branch explicitly.
     props = schema["properties"]["methods"]["additionalProperties"]["properties"]
     for preset in config.get("methods", {}).values():
-        for block in ("corr", "sam", "decomposition"):
+        for block in ("corr", "sam", "decomposition", "active"):
             if isinstance(preset.get(block), dict):
                 _fill_defaults(preset[block], props[block]["oneOf"][1])
+        active = preset.get("active")
+        committee = active["harvest"]["committee"] if isinstance(active, dict) else None
+        if isinstance(committee, dict):
+            harvest = props["active"]["oneOf"][1]["properties"]["harvest"]
+            _fill_defaults(committee, harvest["properties"]["committee"]["oneOf"][1])
 
 
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,6 +200,7 @@ def _check_semantics(config: dict[str, Any]) -> None:
                 f"config key methods.{name}.corr: c_min {corr['c_min']} exceeds c_max {corr['c_max']}"
             )
     _check_decomposition(config)
+    _check_active(config)
     md = config["md"]
     if md["dump_every"] % md["thermo_every"]:
         raise ConfigError(
@@ -345,6 +351,59 @@ def _check_decomposition(config: dict[str, Any]) -> None:
                     raise ConfigError(
                         f"config key {key}: {pair} = {cut} Å exceeds r_max = {r_max} Å of model {model!r}, "
                         f"which trains method {name!r}; the body terms must lie within the model's cutoff"
+                    )
+
+
+def _check_active(config: dict[str, Any]) -> None:
+    # Active learning: a base that is trained by the grid and not itself active, harvest cells and velocity
+    # seeds the grid never evaluates on, ordered trust levels, and a fine-tune that keeps the architecture.
+    grid, methods = config["grid"], config["methods"]
+    for name in grid["method"]:
+        active = methods[name].get("active")
+        if active is None:
+            continue
+        where = f"methods.{name}.active"
+        base = active["base"]
+        if base not in grid["method"]:
+            raise ConfigError(
+                f"config key {where}.base: {base!r} is not in grid.method ({', '.join(grid['method'])}); round 0 "
+                "starts from the trained model of a method the grid trains"
+            )
+        if methods[base].get("active") is not None:
+            raise ConfigError(f"config key {where}.base: {base!r} is itself an active method; name one that is not")
+        if active["label"] == "comb" and config["data"]["source"] != "comb":
+            raise ConfigError(
+                f"config key {where}.label: comb labels would join training data of data.source "
+                f"{config['data']['source']!r}, labelled by another reference; give that reference's labeller "
+                "(package.module:callable or command:...), or use data.source: comb"
+            )
+        harvest = active["harvest"]
+        for key in ("cell_seed", "vseed"):
+            shared = sorted(set(harvest[key]) & set(grid[key]))
+            if shared:
+                raise ConfigError(
+                    f"config key {where}.harvest.{key}: {shared} are also in grid.{key} {grid[key]}; harvest runs "
+                    f"must use seeds the grid does not evaluate on"
+                )
+        committee = harvest["committee"]
+        if committee is not None and committee["trust_lo"] >= committee["trust_hi"]:
+            raise ConfigError(
+                f"config key {where}.harvest.committee: trust_lo {committee['trust_lo']} must be below trust_hi "
+                f"{committee['trust_hi']}"
+            )
+        if committee is not None and len(set(committee["seeds"])) != len(committee["seeds"]):
+            raise ConfigError(f"config key {where}.harvest.committee.seeds: {committee['seeds']} repeats a seed")
+        if committee is not None and not set(committee["seeds"]) <= set(grid["seed"]):
+            raise ConfigError(
+                f"config key {where}.harvest.committee.seeds: {committee['seeds']} must be training seeds of the "
+                f"grid ({grid['seed']}): the committee is the models of {base!r} with these seeds"
+            )
+        if active["retrain"]["mode"] == "finetune":
+            for key, none in (("prior", "none"), ("decomposition", None)):
+                if methods[base].get(key, none) != methods[name].get(key, none):
+                    raise ConfigError(
+                        f"config key {where}.retrain.mode: finetune keeps the architecture of {base!r}, whose {key} "
+                        f"differs from that of {name!r}; give the two the same {key}, or use mode: scratch"
                     )
 
 

@@ -32,7 +32,10 @@ __all__ = [
     "STAGES",
     "STOICHIOMETRIC_RATIO",
     "TRAIN_KEYS",
+    "HARVEST_KEYS",
+    "active_rounds",
     "expand_grid",
+    "harvest_runs",
     "study_arms",
     "md_route",
     "method_presets",
@@ -102,12 +105,12 @@ def resolve_device(device: str) -> str:
 
 
 #: Columns resolved from the method preset for each row (scalars: the tables and figures read them).
-METHOD_COLUMNS = ("family", "baseline", "stabilisers", "corr", "sam", "prior", "decomposition", "selection",
-                  "scheduler", "corr_selection", "role", *PAPER_TABLE_KEYS.values())
+METHOD_COLUMNS = ("family", "baseline", "stabilisers", "corr", "sam", "prior", "decomposition", "active",
+                  "selection", "scheduler", "corr_selection", "role", *PAPER_TABLE_KEYS.values())
 
 #: Columns holding a stabiliser's resolved settings for the row's family (a plain mapping, or ``None``
 #: where the method does not use it): what the trainer passes on (:func:`method_settings`).
-SETTINGS_COLUMNS = ("corr_settings", "sam_settings", "decomposition_settings")
+SETTINGS_COLUMNS = ("corr_settings", "sam_settings", "decomposition_settings", "active_settings")
 
 
 def model_presets(config: Mapping[str, Any]) -> dict[str, ModelPreset]:
@@ -127,8 +130,8 @@ def method_role(method: MethodPreset, family: str) -> dict[str, Any]:
     -------
     dict
         ``family``; ``baseline`` (bool: no stabiliser at all); ``stabilisers`` (the ones switched on,
-        joined by ``+``: e.g. ``corr+sam``; ``""`` for the baseline); ``corr``, ``sam``, ``decomposition``
-        (bool each) and ``prior`` (``"none"`` or ``"zbl"``); ``selection`` and ``scheduler`` of the
+        joined by ``+``: e.g. ``corr+sam``; ``""`` for the baseline); ``corr``, ``sam``, ``decomposition``,
+        ``active`` (bool each) and ``prior`` (``"none"`` or ``"zbl"``); ``selection`` and ``scheduler`` of the
         correlation loss (``""`` without one); ``corr_selection`` (the selection the Corr value is
         measured on: the method's own, else the family's ``default_corr_selection``); ``paper_main``
         (``"baseline"``, ``"corr"`` for the paper's main method, else ``""``); ``paper_table4``,
@@ -148,6 +151,7 @@ def method_role(method: MethodPreset, family: str) -> dict[str, Any]:
         "sam": method.sam is not None,
         "prior": method.prior,
         "decomposition": method.decomposition is not None,
+        "active": method.active is not None,
         "selection": corr["selection"] if corr else "",
         "scheduler": corr["scheduler"] if corr else "",
         "corr_selection": corr["selection"] if corr else record.default_corr_selection,
@@ -200,7 +204,8 @@ def method_settings(method: MethodPreset, family: str) -> dict[str, Any]:
         ``{selection, scheduler, c_min, c_max, t_cycle, sample_edges}`` (``selection`` is the family's
         entry of ``methods.<name>.corr.features``), the fields of
         :class:`gnnff_stability.settings.CorrSettings`; ``sam_settings``: the ``sam`` block or ``None``;
-        ``decomposition_settings``: the ``decomposition`` block or ``None``. Plain mappings throughout.
+        ``decomposition_settings``: the ``decomposition`` block or ``None``; ``active_settings``: the
+        ``active`` block or ``None``. Plain mappings throughout.
     """
     corr = None
     if method.corr is not None:
@@ -211,6 +216,7 @@ def method_settings(method: MethodPreset, family: str) -> dict[str, Any]:
         "corr_settings": corr,
         "sam_settings": None if method.sam is None else _plain(method.sam),
         "decomposition_settings": None if method.decomposition is None else _plain(method.decomposition),
+        "active_settings": None if method.active is None else method.active.as_dict(),
     }
 
 
@@ -224,6 +230,14 @@ def _matches(row: Mapping[str, Any], rule: Mapping[str, Any]) -> bool:
         elif value not in allowed:
             return False
     return True
+
+
+def _applies(methods: Mapping[str, MethodPreset], name: str, family: str) -> bool:
+    # an active method trains a family when it and its base can
+    method = methods[name]
+    if method.active is not None and not methods[method.active.base].applies_to(family):
+        return False
+    return method.applies_to(family)
 
 
 def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
@@ -248,7 +262,7 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
     for model in grid["model"]:
         family = models[model].family
-        applicable = [m for m in grid["method"] if methods[m].applies_to(family)]
+        applicable = [m for m in grid["method"] if _applies(methods, m, family)]
         resolved = {m: {**method_role(methods[m], family), **method_settings(methods[m], family)}
                     for m in applicable}
         for layers, method, seed, ratio, cell_seed, temp, vseed in itertools.product(
@@ -276,6 +290,57 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
             f"models {grid['model']}"
         )
     return runs.drop_duplicates(list(RUN_KEYS)).sort_values(list(RUN_KEYS)).reset_index(drop=True)
+
+
+#: Key columns of a harvest run of an active method: the training it belongs to, the round, its start cell,
+#: temperature and velocity seed.
+HARVEST_KEYS = (*TRAIN_KEYS, "round", "ratio", "cell_seed", "temp_K", "vseed")
+
+
+def active_rounds(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per round of every trained active method of a run table: ``TRAIN_KEYS``, ``family``, ``round``,
+    ``base`` (the method whose model round 0 starts from) and ``rounds`` (the rounds asked for)."""
+    rows = []
+    for row in training_runs(runs).to_dict("records"):
+        active = row.get("active_settings")
+        if not active:
+            continue
+        for r in range(int(active["rounds"])):
+            rows.append({**{k: row[k] for k in TRAIN_KEYS}, "family": row["family"], "round": r,
+                         "base": active["base"], "rounds": int(active["rounds"])})
+    return pd.DataFrame(rows, columns=[*TRAIN_KEYS, "family", "round", "base", "rounds"])
+
+
+def harvest_runs(config: Mapping[str, Any], runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The harvest MD runs of every active method of a validated configuration, marked ``harvest``.
+
+    Each round of an active method's training (:func:`active_rounds`) runs its model on every combination of
+    ``active.harvest``'s ratios (null: the grid's), cell seeds, temperatures (null: the grid's) and velocity
+    seeds; the stoichiometric cell takes only the first cell seed. The configuration keeps these seeds
+    disjoint from the grid's (:func:`gnnff_stability.config.validate_config`), so no harvest run starts from
+    a cell and velocity seed the grid evaluates on. These rows are not in :func:`expand_grid`'s table: they
+    never reach a stability table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`HARVEST_KEYS`, ``family``, ``base`` and ``harvest`` (True), sorted; empty without an
+        active method.
+    """
+    runs = expand_grid(config) if runs is None else runs
+    grid = config["grid"]
+    rows = []
+    for row in active_rounds(runs).to_dict("records"):
+        harvest = config["methods"][row["method"]]["active"]["harvest"]
+        ratios = harvest["ratio"] if harvest["ratio"] is not None else grid["ratio"]
+        temps = harvest["temp_K"] if harvest["temp_K"] is not None else grid["temp_K"]
+        for ratio, cell_seed, temp, vseed in itertools.product(ratios, harvest["cell_seed"], temps, harvest["vseed"]):
+            if float(ratio) >= STOICHIOMETRIC_RATIO and cell_seed != harvest["cell_seed"][0]:
+                continue
+            rows.append({**row, "ratio": round(float(ratio), 2), "cell_seed": int(cell_seed), "temp_K": int(temp),
+                         "vseed": int(vseed), "harvest": True})
+    out = pd.DataFrame(rows, columns=[*HARVEST_KEYS, "family", "base", "harvest"])
+    return out.drop_duplicates(list(HARVEST_KEYS)).sort_values(list(HARVEST_KEYS)).reset_index(drop=True)
 
 
 def training_runs(runs: pd.DataFrame) -> pd.DataFrame:

@@ -18,6 +18,11 @@ from types import SimpleNamespace
 from typing import Any
 
 __all__ = [
+    "CHECKPOINT_FILES",
+    "ACTIVE",
+    "ACTIVE_FILES",
+    "ACTIVE_MD",
+    "ACTIVE_MD_FILES",
     "ANALYSIS",
     "COMPILED_MODEL",
     "DATA",
@@ -110,6 +115,9 @@ TRAIN_FILES = {
     "epochs": f"{TRAIN}/metrics_epoch.csv",
 }
 TRAIN_RUN_DIR = f"{TRAIN}/run"
+#: ``training.checkpoint`` -> the checkpoint file of a run directory that is packaged: the epoch with the lowest
+#: validation loss, or the last epoch (the template's unmonitored checkpoint with ``save_last``).
+CHECKPOINT_FILES = {"best": "best.ckpt", "last": "last.ckpt"}
 #: Phase 1 of a decomposition method: its two- and three-body terms fitted to the reference data, shared
 #: by every model family the method trains (one fit per method and training seed).
 PREFIT_DIR = f"{ROOT}/train/prefit/{{method}}/seed{{seed}}"
@@ -119,6 +127,25 @@ PAIR_INTERACTION = f"{TRAIN}/pair_interaction.csv"
 #: The reference potential's pair force F(r) of an isolated pair, beside the learned ones.
 PAIR_REFERENCE = f"{DATA}/pair_reference.csv"
 COMPILED_MODEL = f"{TRAIN}/model.{{engine}}.nequip.pt2"
+#: One round of an active method (``methods.<name>.active``), under the active method's training directory.
+ACTIVE = f"{TRAIN}/active/round{{round}}"
+#: A harvest MD run of a round: the round's model on a harvest cell and velocity seed (never the grid's).
+ACTIVE_MD = f"{ACTIVE}/md/HfO{{ratio}}/c{{cell}}/T{{temp}}K/v{{vseed}}"
+#: The files of a round: the frames selected from its harvest runs (``selected.xyz``, unlabelled) and what the
+#: selection found (``selection.json``); the labelled frames with their provenance (``harvest.xyz``) and the
+#: labelling's record (``label.json``); the merged training split (``train.xyz``); the retrained model, its
+#: nequip-train directory and the round's ``metrics.json`` (label budget and wall time included).
+ACTIVE_FILES = {
+    "selected": f"{ACTIVE}/selected.xyz",
+    "selection": f"{ACTIVE}/selection.json",
+    "harvest": f"{ACTIVE}/harvest.xyz",
+    "label": f"{ACTIVE}/label.json",
+    "train": f"{ACTIVE}/train.xyz",
+    "model": f"{ACTIVE}/model.nequip.zip",
+    "metrics": f"{ACTIVE}/metrics.json",
+    "epochs": f"{ACTIVE}/metrics_epoch.csv",
+    "run_dir": f"{ACTIVE}/run",
+}
 MD_FILES = {
     "dump": f"{MD}/dump.lammpstrj",
     "log": f"{MD}/log.lammps",
@@ -128,6 +155,7 @@ MD_FILES = {
 SCORE_FILES = {"score": f"{ANALYSIS}/stability.json", "sn": f"{ANALYSIS}/sn.csv"}
 RDF_FILES = {"rdf": f"{ANALYSIS}/rdf.csv", "metrics": f"{ANALYSIS}/rdf_metrics.json"}
 REFMD_FILES = {"dump": f"{REFMD}/dump.lammpstrj", "thermo": f"{REFMD}/thermo.csv"}
+ACTIVE_MD_FILES = {name: path.replace(MD, ACTIVE_MD) for name, path in MD_FILES.items()}
 NVE_FILES = {name: path.replace(MD, NVE_MD) for name, path in MD_FILES.items()}
 RAMP_FILES = {name: path.replace(MD, RAMP_MD) for name, path in MD_FILES.items()}
 NVE_RESULT = f"{NVE_MD}/nve_drift.json"

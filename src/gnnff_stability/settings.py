@@ -21,12 +21,15 @@ from typing import Any, ClassVar, TypeVar
 from gnnff_stability.families import FAMILIES
 
 __all__ = [
+    "ActiveSettings",
     "CombSettings",
+    "CommitteeSettings",
     "CorrSettings",
     "DataSettings",
     "ExtxyzSettings",
     "FigureSettings",
     "HPCSettings",
+    "HarvestSettings",
     "MDSettings",
     "MethodPreset",
     "ModelPreset",
@@ -34,6 +37,7 @@ __all__ = [
     "RDFSettings",
     "RampMetricSettings",
     "RefMDSettings",
+    "RetrainSettings",
     "StabilitySettings",
     "StructureSettings",
     "TrainingSettings",
@@ -339,12 +343,67 @@ class CorrSettings(_Section):
 
 
 @dataclass(frozen=True)
+class CommitteeSettings(_Section):
+    """``methods.<name>.active.harvest.committee``: DP-GEN's force-deviation filter (eV/Å)."""
+
+    block: ClassVar[str] = "methods.<name>.active.harvest.committee"
+    seeds: tuple[int, ...]
+    trust_lo: float
+    trust_hi: float
+
+
+@dataclass(frozen=True)
+class HarvestSettings(_Section):
+    """``methods.<name>.active.harvest``: which runs an active-learning round harvests, which frames."""
+
+    block: ClassVar[str] = "methods.<name>.active.harvest"
+    outcomes: tuple[str, ...]
+    window_steps: int
+    cell_seed: tuple[int, ...]
+    vseed: tuple[int, ...]
+    ratio: tuple[float, ...] | None
+    temp_K: tuple[int, ...] | None
+    max_frames: int | None
+    committee: CommitteeSettings | None
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any]) -> HarvestSettings:
+        committee = values["committee"]
+        rest = {k: _frozen(values[k]) for k in values if k != "committee"}
+        return cls(**rest, committee=None if committee is None else CommitteeSettings.from_config(committee))
+
+
+@dataclass(frozen=True)
+class RetrainSettings(_Section):
+    """``methods.<name>.active.retrain``: how a round retrains on the merged training split."""
+
+    block: ClassVar[str] = "methods.<name>.active.retrain"
+    mode: str
+    epochs: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class ActiveSettings(_Section):
+    """``methods.<name>.active``: active-learning rounds from failed runs."""
+
+    block: ClassVar[str] = "methods.<name>.active"
+    nested: ClassVar[dict[str, type]] = {"harvest": HarvestSettings, "retrain": RetrainSettings}
+    rounds: int
+    base: str
+    harvest: HarvestSettings
+    label: str
+    retrain: RetrainSettings
+
+
+@dataclass(frozen=True)
 class MethodPreset:
     """``methods.<name>``: a training method, the baseline when no stabiliser is set.
 
     ``corr`` is the correlation loss (features per family, schedule), ``sam`` the sharpness-aware
     minimisation settings, ``prior`` the repulsive pair term (``"none"`` or ``"zbl"``), ``decomposition``
-    the two- and three-body terms (``body``, ``freeze``, ``prefit``); ``None`` where unset.
+    the two- and three-body terms (``body``, ``freeze``, ``prefit``), ``active`` the active-learning
+    rounds (:class:`ActiveSettings`); ``None`` where unset.
     """
 
     name: str
@@ -353,22 +412,25 @@ class MethodPreset:
     sam: Mapping[str, Any] | None = None
     prior: str = "none"
     decomposition: Mapping[str, Any] | None = None
+    active: ActiveSettings | None = None
 
     @classmethod
     def from_config(cls, name: str, values: Mapping[str, Any]) -> MethodPreset:
         def opt(key: str) -> Mapping[str, Any] | None:
             return None if values.get(key) is None else _frozen(values[key])
 
+        active = values.get("active")
         return cls(name, values["description"], opt("corr"), opt("sam"), values.get("prior", "none"),
-                   opt("decomposition"))
+                   opt("decomposition"), None if active is None else ActiveSettings.from_config(active))
 
     @property
     def stabilisers(self) -> tuple[str, ...]:
         """The stabilisers this method switches on, in a fixed order: ``corr``, ``sam``, the prior's
-        name, ``decomposition``; empty for the baseline."""
+        name, ``decomposition``, ``active``; empty for the baseline."""
         return tuple(name for name, on in (
             ("corr", self.corr is not None), ("sam", self.sam is not None),
             (self.prior, self.prior != "none"), ("decomposition", self.decomposition is not None),
+            ("active", self.active is not None),
         ) if on)
 
     @property

@@ -18,15 +18,19 @@ def test_dry_run(workdir, config):
     assert counts["study_report"] == 1  # every config has a baseline and a method to compare with it
     if config == "paper.yaml":
         # the paper grid (16 trained models) and the extended study (14 more, and SAM's radius scan: 2 radii
-        # x 3 deep models) x 3 ratios x 3 temperatures; the 29 NequIP / Allegro models are compiled for
+        # x 3 deep models, and the active round's 3) x 3 ratios x 3 temperatures; the 29 NequIP / Allegro models are compiled for
         # pair_nequip / pair_allegro, GemNet-T runs in the embedded engine; one phase-1 fit per
         # decomposition method
         assert counts["train_model"] == 36
-        assert counts["compile_model"] == 29
-        assert counts["run_md"] == 324 and counts["score_run"] == 324
-        assert counts["prefit_body_terms"] == 2 and counts["pair_interaction"] == 36
+        # and one active-learning round on the 3 deep models (their model comes from the round, not
+        # train_model): 4 harvest runs each (2 deficient cells x 2 velocity seeds at 2400 K) from 2 new cells
+        assert counts["harvest_md"] == 12 and counts["select_frames"] == counts["finish_active"] == 3
+        assert counts["build_structure"] == 3 + 2
+        assert counts["compile_model"] == 29 + 2
+        assert counts["run_md"] == 324 + 27 and counts["score_run"] == 324 + 27
+        assert counts["prefit_body_terms"] == 2 and counts["pair_interaction"] == 36 + 3
         # the benchmark metrics at the benchmarks' protocols (LAMBench NVE, a 1000 K/ps ramp)
-        assert counts["run_nve_md"] == counts["run_ramp_md"] == 36
+        assert counts["run_nve_md"] == counts["run_ramp_md"] == 36 + 3
     if config == "gemnet.yaml":
         # GemNet-T, 1 and 4 blocks (baseline and corr) on the embedded campaign, no compile step,
         # its metrics too
@@ -103,3 +107,29 @@ def test_campaign_defaults_to_the_config_file_name(workdir):
     proc = run_snakemake("-n", "--configfile", "config/scan_b.yaml", cwd=workdir)
     files = _planned_files(proc.stdout)
     assert files and all(f.startswith("results/scan_b/") for f in files)
+
+
+def _active_config(workdir, **active) -> str:
+    """config/test.yaml with an active method (base baseline, one round) beside the others."""
+    config = yaml.safe_load((workdir / "config" / "test.yaml").read_text())
+    config["methods"]["al"] = {"active": {"harvest": {"cell_seed": [7], "vseed": [3], "ratio": [1.1]}, **active}}
+    config["grid"]["method"].append("al")
+    (workdir / "config" / "al.yaml").write_text(yaml.safe_dump(config))
+    return "config/al.yaml"
+
+
+def test_dry_run_with_an_active_method(workdir):
+    proc = run_snakemake("-n", "--configfile", _active_config(workdir), cwd=workdir)
+    counts = job_counts(proc.stdout)
+    # the active method's evaluation runs are the grid's (2 cells: 1.10 and 2.00); its model comes from its
+    # round, not from train_model: one harvest run (ratio 1.10, cell 7, 1200 K, vseed 3) of the baseline's model,
+    # then the selection checkpoint; the labelling and retraining are planned once the checkpoint has run
+    # (config/test.yaml alone plans 6 trainings and 8 runs); the harvest cell is a third start cell
+    assert counts["train_model"] == 6 and counts["harvest_md"] == 1 and counts["select_frames"] == 1
+    assert counts["finish_active"] == 1 and counts["run_md"] == 8 + 2 and counts["build_structure"] == 3
+    planned = _planned_files(proc.stdout)
+    root = "results/test/train/nequip/L2/al/seed0"
+    assert f"{root}/active/round0/md/HfO1.10/c7/T1200K/v3/status.json" in planned
+    assert f"{root}/active/round0/selection.json" in planned
+    assert not any("/c7/" in f and "/md/nequip/" in f for f in planned)  # no evaluation run on a harvest cell
+    assert "results/test/md/nequip/L2/al/seed0/HfO1.10/c0/T1200K/v0/status.json" in planned

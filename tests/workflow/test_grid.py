@@ -93,7 +93,7 @@ def test_paper_grid():
         ("nequip", 2), ("nequip", 4), ("allegro", 1), ("allegro", 3), ("gemnet", 1), ("gemnet", 4),
     }
     extended = {"sam", "sam_rho_0p001", "sam_rho_0p05", "zbl", "decomposition", "corr_sam", "corr_zbl",
-                "corr_decomposition"}
+                "corr_decomposition", "active"}
     assert set(trained[trained.model == "nequip"].method) == {
         "baseline", "corr", "corr_mixed", "corr_0e", "corr_0e1o", "corr_node", *extended,
     }
@@ -102,10 +102,11 @@ def test_paper_grid():
     }
     # ZBL and the decomposition need the energy-sum layout with a pair_potential: not GemNet-T
     assert set(trained[trained.model == "gemnet"].method) == {"baseline", "corr", "sam", "sam_rho_0p001",
-                                                              "sam_rho_0p05", "corr_sam"}
+                                                              "sam_rho_0p05", "corr_sam", "active"}
     # the extended study trains only the deep models
     assert set(trained[trained.method.isin(extended)].layers) == {3, 4}
-    assert len(trained) == 16 + 6 + 6 + 2 + 3 * 2  # + SAM's radius scan (0.001, 0.05) on the three deep models
+    # + SAM's radius scan (0.001, 0.05) and the active round on the three deep models
+    assert len(trained) == 16 + 6 + 6 + 2 + 3 * 2 + 3
     assert len(runs) == len(trained) * 3 * 3
     assert sorted(runs.temp_K.unique()) == [1200, 1800, 2400]
 
@@ -135,7 +136,8 @@ def test_each_method_is_resolved_once_in_the_table():
     # the preset's own name is carried, never a family default
     assert set(runs.method) == {"baseline", "corr", "corr_mixed", "corr_0e", "corr_0e1o", "corr_node",
                                 "corr_fixed_edge", "corr_fixed_env", "corr_linear_env", "sam", "sam_rho_0p001",
-                                "sam_rho_0p05", "zbl", "decomposition", "corr_sam", "corr_zbl", "corr_decomposition"}
+                                "sam_rho_0p05", "zbl", "decomposition", "corr_sam", "corr_zbl", "corr_decomposition",
+                                "active"}
     # a stabiliser other than corr alone never stands for a paper row, and is not a baseline
     sam, combo = row("allegro", 3, "sam"), row("nequip", 4, "corr_decomposition")
     assert (sam.baseline, sam["corr"], sam.sam, sam.stabilisers, sam.role, sam.paper_main) == (

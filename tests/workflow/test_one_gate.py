@@ -18,9 +18,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _block(path: str) -> dict:
+    # `<name>` stands for any key of a keyed block (methods.<name>); a block that may be null is its object branch
     node = load_schema()
     for key in path.split("."):
-        node = node["properties"][key]
+        node = node["additionalProperties"] if key == "<name>" else node["properties"][key]
+        if "properties" not in node and "oneOf" in node:
+            node = next(branch for branch in node["oneOf"] if branch.get("type") == "object")
     return node
 
 

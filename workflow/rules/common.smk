@@ -2,7 +2,12 @@
 # gnnff_stability.paths, bound to this campaign's results root; every run, and what its method means, from
 # gnnff_stability.grid.expand_grid.
 
+import json
 import os
+import re
+from pathlib import Path
+
+import pandas as pd
 
 from gnnff_stability import paths as path_templates
 from gnnff_stability.config import validate_config, with_campaign
@@ -11,6 +16,7 @@ from gnnff_stability.grid import (
     STOICHIOMETRIC_RATIO,
     TRAIN_KEYS,
     expand_grid,
+    harvest_runs,
     md_route,
     study_arms,
     training_runs,
@@ -31,6 +37,16 @@ BENCH = paths.bench_path
 ID_CELL = paths.STRUCTURE_FILES["data"].format(
     ratio=paths.ratio_token(STOICHIOMETRIC_RATIO), cell=config["grid"]["cell_seed"][0]
 )
+# Active methods (methods.<name>.active) of the grid: their model comes from active.smk's rounds, not train_model.
+ACTIVE_METHODS = sorted({m for m in config["grid"]["method"] if config["methods"][m].get("active") is not None})
+TRAINED_METHODS = sorted(set(config["grid"]["method"]) - set(ACTIVE_METHODS))
+
+
+def method_regex(names):
+    """A wildcard constraint matching exactly these method names (none: a regex that matches nothing)."""
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "(?!)"
+
+
 REPORT_DIR = f"{workflow.basedir}/workflow/report"  # captions, absolute: report() is called from several files
 
 
@@ -43,6 +59,7 @@ wildcard_constraints:
     cell=r"\d+",
     temp=r"\d+",
     vseed=r"\d+",
+    round=r"\d+",
 
 
 # --- parameters read off the wildcards -------------------------------------------------------------
@@ -194,3 +211,97 @@ def study_targets():
 
 def all_targets():
     return [*table_outputs().values(), *figure_outputs().values(), *study_targets()]
+
+
+# --- active learning (active.smk) -------------------------------------------------------------------
+
+HARVEST_RUNS = harvest_runs(config, RUN_TABLE)
+ACTIVE_RE = method_regex(ACTIVE_METHODS)
+_TRAIN_WILDCARDS = ("model", "layers", "method", "seed")
+
+
+def active_block(wildcards):
+    return config["methods"][wildcards.method]["active"]
+
+
+def _train_values(wildcards, **changes):
+    return {**{k: getattr(wildcards, k) for k in _TRAIN_WILDCARDS}, **changes}
+
+
+def round_start(wildcards, r=None):
+    """``model``, ``metrics``, ``epochs`` and ``checkpoint`` of the model round ``r`` starts from: the base
+    method's trained model for round 0, the previous round's retrained model after it."""
+    r = int(wildcards.round) if r is None else int(r)
+    ckpt_file = path_templates.CHECKPOINT_FILES[config["training"]["checkpoint"]]
+    if r == 0:
+        values = _train_values(wildcards, method=active_block(wildcards)["base"])
+        files = {k: paths.TRAIN_FILES[k].format(**values) for k in ("model", "metrics", "epochs")}
+        return {**files, "checkpoint": f"{paths.TRAIN_RUN_DIR.format(**values)}/{ckpt_file}"}
+    values = _train_values(wildcards, round=r - 1)
+    files = {k: paths.ACTIVE_FILES[k].format(**values) for k in ("model", "metrics", "epochs")}
+    return {**files, "checkpoint": f"{paths.ACTIVE_FILES['run_dir'].format(**values)}/{ckpt_file}"}
+
+
+def _harvest_rows(wildcards):
+    keys = {"model": wildcards.model, "layers": int(wildcards.layers), "method": wildcards.method,
+            "seed": int(wildcards.seed), "round": int(wildcards.round)}
+    mask = (HARVEST_RUNS[list(keys)] == pd.Series(keys)).all(axis=1)
+    return HARVEST_RUNS[mask].to_dict("records")
+
+
+def harvest_files(kind):
+    return lambda wildcards: [path_templates.fill(paths.ACTIVE_MD_FILES[kind], row) for row in _harvest_rows(wildcards)]
+
+
+def harvest_run_list(wildcards):
+    """The round's harvest runs as select_round reads them: name (the run directory), dump, status."""
+    return [{"run": str(Path(path_templates.fill(paths.ACTIVE_MD_FILES["status"], row)).parent),
+             "dump": path_templates.fill(paths.ACTIVE_MD_FILES["dump"], row),
+             "status": path_templates.fill(paths.ACTIVE_MD_FILES["status"], row)}
+            for row in _harvest_rows(wildcards)]
+
+
+def harvest_start_cells(wildcards):
+    """Each harvest run's start cell, by run directory (COMB labels are relative to it)."""
+    return {str(Path(path_templates.fill(paths.ACTIVE_MD_FILES["status"], row)).parent):
+            path_templates.fill(paths.STRUCTURE_FILES["data"], row) for row in _harvest_rows(wildcards)}
+
+
+def committee_models(wildcards):
+    committee = active_block(wildcards)["harvest"]["committee"]
+    if committee is None:
+        return []
+    base = active_block(wildcards)["base"]
+    return [paths.MODEL_PACKAGE.format(**_train_values(wildcards, method=base, seed=s)) for s in committee["seeds"]]
+
+
+def harvest_md_block(wildcards):
+    # harvest runs drive the round's package in the embedded engine, whatever md.engine: they yield frames, not scores
+    return {**md_block(wildcards), "engine": "embedded", "model_format": "package"}
+
+
+def previous_split(wildcards):
+    r = int(wildcards.round)
+    if r == 0:
+        return paths.DATA_FILES["train"]
+    return paths.ACTIVE_FILES["train"].format(**_train_values(wildcards, round=r - 1))
+
+
+def retrain_prefit(wildcards):
+    if active_block(wildcards)["retrain"]["mode"] == "finetune":
+        return []
+    return prefit_input(wildcards)
+
+
+def active_result(wildcards):
+    """The rounds done and the model the active method ends with; a round that selected no frame stops the
+    loop (its selection.json says why)."""
+    done = []
+    for r in range(int(active_block(wildcards)["rounds"])):
+        selection = checkpoints.select_frames.get(**_train_values(wildcards, round=r)).output.selection
+        if json.loads(Path(selection).read_text())["n_selected"] == 0:
+            start = round_start(wildcards, r)
+            return {**{k: start[k] for k in ("model", "metrics", "epochs")}, "rounds": done, "stop": [selection]}
+        done.append(paths.ACTIVE_FILES["metrics"].format(**_train_values(wildcards, round=r)))
+    start = round_start(wildcards, len(done))
+    return {**{k: start[k] for k in ("model", "metrics", "epochs")}, "rounds": done, "stop": []}

@@ -39,6 +39,8 @@ rule train_model:
         model=model_block,
         training=config["training"],
         run_dir=train_dir,
+    wildcard_constraints:
+        method=method_regex(TRAINED_METHODS),  # an active method's model comes from its rounds (active.smk)
     log:
         LOG(f"{paths.TRAIN}/train_model.log"),
     benchmark:

@@ -30,7 +30,7 @@ KEY_COLUMNS: tuple[str, ...] = RUN_KEYS
 
 #: Quantities read from each file kind (the JSON key is the column name).
 METRICS_KEYS = ("emae_meV_per_atom", "fmae_meV_per_A", "corr_value", "s_per_epoch", "epochs",
-                "train_wall_s")
+                "train_wall_s", "label_budget", "active_wall_s")
 SCORE_KEYS = ("s_index", "classification", "crash_step", "crashed", "atoms_lost", "temp_mean_K",
               "temp_max_K", "fmax_eV_per_A", "rmin_HfHf_A", "rmin_HfO_A", "rmin_OO_A",
               "n_snapshots", "n_planned", "ttf_legato_steps", "ttf_arena_fraction", "steps_done", "fail_step")
@@ -92,7 +92,7 @@ def collect_results(runs: pd.DataFrame) -> pd.DataFrame:
             "gnnff_stability.grid.expand_grid"
         )
     out = runs[[*KEY_COLUMNS, *METHOD_COLUMNS]].copy()
-    for col in ("baseline", "corr", "sam", "decomposition"):
+    for col in ("baseline", "corr", "sam", "decomposition", "active"):
         out[col] = out[col].astype(bool)
     out["model"] = out["model"].astype(str)
     out["method"] = out["method"].astype(str)

@@ -198,7 +198,11 @@ def _table3(res, paper, seed, bench=None):
         fam = _family_of(res, model)
         pm = _meaning(res, model, method)["paper_main"] or None
         row = {"model": model, "family": fam, "layers": layers, "method": method, "paper_method": pm or ""}
-        _stat(row, "s_per_epoch", _train_cell(train, model, layers, method)["s_per_epoch"], seed)
+        cell = _train_cell(train, model, layers, method)
+        _stat(row, "s_per_epoch", cell["s_per_epoch"], seed)
+        # an active method's reference calls (labelled frames) over its rounds, mean over training seeds
+        budget = cell["label_budget"] if "label_budget" in cell else pd.Series(dtype=float)
+        row["label_budget"] = float(budget.mean()) if budget.notna().any() else np.nan
         b = (bootstrap_mean(_train_cell(train, model, layers, base)["s_per_epoch"])[0]
              if base else np.nan)
         row["baseline_s_per_epoch"] = b

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from gnnff_stability.grid import resolve_device
+from gnnff_stability.paths import CHECKPOINT_FILES
 from gnnff_stability.proc import check_streamed, cli, cli_env
 from gnnff_stability.settings import ModelPreset, TrainingSettings
 
@@ -32,14 +33,11 @@ from .deploy import package_checkpoint
 from .evaluate import evaluate_model
 from .hydra import hydra_overrides, hydra_value, method_overrides, template_dir, template_name
 
-__all__ = ["CHECKPOINT_FILES", "SETTINGS_STAMP", "collect_epoch_metrics", "resume_checkpoint", "settings_digest",
-           "train_model"]
+__all__ = ["CHECKPOINT_FILES", "SETTINGS_STAMP", "collect_epoch_metrics", "finetune_overrides", "resume_checkpoint",
+           "settings_digest", "train_model"]
 
 logger = logging.getLogger(__name__)
 
-#: ``training.checkpoint`` → the file of the run directory that is packaged: the epoch with the lowest
-#: validation loss, or the last epoch (the template's unmonitored checkpoint with ``save_last``).
-CHECKPOINT_FILES = {"best": "best.ckpt", "last": "last.ckpt"}
 #: The file of the run directory that holds :func:`settings_digest` of the settings its checkpoints were
 #: written under.
 SETTINGS_STAMP = "settings.sha256"
@@ -128,6 +126,15 @@ def collect_epoch_metrics(run_dir: str | Path) -> pd.DataFrame:
     return merged[cols].sort_values("epoch").reset_index(drop=True)
 
 
+def finetune_overrides(checkpoint: str | Path) -> list[str]:
+    """Hydra overrides that make a template's model the one of a nequip checkpoint (fine-tuning)."""
+    path = Path(checkpoint).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint to fine-tune {path} does not exist")
+    model = {"_target_": "nequip.model.ModelFromCheckpoint", "checkpoint_path": str(path)}
+    return ["~training_module.model", f"+training_module.model={hydra_value(model)}"]
+
+
 def train_model(
     run: Mapping[str, Any],
     model: ModelPreset,
@@ -136,6 +143,7 @@ def train_model(
     run_dir: str | Path,
     outputs: Mapping[str, str | Path],
     threads: int = 1,
+    init_checkpoint: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train one model with ``nequip-train``, package it, evaluate it and write its metrics.
 
@@ -163,6 +171,10 @@ def train_model(
         (``metrics_epoch.csv``).
     threads
         CPU threads of the training process.
+    init_checkpoint
+        A nequip checkpoint to fine-tune: the model is that checkpoint's (nequip's ``ModelFromCheckpoint``:
+        its architecture, prior and body terms, and weights), trained further under this run's loss,
+        stabilisers, data and ``training`` settings; ``None`` builds the model anew from the template.
 
     Returns
     -------
@@ -178,11 +190,18 @@ def train_model(
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides = hydra_overrides(model, int(run["layers"]), int(run["seed"]), run["corr_settings"], training,
                                 files, run_dir)
-    overrides += method_overrides(run, files.get("prefit") or None)
+    if init_checkpoint is None:
+        overrides += method_overrides(run, files.get("prefit") or None)
+    else:
+        # the checkpoint carries the architecture (prior, body terms included); the rest of the method applies
+        overrides += method_overrides({**run, "prior": "none", "decomposition": False})
+        overrides += finetune_overrides(init_checkpoint)
     t0 = time.perf_counter()
     with template_dir() as templates:
         template = template_name(family)
         inputs = [files[name] for name in sorted(files) if files[name]] + [templates / f"{template}.yaml"]
+        if init_checkpoint is not None:
+            inputs.append(init_checkpoint)
         last = resume_checkpoint(run_dir, settings_digest(overrides, inputs))
         resumed = last is not None
         if resumed:
