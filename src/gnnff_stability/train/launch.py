@@ -54,7 +54,7 @@ def fix_numerics(threads: int, deterministic: bool = True) -> None:
     deterministic
         ``torch.use_deterministic_algorithms(True, warn_only=True)``; ``False`` leaves torch's default.
     """
-    if isinstance(threads, bool) or int(threads) < 1:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     torch.set_num_threads(int(threads))
     if torch.get_num_interop_threads() != 1:
