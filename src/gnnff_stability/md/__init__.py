@@ -19,6 +19,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from gnnff_stability.train.launch import deterministic_algorithms
+
 from .embedded import EngineStartError, ForceCallback, run_embedded
 from gnnff_stability.settings import HPCSettings, MDSettings
 
@@ -96,6 +98,9 @@ def run_md(
     threads
         Torch intra-op threads (embedded) or ``OMP_NUM_THREADS`` (HPC). Sets
         ``torch.set_num_threads`` for the process.
+        The embedded engine runs with torch's deterministic kernels
+        (:func:`gnnff_stability.train.launch.deterministic_algorithms`): the same model, cell,
+        temperature, seed and thread count write the same dump and thermo table, byte for byte.
     family
         Model family (``nequip``/``allegro``), used by the HPC engine's ``pair_style: auto``.
     thermostat
@@ -125,8 +130,9 @@ def run_md(
 
     torch.set_num_threads(int(threads))
     model_path = Path(model_path)
-    try:
-        loaded = load_model(model_path, s.model_format, s.device)
-    except (RuntimeError, ValueError, FileNotFoundError) as exc:
-        raise EngineStartError(f"cannot start the embedded engine: {exc}") from exc
-    return run_embedded(loaded, cell_path, temp_K, seed, s, files, thermostat=thermostat)
+    with deterministic_algorithms():  # the same model, cell and seeds write the same dump, byte for byte
+        try:
+            loaded = load_model(model_path, s.model_format, s.device)
+        except (RuntimeError, ValueError, FileNotFoundError) as exc:
+            raise EngineStartError(f"cannot start the embedded engine: {exc}") from exc
+        return run_embedded(loaded, cell_path, temp_K, seed, s, files, thermostat=thermostat)

@@ -2,10 +2,26 @@
 
 :func:`train_model` is the ``train_model`` rule's library call. It takes the run-table row (where the
 method preset was resolved for the model's family) and the typed presets, runs the real ``nequip-train``
+(its own entry point, started by :mod:`.launch` with fixed threads and deterministic kernels)
 with every campaign setting passed as a Hydra override, resumes from ``last.ckpt`` only when that
 checkpoint was written under the same resolved settings (:func:`resume_checkpoint`), packages the best or
 the last checkpoint (``training.checkpoint``), and writes ``metrics.json`` (carrying the method preset's own name and role) and
 ``metrics_epoch.csv``.
+
+Paired design: what a training seed fixes
+------------------------------------------
+An arm and its baseline trained with the same ``seed`` share what nequip derives from it, whatever
+the arm adds to the loss:
+
+- the initial weights: nequip's ``model_builder`` seeds torch with ``seed`` right before the model is
+  built, inside ``isolate_rng``; the training module builds the model before it sets up any loss term
+  of its own, and the correlation loss draws its edge sample from a generator of its own
+  (``corr_seed``), never from torch's global one. An arm whose model has more modules (the decomposition's
+  body terms, a ZBL prior) builds the GNN first, from the same seed;
+- the data order: the data module's ``seed`` (the same ``seed``) seeds the generator of the training
+  data loader, which alone draws each epoch's shuffle; the splits are the campaign's files;
+- the MD start cells and velocity seeds, which come from the run's ``cell_seed`` and ``vseed``
+  (``gnnff_stability.md``), not from the training.
 """
 
 from __future__ import annotations
@@ -16,6 +32,7 @@ import logging
 import math
 import re
 import shutil
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,18 +43,24 @@ import torch
 
 from gnnff_stability.grid import resolve_device
 from gnnff_stability.paths import CHECKPOINT_FILES
-from gnnff_stability.proc import check_streamed, cli, cli_env
+from gnnff_stability.proc import check_streamed, cli_env
 from gnnff_stability.settings import ModelPreset, TrainingSettings
 
 from .deploy import package_checkpoint
 from .evaluate import evaluate_model
+from .launch import DETERMINISM_ENV
 from .hydra import hydra_overrides, hydra_value, method_overrides, template_dir, template_name
 
-__all__ = ["CHECKPOINT_FILES", "SETTINGS_STAMP", "collect_epoch_metrics", "finetune_overrides", "resume_checkpoint",
-           "settings_digest", "train_model"]
+__all__ = ["CHECKPOINT_FILES", "LAUNCHER", "SETTINGS_STAMP", "WALL_TIME_FIELDS", "collect_epoch_metrics",
+           "finetune_overrides", "resume_checkpoint", "settings_digest", "train_model"]
 
 logger = logging.getLogger(__name__)
 
+#: The module that runs nequip-train with fixed threads and deterministic kernels (:mod:`.launch`).
+LAUNCHER = "gnnff_stability.train.launch"
+#: Fields of ``metrics.json`` that are wall times: the only ones that differ between two trainings with the
+#: same seed, data, settings and thread count.
+WALL_TIME_FIELDS = ("s_per_epoch", "s_per_epoch_train", "train_wall_s")
 #: The file of the run directory that holds :func:`settings_digest` of the settings its checkpoints were
 #: written under.
 SETTINGS_STAMP = "settings.sha256"
@@ -170,7 +193,9 @@ def train_model(
         ``model`` (``model.nequip.zip``), ``metrics`` (``metrics.json``), ``epochs``
         (``metrics_epoch.csv``).
     threads
-        CPU threads of the training process.
+        Intra-op CPU threads of the training process (:func:`.launch.fix_numerics`, with deterministic
+        kernels). Two trainings with the same seed, data, settings and thread count give the same
+        weights bit for bit, and ``metrics.json`` files that differ only in :data:`WALL_TIME_FIELDS`.
     init_checkpoint
         A nequip checkpoint to fine-tune: the model is that checkpoint's (nequip's ``ModelFromCheckpoint``:
         its architecture, prior and body terms, and weights), trained further under this run's loss,
@@ -206,8 +231,9 @@ def train_model(
         resumed = last is not None
         if resumed:
             overrides.append(f"+ckpt_path={hydra_value(last)}")
-        check_streamed([cli("nequip-train"), "-cp", str(templates), "-cn", template, *overrides],
-                       cli_env(threads), "nequip-train")
+        check_streamed([sys.executable, "-m", LAUNCHER, "--threads", str(max(int(threads), 1)),
+                        "-cp", str(templates), "-cn", template, *overrides],
+                       cli_env(threads, DETERMINISM_ENV), "nequip-train")
     logger.info("nequip-train finished in %.1f s", time.perf_counter() - t0)
 
     chosen = run_dir / CHECKPOINT_FILES[training.checkpoint]
