@@ -134,7 +134,7 @@ def test_env_file_installs_the_project_and_a_cuda_torch():
 
 def _workflow_rules() -> set[str]:
     files = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
-    return {m.group(1) for f in files for m in re.finditer(r"^rule\s+(\w+)\s*:", f.read_text(), re.MULTILINE)}
+    return {m.group(1) for f in files for m in re.finditer(r"^(?:rule|checkpoint)\s+(\w+)\s*:", f.read_text(), re.MULTILINE)}
 
 
 def _local_rules() -> set[str]:
