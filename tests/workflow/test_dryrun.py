@@ -10,7 +10,7 @@ import yaml
 from workflow_helpers import job_counts, run_snakemake
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "test.yaml", "paper.yaml", "gemnet.yaml"])
+@pytest.mark.parametrize("config", ["config.yaml", "test.yaml", "paper.yaml", "gemnet.yaml", "study.yaml"])
 def test_dry_run(workdir, config):
     proc = run_snakemake("-n", "--configfile", f"config/{config}", cwd=workdir)
     counts = job_counts(proc.stdout)
@@ -45,6 +45,10 @@ def test_dry_run(workdir, config):
         # the stability metrics beyond the paper: one NVE and one ramp run per trained model
         assert counts["run_nve_md"] == counts["nve_drift"] == 6
         assert counts["run_ramp_md"] == counts["ramp_failure"] == 6
+    elif config == "study.yaml":
+        # the paired study: 10 training seeds x 2 arms, 3 cells x 3 velocity seeds each, one ramp per model
+        assert counts["train_model"] == 20 and counts["run_md"] == 20 * 3 * 3
+        assert counts["run_ramp_md"] == 20 and "run_nve_md" not in counts
     elif config == "test.yaml":
         assert "run_nve_md" not in counts and "run_ramp_md" not in counts  # metrics off by default
 
