@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 from pathlib import Path
@@ -27,13 +26,12 @@ def _campaign(base: Path, campaign: str, label: str, rms: float, fmae: dict[str,
         labeller["cpu_s_per_frame"] = 1.5
     meta = {"labeller": labeller, "statistics": stats, "wall_s": 50.0}
     (root / "data" / "reference" / "meta.json").write_text(json.dumps(meta))
-    (root / "tables").mkdir()
-    with (root / "tables" / "table2.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, ["model", "layers", "method", "temp_K", "corr_value", "fmae_meV_per_A"])
-        writer.writeheader()
-        for method, value in fmae.items():
-            writer.writerow({"model": "nequip", "layers": 2, "method": method, "temp_K": 1200,
-                             "corr_value": 0.5, "fmae_meV_per_A": value})
+    for method, value in fmae.items():
+        path = base / fill(bind(campaign).TRAIN_FILES["metrics"], {"model": "nequip", "layers": 2,
+                                                                    "method": method, "seed": 0})
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"model": "nequip", "layers": 2, "method": method, "corr_value": 0.5,
+                                    "fmae_meV_per_A": value}))
     for (method, ratio), (classification, s_index) in runs.items():
         run = {"model": "nequip", "layers": 2, "method": method, "seed": 0, "ratio": ratio, "cell_seed": 0,
                "temp_K": 1200, "vseed": 0}
