@@ -136,3 +136,20 @@ def test_campaign_must_be_a_directory_name(tiny, bad):
     tiny["campaign"] = bad
     with pytest.raises(ConfigError, match="campaign"):
         validate_config(tiny)
+
+
+def test_labels_chgnet_is_the_demo_on_chgnet_labels():
+    """config/labels_chgnet.yaml differs from the demo only in its labeller, its grid's models x methods and
+    the benchmark metrics; everything a model or a run depends on is the demo's."""
+    demo = load_config(REPO / "config" / "config.yaml")
+    chgnet = load_config(REPO / "config" / "labels_chgnet.yaml")
+    assert chgnet["campaign"] == "labels_chgnet"
+    assert demo["data"]["label"] == "comb" and chgnet["data"]["label"] == "chgnet"
+    assert {**chgnet["data"], "label": "comb"} == demo["data"]
+    for block in ("structures", "models", "training", "md", "refmd", "stability"):
+        assert chgnet[block] == demo[block], block
+    assert chgnet["methods"] == {m: demo["methods"][m] for m in ("baseline", "corr")}
+    assert chgnet["grid"]["model"] == ["nequip", "allegro"] and chgnet["grid"]["method"] == ["baseline", "corr"]
+    for key in ("layers", "seed", "ratio", "cell_seed", "temp_K", "vseed"):
+        assert chgnet["grid"][key] == demo["grid"][key], key
+    assert not chgnet["metrics"]["nve"]["enabled"] and not chgnet["metrics"]["ramp"]["enabled"]

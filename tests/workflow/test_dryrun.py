@@ -10,7 +10,8 @@ import yaml
 from workflow_helpers import job_counts, run_snakemake
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "test.yaml", "paper.yaml", "gemnet.yaml", "study.yaml"])
+@pytest.mark.parametrize("config", ["config.yaml", "test.yaml", "paper.yaml", "gemnet.yaml", "study.yaml",
+                                    "labels_chgnet.yaml"])
 def test_dry_run(workdir, config):
     proc = run_snakemake("-n", "--configfile", f"config/{config}", cwd=workdir)
     counts = job_counts(proc.stdout)
@@ -49,6 +50,14 @@ def test_dry_run(workdir, config):
         # the paired study: 10 training seeds x 2 arms, 3 cells x 3 velocity seeds each, one ramp per model
         assert counts["train_model"] == 20 and counts["run_md"] == 20 * 3 * 3
         assert counts["run_ramp_md"] == 20 and "run_nve_md" not in counts
+    elif config == "labels_chgnet.yaml":
+        # the demo's NequIP L2 and Allegro L3, baseline and corr, on CHGNet labels: 4 models x 3 cells,
+        # one data set, COMB reference MD on the 3 cells, no pre-fit and no benchmark metrics
+        assert counts["make_reference_data"] == 1 and counts["build_structure"] == 3
+        assert counts["train_model"] == 4 and counts["pair_interaction"] == 4
+        assert counts["run_md"] == counts["score_run"] == counts["compute_rdf"] == 4 * 3
+        assert counts["run_reference_md"] == 3
+        assert not {"compile_model", "prefit_body_terms", "run_nve_md", "run_ramp_md"} & set(counts)
     elif config == "test.yaml":
         assert "run_nve_md" not in counts and "run_ramp_md" not in counts  # metrics off by default
 
