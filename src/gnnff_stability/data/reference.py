@@ -150,7 +150,9 @@ def make_reference_data(
         source also the labeller (name, version, weights file and SHA-256, labelling time) and each
         frame's provenance (phase, O/Hf, temperature, MD step, labeller) per split.
     threads
-        Worker processes for COMB trajectories, and torch threads of a labeller.
+        Worker processes for COMB trajectories. A labeller runs on one torch thread: CHGNet on 96-atom
+        frames took 0.64-0.73 s a frame on one thread and 3.2-3.4 s on two while other jobs shared the
+        2 cores (docs/data.md); alone, two threads were no faster than one.
     ood
         Optional output for SAMD23's ``OOD.xyz`` frames (written only when the file exists).
 
@@ -171,7 +173,7 @@ def make_reference_data(
             extra["labeller"] = comb_provenance(settings.comb.over_coordination, summary)
             source_text = COMB_SOURCE
         else:
-            frames, extra["labeller"] = label_frames(frames, labeller, threads)
+            frames, extra["labeller"] = label_frames(frames, labeller, 1)
             source_text = f"frames sampled by COMB MD ({COMB_SOURCE}), labelled by {labeller.name}"
         split_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
         splits = dict(zip(("train", "valid", "test"), split_frames(frames, settings.split, split_rng)))
