@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_builders import FLUORITE_RMIN, fluorite
+from analysis_builders import FLUORITE_RMIN, fluorite, snapshot
 
-from gnnff_stability.analysis.distances import min_pair_distances
+from gnnff_stability.analysis.distances import min_pair_distances, snapshot_observables
 from gnnff_stability.analysis.stability import (
     pair_ratio_terms,
     s_index,
@@ -149,3 +149,22 @@ def test_bad_input_is_refused(positions, types, cell, pbc, kw, match):
 def test_nan_in_the_minimum_distances_is_the_documented_convention():
     got = min_pair_distances(np.array([[0.0, 0.0, np.nan]]), np.array([1]), np.eye(3))
     assert all(math.isnan(v) for v in got)
+
+
+def test_a_one_atom_run_and_a_temperature_below_one_kelvin():
+    obs = pd.DataFrame([{"step": s, "natoms": 1, "rmin_HfHf": 3.0, "rmin_HfO": np.nan, "rmin_OO": np.nan}
+                        for s in (0, 10)])
+    thermo = pd.DataFrame({"step": [10], "temp_K": [0.5]})
+    sn = sn_table(obs, thermo, temp_set_K=1.0, dump_every=10, steps_planned=10, n_atoms_initial=1, alpha=1.0,
+                  beta=1.0, temp_term="raw")
+    assert sn["n"].dtype.kind == "i" and sn["n"].tolist() == [1]
+    assert sn["t_ratio_raw"].tolist() == [2.0] and sn["s_n"].tolist() == [2.0]
+
+
+def test_snapshot_observables_keep_the_snapshot_periodicity():
+    # two Hf atoms 9 Å apart in a 10 Å box: 1 Å through the boundary if periodic, 9 Å if not
+    cell = np.eye(3) * 10.0
+    snaps = [snapshot(0, [[0.5, 5.0, 5.0], [9.5, 5.0, 5.0]], [1, 1], cell, pbc=(False, False, False)),
+             snapshot(10, [[0.5, 5.0, 5.0], [9.5, 5.0, 5.0]], [1, 1], cell)]
+    obs = snapshot_observables(snaps)
+    assert obs["rmin_HfHf"].tolist() == pytest.approx([9.0, 1.0])

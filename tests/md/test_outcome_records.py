@@ -80,11 +80,11 @@ def test_thermo_csv_has_the_contract_columns_in_order_and_round_trips(tmp_path):
 def test_parse_thermo_log_reads_the_blocks_and_keeps_the_last_duplicate(tmp_path):
     header = "Step Temp PotEng KinEng TotEng Atoms c_fmax"
     log = "\n".join([
-        "LAMMPS (version)", "0 1 2 3 4 5 6", header,
+        "LAMMPS (version)", "5 1 2 3 4 5 6", header,  # a row of numbers before the header is no row
         "0 1200 -10 1 -9 96 0.5",
         "WARNING: something 1 2 3 4 5", "10 1210 -10 1 -9 96 0.6",
         "Loop time of 1.0 on 1 procs for 10 steps",
-        "20 1 1 1 1 1 1",  # outside a block
+        "15 1 1 1 1 1 1",  # after "Loop time": outside a block
         header, "10 1220 -10 1 -9 96 0.7", "abc 1 1 1 1 1 1", "20 nan -10 1 -9 94.9999999 inf",
         "Loop time of 1.0 on 1 procs for 10 steps", "",
     ])
