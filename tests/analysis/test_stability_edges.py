@@ -168,3 +168,10 @@ def test_snapshot_observables_keep_the_snapshot_periodicity():
              snapshot(10, [[0.5, 5.0, 5.0], [9.5, 5.0, 5.0]], [1, 1], cell)]
     obs = snapshot_observables(snaps)
     assert obs["rmin_HfHf"].tolist() == pytest.approx([9.0, 1.0])
+
+
+def test_non_periodic_pair_along_the_body_diagonal():
+    # each atom's own coordinates are equal (no extent per atom); the pair is 40·√3 Å apart
+    got = min_pair_distances(np.array([[0.0, 0.0, 0.0], [40.0, 40.0, 40.0]]), np.array([2, 2]), np.eye(3) * 5.0,
+                             (False, False, False))
+    assert got[2] == pytest.approx(40.0 * np.sqrt(3.0), rel=1e-12)
