@@ -96,4 +96,6 @@ def test_comparison_files_use_the_stable_part_only(tmp_path):
     assert list(table.columns) == ["r_A", "g_HfHf", "g_HfO", "g_OO", "g_HfHf_ref", "g_HfO_ref",
                                    "g_OO_ref"]
     assert metrics["n_snapshots"] == 3 and metrics["js_mean"] == pytest.approx(0.0, abs=1e-12)
-    assert json.loads((tmp_path / "m.json").read_text())["mae_mean"] == pytest.approx(0.0)
+    text = (tmp_path / "m.json").read_text()
+    assert json.loads(text)["mae_mean"] == pytest.approx(0.0)
+    assert text == json.dumps(metrics, indent=2) + "\n"  # indented two spaces, one record per file

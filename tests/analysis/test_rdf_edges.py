@@ -81,3 +81,30 @@ def test_rdf_distances_per_pair_and_missing_curves():
     assert out["mae_HfHf"] == pytest.approx(1.0) and out["mae_HfO"] == pytest.approx(0.0)
     assert math.isnan(out["js_OO"]) and math.isnan(out["mae_OO"])
     assert math.isnan(out["js_mean"]) and math.isnan(out["mae_mean"])
+
+
+def test_js_divergence_stays_in_zero_one_under_rounding():
+    # near-identical curves: the two KL terms cancel to -6.5e-17 before the clip
+    p = np.array([0.828, 0.409, 0.55, 0.028, 0.754, 0.538])
+    q = p.copy()
+    q[0] += 1e-9
+    assert js_divergence(p, q) == 0.0
+    # disjoint curves: log2 of the normalised bins sums to 1 + 2e-16 before the clip
+    assert js_divergence([0.37, 0.8, 0, 0, 0, 0], [0, 0, 0.22, 0.12, 0.98, 0.02]) == 1.0
+
+
+def test_js_divergence_of_a_curve_with_an_infinite_bin_is_nan():
+    # without the finiteness check the infinite bin would drop out and leave a finite 0.5
+    assert math.isnan(js_divergence([np.inf, 1.0], [0.0, 1.0]))
+    assert math.isnan(js_divergence([0.0, 1.0], [np.inf, 1.0]))
+
+
+def test_an_infinite_rdf_value_gives_a_nan_mae():
+    g_run = np.array([[np.inf, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    out = rdf_distances(g_run, np.ones((3, 2)))
+    assert math.isnan(out["mae_HfHf"]) and out["mae_HfO"] == 0.0 and math.isnan(out["mae_mean"])
+
+
+def test_positions_that_are_not_three_dimensional_are_refused():
+    with pytest.raises(ValueError, match=r"positions \[N, 3\] and types \[N\] expected, got \(2, 2\) and \(2,\)"):
+        partial_rdf([[0, 0], [1, 1]], [1, 2], np.eye(3) * L, r_max=3.0, n_bins=3)

@@ -72,3 +72,8 @@ def test_callback_sets_the_module_coefficient():
 def test_unknown_scheduler_is_refused():
     with pytest.raises(ValueError, match="unknown scheduler 'step'"):
         corr_coefficient(0, "step", 0.0, 0.1, 100, 10)
+
+
+def test_negative_epoch_is_refused_with_its_value():
+    with pytest.raises(ValueError, match=r"epoch must be >= 0, got -1"):
+        corr_coefficient(-1, "linear", 0.0, 1.0, 10, 10)

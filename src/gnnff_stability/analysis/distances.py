@@ -98,7 +98,8 @@ def min_pair_distances(
 
     counts = {int(t): int(c) for t, c in zip(*np.unique(types, return_counts=True))}
     lengths = np.linalg.norm(cell, axis=1)
-    span = float(np.ptp(positions, axis=0).max()) if positions.shape[0] else 0.0
+    # the diagonal of the atoms' bounding box: no two atoms are farther apart along open directions
+    span = float(np.linalg.norm(np.ptp(positions, axis=0))) if positions.shape[0] else 0.0
     bound = float(lengths.sum()) * 1.01 + (span if not pbc.all() else 0.0) + 1e-6
 
     numbers = types.astype(np.int32)
