@@ -156,8 +156,8 @@ def test_command_line(tmp_path, capsys):
     study_table_a4().to_csv(path, index=False)
     assert main([str(path), "corr"]) == 0
     assert "| Allegro L3 | 1:1.55 | 1200 | 9 (3) / 9 (3) |" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="--out needs --config"):
+    with pytest.raises(SystemExit, match="--out needs --dt-fs and --steps"):
         main([str(path), "corr", "--out", str(tmp_path / "study")])
-    assert main([str(path), "corr", "--config", str(REPO / "config" / "study.yaml"),
+    assert main([str(path), "corr", "--dt-fs", "0.25", "--steps", "2000",
                  "--out", str(tmp_path / "study")]) == 0
     assert "## Study table" in capsys.readouterr().out and (tmp_path / "study" / "km.png").exists()

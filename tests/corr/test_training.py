@@ -148,7 +148,7 @@ def test_method_preset_resolves_per_family_with_schema_defaults():
     base = MethodPreset.from_config("base", config["methods"]["base"])
     assert base.is_baseline and base.applies_to("allegro")
     assert method_settings(base, "nequip") == {"corr_settings": None, "sam_settings": None,
-                                               "decomposition_settings": None}
+                                               "decomposition_settings": None, "active_settings": None}
     only = MethodPreset.from_config("o", _campaign({"o": {"corr": {"features": {"allegro": "edge"}}}})
                                     ["methods"]["o"])
     assert not only.applies_to("nequip") and only.applies_to("allegro")

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from gnnff_stability.train.launch import deterministic_algorithms
+from gnnff_stability.numerics import deterministic_algorithms
 
 from .embedded import EngineStartError, ForceCallback, run_embedded
 from gnnff_stability.settings import HPCSettings, MDSettings
@@ -99,7 +99,7 @@ def run_md(
         Torch intra-op threads (embedded) or ``OMP_NUM_THREADS`` (HPC). Sets
         ``torch.set_num_threads`` for the process.
         The embedded engine runs with torch's deterministic kernels
-        (:func:`gnnff_stability.train.launch.deterministic_algorithms`): the same model, cell,
+        (:func:`gnnff_stability.numerics.deterministic_algorithms`): the same model, cell,
         temperature, seed and thread count write the same dump and thermo table, byte for byte.
     family
         Model family (``nequip``/``allegro``), used by the HPC engine's ``pair_style: auto``.

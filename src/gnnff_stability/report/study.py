@@ -546,10 +546,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("table_a4", type=Path, help="a campaign's tableA4.csv")
     parser.add_argument("method", help="the method to compare")
     parser.add_argument("--baseline", default="baseline", help="the reference method (default: baseline)")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="the campaign's config (md.dt_fs, md.steps): with --out, the study table")
+    parser.add_argument("--dt-fs", type=float, default=None,
+                        help="the campaign's md.dt_fs (the time axis of the time to failure; with --out)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="the campaign's md.steps (the censoring time of a stable run; with --out)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="a folder for study.csv, study.md and km.png (needs --config)")
+                        help="a folder for study.csv, study.md and km.png (needs --dt-fs and --steps)")
     parser.add_argument("--table-s1", type=Path, default=None,
                         help="the campaign's tableS1.csv (the ramp's failure temperature)")
     args = parser.parse_args(argv)
@@ -559,14 +561,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = method_contrast(table_a4, args.baseline, args.method)
     sys.stdout.write(contrast_markdown(table, args.baseline, args.method) + "\n")
     if args.out is not None:
-        if args.config is None:
-            raise SystemExit("--out needs --config (the campaign's md.dt_fs and md.steps)")
-        from gnnff_stability.config import load_config  # noqa: PLC0415
-
-        md = load_config(args.config)["md"]
+        if args.dt_fs is None or args.steps is None:
+            raise SystemExit("--out needs --dt-fs and --steps (the campaign's md.dt_fs and md.steps)")
         s1 = pd.read_csv(args.table_s1) if args.table_s1 is not None else None
-        paths = write_study(table_a4, args.baseline, [args.method], args.out, dt_fs=float(md["dt_fs"]),
-                            steps_planned=int(md["steps"]), table_s1=s1)
+        paths = write_study(table_a4, args.baseline, [args.method], args.out, dt_fs=args.dt_fs,
+                            steps_planned=args.steps, table_s1=s1)
         sys.stdout.write("\n" + paths["md"].read_text())
     return 0
 
