@@ -79,3 +79,16 @@ def test_table3_prints_the_benchmark_beside_the_epoch_overhead(partial_results, 
     t3_none = build_tables(partial_results, paths.table_files(str(tmp_path / "t2")))["table3"]
     assert t3_none["bench_overhead_pct"].isna().all()
     assert "no benchmark given" in (tmp_path / "t2" / "table3.md").read_text()
+
+
+def test_table3_prints_the_label_budget_of_an_active_method():
+    from gnnff_stability.report.markdown import table_markdown
+
+    rows = pd.DataFrame([
+        {"model": "allegro", "family": "allegro", "layers": 3, "method": "baseline", "label_budget": float("nan")},
+        {"model": "allegro", "family": "allegro", "layers": 3, "method": "active", "label_budget": 31.0},
+    ])
+    md = table_markdown("table3", rows, [])
+    header, _, baseline, active = md.strip().splitlines()[-4:]
+    column = header.split(" | ").index("reference labels (active learning)")
+    assert active.split(" | ")[column] == "31" and baseline.split(" | ")[column] == "—"

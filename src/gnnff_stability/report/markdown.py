@@ -153,6 +153,7 @@ def table_markdown(name: str, df: pd.DataFrame, ratios: Sequence[str]) -> str:
             ("s/epoch", _col("s_per_epoch", 1)),
             ("baseline s/epoch", _col("baseline_s_per_epoch", 1, "num")),
             ("overhead % (indicative)", _col("overhead_pct", 1, "num")),
+            ("reference labels (active learning)", _col("label_budget", 0, "num")),
             ("overhead % per step [95 %] (benchmark)", _bench_col),
             ("loss share of step % (benchmark profiler)", _col("bench_loss_share_pct", 1, "num")),
             ("paper s/epoch", _col("s_per_epoch_paper", 1, "num")),
