@@ -47,8 +47,9 @@ def test_dry_run(workdir, config):
         assert counts["run_nve_md"] == counts["nve_drift"] == 6
         assert counts["run_ramp_md"] == counts["ramp_failure"] == 6
     elif config == "study.yaml":
-        # the paired study: 10 training seeds x 2 arms, 3 cells x 3 velocity seeds each, one ramp per model
-        assert counts["train_model"] == 20 and counts["run_md"] == 20 * 3 * 3
+        # the paired study: 10 training seeds x 2 arms, 2 deficient cells x 3 velocity seeds at 1800 K, one
+        # ramp per model
+        assert counts["train_model"] == 20 and counts["run_md"] == 20 * 2 * 3
         assert counts["run_ramp_md"] == 20 and "run_nve_md" not in counts
     elif config == "labels_chgnet.yaml":
         # the demo's NequIP L2 and Allegro L3, baseline and corr, on CHGNet labels: 4 models x 3 cells,
