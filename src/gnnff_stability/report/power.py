@@ -22,13 +22,16 @@ Three endpoints, two-sided tests at level ``alpha``, power ``power``:
 
 from __future__ import annotations
 
+import argparse
 import math
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
 
-__all__ = ["design_summary", "paired_mde", "paired_power", "schoenfeld_events", "schoenfeld_mde",
+__all__ = ["design_summary", "main", "paired_mde", "paired_power", "schoenfeld_events", "schoenfeld_mde",
            "seeds_needed", "share_sd_diff", "temperature_sd_diff"]
 
 
@@ -179,3 +182,67 @@ def design_summary(*, seeds: int, runs_per_seed: int, event_fraction: float, uns
             raise ValueError("give sd_failure_K > 0 to size a failure-temperature study")
         out["seeds_for_K"] = seeds_needed(target_K, sd_K, alpha=alpha, power=power)
     return out
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m gnnff_stability.report.study power ...``: print a design's minimum detectable effects."""
+    parser = argparse.ArgumentParser(prog="python -m gnnff_stability.report.study power",
+                                     description="Minimum detectable effects of a design at the given "
+                                     "power, and the training seeds a target effect needs.")
+    parser.add_argument("--seeds", type=int, required=True, help="training seeds per arm")
+    parser.add_argument("--runs-per-seed", type=int, required=True,
+                        help="MD runs per trained model compared together (velocity seeds)")
+    parser.add_argument("--event-fraction", type=float, required=True,
+                        help="the pilot's share of runs that failed, in [0, 1]")
+    parser.add_argument("--unstable-share", type=float, default=None,
+                        help="the pilot's unstable share (default: the event fraction)")
+    parser.add_argument("--sd-share-between", type=float, default=0.0,
+                        help="between-model SD of the unstable share (default 0)")
+    parser.add_argument("--sd-share-diff", type=float, default=None,
+                        help="a pilot's SD of the seed-level paired difference in unstable share "
+                        "(method_contrast's sd_unstable_diff); replaces the binomial estimate")
+    parser.add_argument("--sd-failure-K", type=float, default=None,
+                        help="the pilot's SD of the ramp's failure temperature across models, K")
+    parser.add_argument("--target-hr", type=float, default=None, help="a hazard ratio to size for")
+    parser.add_argument("--target-share", type=float, default=None,
+                        help="a difference in unstable share to size for")
+    parser.add_argument("--target-K", type=float, default=None,
+                        help="a difference in failure temperature (K) to size for")
+    parser.add_argument("--alpha", type=float, default=0.05, help="two-sided test level (default 0.05)")
+    parser.add_argument("--power", type=float, default=0.8, help="power (default 0.8)")
+    args = parser.parse_args(argv)
+    share = args.unstable_share if args.unstable_share is not None else args.event_fraction
+    try:
+        res = design_summary(seeds=args.seeds, runs_per_seed=args.runs_per_seed,
+                             event_fraction=args.event_fraction, unstable_share=share,
+                             sd_failure_K=args.sd_failure_K, sd_share_between=args.sd_share_between,
+                             target_hr=args.target_hr, target_share=args.target_share,
+                             target_K=args.target_K, sd_share_diff=args.sd_share_diff,
+                             alpha=args.alpha, power=args.power)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    pw, a = 100 * args.power, args.alpha
+    lines = [f"design: {args.seeds} training seeds per arm x {args.runs_per_seed} runs per model, "
+             f"two-sided alpha {a:g}, power {pw:g} %",
+             f"expected events (both arms): {res['events']:.1f} (event fraction {args.event_fraction:g})",
+             f"minimum detectable hazard ratio (Schoenfeld): {res['mde_hr']:.2f} "
+             f"(or {1 / res['mde_hr']:.2f} for a harmful effect)" if np.isfinite(res["mde_hr"])
+             else "minimum detectable hazard ratio: none (no events expected)",
+             f"minimum detectable difference in unstable share (paired t over seeds, SD of a seed's "
+             f"difference {res['sd_share_diff']:.3f}): "
+             + (f"{res['mde_share']:.3f}" if res["mde_share"] <= 1.0 else
+                f"none (a difference of {res['mde_share']:.2f} would be needed; a share moves by at most 1)")]
+    if np.isfinite(res["mde_K"]):
+        lines.append(f"minimum detectable difference in failure temperature (paired t, SD of a seed's "
+                     f"difference {res['sd_K_diff']:.0f} K): {res['mde_K']:.0f} K")
+    if "seeds_for_hr" in res:
+        lines.append(f"hazard ratio {args.target_hr:g}: {res['events_for_hr']:.0f} events, "
+                     f"{res['seeds_for_hr']} training seeds per arm")
+    if "seeds_for_share" in res:
+        lines.append(f"difference in unstable share {args.target_share:g}: "
+                     f"{res['seeds_for_share']} training seeds per arm")
+    if "seeds_for_K" in res:
+        lines.append(f"difference in failure temperature {args.target_K:g} K: "
+                     f"{res['seeds_for_K']} training seeds per arm")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0

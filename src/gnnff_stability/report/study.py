@@ -42,15 +42,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from gnnff_stability.families import model_label
 
+from .intervals import hierarchical_bootstrap, newcombe_interval, paired_interval, t_interval, wilson_interval
 from .power import paired_mde, schoenfeld_mde, share_sd_diff
 from .survival import (
     CELL_KEYS,
     EVENT_CLASSES,
-    MIN_CLUSTERS,
     hazard_ratio,
     kaplan_meier_figure,
     run_endpoints,
@@ -65,109 +64,6 @@ _CELL = ["model", "family", "layers", "ratio", "temp_K"]
 FAILURE_K_COLUMN = "ramp_failure_kinetic_K"
 
 
-def hierarchical_bootstrap(values: pd.Series, groups: pd.Series, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_boot`` bootstrap means of ``values``: draw the groups with replacement, then the values of
-    each drawn group with replacement, and average all drawn values (groups of equal size weigh
-    equally). Kept to show its failure: over three groups its percentile interval under-covers."""
-    by_group = [np.asarray(v, dtype=float) for _, v in values.groupby(groups.to_numpy())]
-    if not by_group:
-        return np.full(n_boot, np.nan)
-    out = np.empty(n_boot)
-    for b in range(n_boot):
-        picked = rng.integers(0, len(by_group), size=len(by_group))
-        draws = [g[rng.integers(0, g.size, size=g.size)] for g in (by_group[k] for k in picked)]
-        out[b] = np.concatenate(draws).mean()
-    return out
-
-
-# ------------------------------------------------------------------------------------------ intervals
-def t_interval(diffs: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and t-interval of the mean along the last axis (``n - 1`` degrees of freedom).
-
-    Parameters
-    ----------
-    diffs
-        Seed-level differences, shape [..., n] with n >= 2.
-
-    Returns
-    -------
-    mean, lo, hi
-        Arrays of shape [...].
-    """
-    x = np.asarray(diffs, dtype=float)
-    n = x.shape[-1]
-    if n < 2:
-        raise ValueError(f"a t-interval needs at least 2 values, got {n}")
-    mean = x.mean(axis=-1)
-    half = stats.t.ppf(0.5 + level / 2.0, n - 1) * x.std(axis=-1, ddof=1) / math.sqrt(n)
-    return mean, mean - half, mean + half
-
-
-def paired_interval(diffs: np.ndarray, *, level: float = 0.95, method: str = "t", n_boot: int = 4000,
-                    rng: np.random.Generator | None = None) -> tuple[float, float, float, str]:
-    """Mean of seed-level paired differences with its interval.
-
-    Parameters
-    ----------
-    diffs
-        One method-minus-baseline difference per training seed, shape [n]; non-finite values are left out.
-    level
-        Interval level.
-    method
-        ``"t"`` (default): the t-interval (``n - 1`` degrees of freedom). ``"bootstrap"``: the percentile
-        cluster bootstrap (the seeds drawn with replacement), allowed only from
-        :data:`~gnnff_stability.report.survival.MIN_CLUSTERS` seeds on; even there it covers about 90 %
-        at a nominal 95 % (``tests/analysis/test_study_coverage.py``), so the t-interval stays the default.
-    n_boot, rng
-        Bootstrap draws and generator (``method="bootstrap"`` only).
-
-    Returns
-    -------
-    mean, lo, hi, how
-        ``how`` names the interval (``"t, n seeds"``, ``"cluster bootstrap, n seeds"``); ``lo``/``hi``
-        are NaN for fewer than 2 finite differences.
-    """
-    if method not in ("t", "bootstrap"):
-        raise ValueError(f"method must be 't' or 'bootstrap', got {method!r}")
-    x = np.asarray(diffs, dtype=float)
-    x = x[np.isfinite(x)]
-    n = int(x.size)
-    if n == 0:
-        return math.nan, math.nan, math.nan, "no seed pair"
-    if n < 2:
-        return float(x[0]), math.nan, math.nan, "1 seed"
-    if method == "t":
-        mean, lo, hi = t_interval(x, level)
-        return float(mean), float(lo), float(hi), f"t, {n} seeds"
-    if n < MIN_CLUSTERS:
-        raise ValueError(f"a cluster bootstrap needs at least {MIN_CLUSTERS} training seeds, got {n}; "
-                         "use method='t'")
-    rng = rng if rng is not None else np.random.default_rng(0)
-    boots = x[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
-    alpha = (1.0 - level) / 2.0
-    return (float(x.mean()), float(np.quantile(boots, alpha)), float(np.quantile(boots, 1.0 - alpha)),
-            f"cluster bootstrap, {n} seeds")
-
-
-def wilson_interval(count: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``count / n`` (SciPy); NaN for ``n = 0``."""
-    if n <= 0:
-        return math.nan, math.nan
-    ci = stats.binomtest(int(count), int(n)).proportion_ci(confidence_level=level, method="wilson")
-    return float(ci.low), float(ci.high)
-
-
-def newcombe_interval(count1: int, n1: int, count0: int, n0: int, level: float = 0.95) -> tuple[float, float]:
-    """Newcombe's hybrid score interval of ``count1/n1 - count0/n0``, from the two Wilson intervals."""
-    p1, p0 = count1 / n1, count0 / n0
-    l1, u1 = wilson_interval(count1, n1, level)
-    l0, u0 = wilson_interval(count0, n0, level)
-    d = p1 - p0
-    return (float(d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)),
-            float(d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)))
-
-
-# ------------------------------------------------------------------------------------------ contrasts
 def _check_methods(table: pd.DataFrame, baseline: str, method: str) -> None:
     known = set(table["method"])
     for name in (baseline, method):
@@ -472,75 +368,12 @@ def contrast_markdown(table: pd.DataFrame, baseline: str, method: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ command line
-def _power_main(argv: Sequence[str]) -> int:
-    from .power import design_summary  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(prog="python -m gnnff_stability.report.study power",
-                                     description="Minimum detectable effects of a design at the given "
-                                     "power, and the training seeds a target effect needs.")
-    parser.add_argument("--seeds", type=int, required=True, help="training seeds per arm")
-    parser.add_argument("--runs-per-seed", type=int, required=True,
-                        help="MD runs per trained model compared together (velocity seeds)")
-    parser.add_argument("--event-fraction", type=float, required=True,
-                        help="the pilot's share of runs that failed, in [0, 1]")
-    parser.add_argument("--unstable-share", type=float, default=None,
-                        help="the pilot's unstable share (default: the event fraction)")
-    parser.add_argument("--sd-share-between", type=float, default=0.0,
-                        help="between-model SD of the unstable share (default 0)")
-    parser.add_argument("--sd-share-diff", type=float, default=None,
-                        help="a pilot's SD of the seed-level paired difference in unstable share "
-                        "(method_contrast's sd_unstable_diff); replaces the binomial estimate")
-    parser.add_argument("--sd-failure-K", type=float, default=None,
-                        help="the pilot's SD of the ramp's failure temperature across models, K")
-    parser.add_argument("--target-hr", type=float, default=None, help="a hazard ratio to size for")
-    parser.add_argument("--target-share", type=float, default=None,
-                        help="a difference in unstable share to size for")
-    parser.add_argument("--target-K", type=float, default=None,
-                        help="a difference in failure temperature (K) to size for")
-    parser.add_argument("--alpha", type=float, default=0.05, help="two-sided test level (default 0.05)")
-    parser.add_argument("--power", type=float, default=0.8, help="power (default 0.8)")
-    args = parser.parse_args(argv)
-    share = args.unstable_share if args.unstable_share is not None else args.event_fraction
-    try:
-        res = design_summary(seeds=args.seeds, runs_per_seed=args.runs_per_seed,
-                             event_fraction=args.event_fraction, unstable_share=share,
-                             sd_failure_K=args.sd_failure_K, sd_share_between=args.sd_share_between,
-                             target_hr=args.target_hr, target_share=args.target_share,
-                             target_K=args.target_K, sd_share_diff=args.sd_share_diff,
-                             alpha=args.alpha, power=args.power)
-    except ValueError as exc:
-        raise SystemExit(str(exc)) from exc
-    pw, a = 100 * args.power, args.alpha
-    lines = [f"design: {args.seeds} training seeds per arm x {args.runs_per_seed} runs per model, "
-             f"two-sided alpha {a:g}, power {pw:g} %",
-             f"expected events (both arms): {res['events']:.1f} (event fraction {args.event_fraction:g})",
-             f"minimum detectable hazard ratio (Schoenfeld): {res['mde_hr']:.2f} "
-             f"(or {1 / res['mde_hr']:.2f} for a harmful effect)" if np.isfinite(res["mde_hr"])
-             else "minimum detectable hazard ratio: none (no events expected)",
-             f"minimum detectable difference in unstable share (paired t over seeds, SD of a seed's "
-             f"difference {res['sd_share_diff']:.3f}): "
-             + (f"{res['mde_share']:.3f}" if res["mde_share"] <= 1.0 else
-                f"none (a difference of {res['mde_share']:.2f} would be needed; a share moves by at most 1)")]
-    if np.isfinite(res["mde_K"]):
-        lines.append(f"minimum detectable difference in failure temperature (paired t, SD of a seed's "
-                     f"difference {res['sd_K_diff']:.0f} K): {res['mde_K']:.0f} K")
-    if "seeds_for_hr" in res:
-        lines.append(f"hazard ratio {args.target_hr:g}: {res['events_for_hr']:.0f} events, "
-                     f"{res['seeds_for_hr']} training seeds per arm")
-    if "seeds_for_share" in res:
-        lines.append(f"difference in unstable share {args.target_share:g}: "
-                     f"{res['seeds_for_share']} training seeds per arm")
-    if "seeds_for_K" in res:
-        lines.append(f"difference in failure temperature {args.target_K:g} K: "
-                     f"{res['seeds_for_K']} training seeds per arm")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "power":
-        return _power_main(argv[1:])
+        from .power import main as power_main  # noqa: PLC0415
+
+        return power_main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog="'power --help' sizes a study.")
     parser.add_argument("table_a4", type=Path, help="a campaign's tableA4.csv")
