@@ -66,7 +66,8 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class _Section:
-    """A configuration block: one field per schema key, nested blocks as their own classes."""
+    """A configuration block: one field per schema key, nested blocks as their own classes (a nested
+    block the schema allows to be null stays ``None``)."""
 
     block: ClassVar[str] = ""
     nested: ClassVar[dict[str, type]] = {}
@@ -77,7 +78,10 @@ class _Section:
         kwargs = {}
         for f in dataclasses.fields(cls):
             value = values[f.name]
-            kwargs[f.name] = cls.nested[f.name].from_config(value) if f.name in cls.nested else _frozen(value)
+            if f.name in cls.nested and value is not None:
+                kwargs[f.name] = cls.nested[f.name].from_config(value)
+            else:
+                kwargs[f.name] = _frozen(value)
         return cls(**kwargs)
 
     def as_dict(self) -> dict[str, Any]:
@@ -357,6 +361,7 @@ class HarvestSettings(_Section):
     """``methods.<name>.active.harvest``: which runs an active-learning round harvests, which frames."""
 
     block: ClassVar[str] = "methods.<name>.active.harvest"
+    nested: ClassVar[dict[str, type]] = {"committee": CommitteeSettings}
     outcomes: tuple[str, ...]
     window_steps: int
     cell_seed: tuple[int, ...]
@@ -365,12 +370,6 @@ class HarvestSettings(_Section):
     temp_K: tuple[int, ...] | None
     max_frames: int | None
     committee: CommitteeSettings | None
-
-    @classmethod
-    def from_config(cls, values: Mapping[str, Any]) -> HarvestSettings:
-        committee = values["committee"]
-        rest = {k: _frozen(values[k]) for k in values if k != "committee"}
-        return cls(**rest, committee=None if committee is None else CommitteeSettings.from_config(committee))
 
 
 @dataclass(frozen=True)
