@@ -10,7 +10,7 @@ and is raised before any job starts.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,12 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         for key in set(preset) - FAMILIES[preset["family"]].model_keys - {"family", "overrides"}:
             del preset[key]
     _check_semantics(config)
+    from gnnff_stability.materials import check_material  # noqa: PLC0415 (builds the unit cell)
+
+    try:
+        check_material(config)
+    except ValueError as exc:
+        raise ConfigError(f"config key {exc}") from None
     return _canonical(config)
 
 
@@ -259,7 +265,7 @@ def _check_semantics(config: dict[str, Any]) -> None:
                 "give more frames or smaller valid/test fractions"
             )
     if config["data"]["source"] == "extxyz":
-        _check_extxyz(config["data"]["extxyz"])
+        _check_extxyz(config["data"]["extxyz"], config["material"]["species"])
     shown = config["figures"]["temp_K"]
     if shown is not None and shown not in grid["temp_K"]:
         raise ConfigError(
@@ -277,10 +283,9 @@ def _check_semantics(config: dict[str, Any]) -> None:
 _EXTXYZ_LAYOUTS = ({"file"}, {"train", "valid", "test"})
 
 
-def _check_extxyz(block: Mapping[str, Any]) -> None:
+def _check_extxyz(block: Mapping[str, Any], species: Sequence[str]) -> None:
     # The user's own data: one of the two layouts, files that exist, and only the campaign's species.
     from gnnff_stability.data.extxyz import extxyz_species  # noqa: PLC0415 (ase-free, read only here)
-    from gnnff_stability.species import SPECIES  # noqa: PLC0415
 
     given = {key: block[key] for key in ("file", "train", "valid", "test") if block[key]}
     if set(given) not in _EXTXYZ_LAYOUTS:
@@ -296,12 +301,12 @@ def _check_extxyz(block: Mapping[str, Any]) -> None:
             found = extxyz_species(path)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config key data.extxyz.{key}: {name} is not extended XYZ: {exc}") from None
-        unknown = sorted(set(found) - set(SPECIES))
+        unknown = sorted(set(found) - set(species))
         if unknown:
             first = ", ".join(f"{s} (first in frame {found[s]})" for s in unknown)
             raise ConfigError(
                 f"config key data.extxyz.{key}: {name} holds species {first}; the campaign's species are "
-                f"{', '.join(SPECIES)}"
+                f"{', '.join(species)} (material.species)"
             )
 
 
@@ -316,7 +321,7 @@ def _check_decomposition(config: dict[str, Any]) -> None:
     # Body-term cutoffs: well formed per species pair, the three-body ones within the two-body ones, and
     # all within the r_max of every model of the grid the method trains (auto: its RDF range).
     from .models.cutoffs import AUTO, pair_cutoffs
-    from .species import SPECIES
+    species = config["material"]["species"]
 
     grid, models = config["grid"], config["models"]
     for name in grid["method"]:
@@ -326,9 +331,9 @@ def _check_decomposition(config: dict[str, Any]) -> None:
         where = f"methods.{name}.decomposition"
         body = dec["body"]
         try:
-            r_cut = None if body["r_cut"] == AUTO else pair_cutoffs(body["r_cut"], SPECIES, "r_cut")
+            r_cut = None if body["r_cut"] == AUTO else pair_cutoffs(body["r_cut"], species, "r_cut")
             r_cut3 = body["r_cut_three_body"]
-            r_cut3 = None if r_cut3 is None else pair_cutoffs(r_cut3, SPECIES, "r_cut_three_body")
+            r_cut3 = None if r_cut3 is None else pair_cutoffs(r_cut3, species, "r_cut_three_body")
         except ValueError as err:
             raise ConfigError(f"config key {where}.body: {err}") from None
         if r_cut is not None and r_cut3 is not None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from gnnff_stability import paths
 from gnnff_stability.families import FAMILIES
-from gnnff_stability.settings import CorrSettings, MethodPreset, ModelPreset
+from gnnff_stability.settings import CorrSettings, MaterialSettings, MethodPreset, ModelPreset
 
 __all__ = [
     "METHOD_COLUMNS",
@@ -30,7 +30,6 @@ __all__ = [
     "RUN_KEYS",
     "SETTINGS_COLUMNS",
     "STAGES",
-    "STOICHIOMETRIC_RATIO",
     "TRAIN_KEYS",
     "HARVEST_KEYS",
     "active_rounds",
@@ -44,14 +43,21 @@ __all__ = [
     "model_presets",
     "resolve_device",
     "stage_devices",
+    "stoichiometric_ratio_of",
     "training_runs",
     "with_paths",
 ]
 
 TRAIN_KEYS = ("model", "layers", "method", "seed")
 RUN_KEYS = (*TRAIN_KEYS, "ratio", "cell_seed", "temp_K", "vseed")
-#: O-per-Hf ratio of the stoichiometric cell: nothing is removed, so the cell seed changes nothing.
-STOICHIOMETRIC_RATIO = 2.0
+
+def stoichiometric_ratio_of(config: Mapping[str, Any]) -> float:
+    """The ratio of the undepleted start cell along ``material.ood`` (HfO2: 2.0 O per Hf; SiC: 1.0), to two
+    decimals as in paths: nothing is removed there, so the cell seed changes nothing."""
+    from gnnff_stability.data.structures import stoichiometric_ratio  # noqa: PLC0415
+
+    return round(stoichiometric_ratio(MaterialSettings.from_config(config["material"])), 2)
+
 
 #: Paper tables whose rows a method can stand for, each with the run-table column holding the paper
 #: row key (``""`` where the method has no row in that table).
@@ -259,6 +265,7 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
     """
     grid = config["grid"]
     models, methods = model_presets(config), method_presets(config)
+    top = stoichiometric_ratio_of(config)
     rows = []
     for model in grid["model"]:
         family = models[model].family
@@ -269,7 +276,7 @@ def expand_grid(config: Mapping[str, Any]) -> pd.DataFrame:
             grid["layers"][model], applicable, grid["seed"], grid["ratio"], grid["cell_seed"],
             grid["temp_K"], grid["vseed"]
         ):
-            if float(ratio) >= STOICHIOMETRIC_RATIO and cell_seed != grid["cell_seed"][0]:
+            if float(ratio) >= top - 1e-9 and cell_seed != grid["cell_seed"][0]:
                 continue  # no vacancy to draw: one cell
             row = dict(
                 model=model,
@@ -329,13 +336,14 @@ def harvest_runs(config: Mapping[str, Any], runs: pd.DataFrame | None = None) ->
     """
     runs = expand_grid(config) if runs is None else runs
     grid = config["grid"]
+    top = stoichiometric_ratio_of(config)
     rows = []
     for row in active_rounds(runs).to_dict("records"):
         harvest = config["methods"][row["method"]]["active"]["harvest"]
         ratios = harvest["ratio"] if harvest["ratio"] is not None else grid["ratio"]
         temps = harvest["temp_K"] if harvest["temp_K"] is not None else grid["temp_K"]
         for ratio, cell_seed, temp, vseed in itertools.product(ratios, harvest["cell_seed"], temps, harvest["vseed"]):
-            if float(ratio) >= STOICHIOMETRIC_RATIO and cell_seed != harvest["cell_seed"][0]:
+            if float(ratio) >= top - 1e-9 and cell_seed != harvest["cell_seed"][0]:
                 continue
             rows.append({**row, "ratio": round(float(ratio), 2), "cell_seed": int(cell_seed), "temp_K": int(temp),
                          "vseed": int(vseed), "harvest": True})

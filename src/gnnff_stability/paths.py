@@ -79,12 +79,12 @@ RESULTS = "results"
 #: One campaign's results root.
 ROOT = f"{RESULTS}/{{campaign}}"
 DATA = f"{ROOT}/data/reference"
-STRUCTURE = f"{ROOT}/structures/HfO{{ratio}}/c{{cell}}"
+STRUCTURE = f"{ROOT}/structures/ratio{{ratio}}/c{{cell}}"
 TRAIN = f"{ROOT}/train/{{model}}/L{{layers}}/{{method}}/seed{{seed}}"
-_RUN = "{model}/L{layers}/{method}/seed{seed}/HfO{ratio}/c{cell}/T{temp}K/v{vseed}"
+_RUN = "{model}/L{layers}/{method}/seed{seed}/ratio{ratio}/c{cell}/T{temp}K/v{vseed}"
 MD = f"{ROOT}/md/{_RUN}"
 ANALYSIS = f"{ROOT}/analysis/{_RUN}"
-REFMD = f"{ROOT}/refmd/HfO{{ratio}}/c{{cell}}/T{{temp}}K"
+REFMD = f"{ROOT}/refmd/ratio{{ratio}}/c{{cell}}/T{{temp}}K"
 #: Stability metrics beyond the paper, one run per trained model (``metrics`` block).
 METRICS = f"{ROOT}/metrics"
 NVE_MD = f"{METRICS}/nve/{{model}}/L{{layers}}/{{method}}/seed{{seed}}"
@@ -130,7 +130,7 @@ COMPILED_MODEL = f"{TRAIN}/model.{{engine}}.nequip.pt2"
 #: One round of an active method (``methods.<name>.active``), under the active method's training directory.
 ACTIVE = f"{TRAIN}/active/round{{round}}"
 #: A harvest MD run of a round: the round's model on a harvest cell and velocity seed (never the grid's).
-ACTIVE_MD = f"{ACTIVE}/md/HfO{{ratio}}/c{{cell}}/T{{temp}}K/v{{vseed}}"
+ACTIVE_MD = f"{ACTIVE}/md/ratio{{ratio}}/c{{cell}}/T{{temp}}K/v{{vseed}}"
 #: The files of a round: the frames selected from its harvest runs (``selected.xyz``, unlabelled) and what the
 #: selection found (``selection.json``); the labelled frames with their provenance (``harvest.xyz``) and the
 #: labelling's record (``label.json``); the merged training split (``train.xyz``); the retrained model, its
@@ -221,9 +221,9 @@ def figure_files(root: str = FIGURES) -> dict[str, str]:
     return {f"{name}_{ext}": figure_file(name, ext, root) for name in FIGURE_NAMES for ext in FIGURE_FORMATS}
 
 
-def ratio_token(o_per_hf: float) -> str:
-    """Path token of an O-per-Hf ratio: two decimals, ``1.1 -> "1.10"``."""
-    return f"{float(o_per_hf):.2f}"
+def ratio_token(ratio: float) -> str:
+    """Path token of a ratio along ``material.ood``: two decimals, ``1.1 -> "1.10"``."""
+    return f"{float(ratio):.2f}"
 
 
 def fill(template: str, run: Mapping[str, Any]) -> str:

@@ -31,12 +31,14 @@ __all__ = [
     "HPCSettings",
     "HarvestSettings",
     "MDSettings",
+    "MaterialSettings",
     "MethodPreset",
     "ModelPreset",
     "NVEMetricSettings",
     "RDFSettings",
     "RampMetricSettings",
     "RefMDSettings",
+    "ReferenceSamplingSettings",
     "RetrainSettings",
     "StabilitySettings",
     "StructureSettings",
@@ -127,18 +129,109 @@ class ExtxyzSettings(_Section):
 
 
 @dataclass(frozen=True)
+class ReferenceSamplingSettings(_Section):
+    """``data.reference``: frames sampled and labelled with material.reference's pair style (Å, K, fs)."""
+
+    block: ClassVar[str] = "data.reference"
+    n_frames: int
+    temps_K: tuple[float, ...]
+    extra_ratios: tuple[float, ...]
+    supercell: tuple[int, int, int]
+    equil_steps: int
+    sample_every: int
+    dt_fs: float
+    damp_fs: float
+
+
+@dataclass(frozen=True)
 class DataSettings(_Section):
     """``data``: where the reference energies and forces come from."""
 
     block: ClassVar[str] = "data"
-    nested: ClassVar[dict[str, type]] = {"comb": CombSettings, "extxyz": ExtxyzSettings}
+    nested: ClassVar[dict[str, type]] = {"comb": CombSettings, "extxyz": ExtxyzSettings,
+                                         "reference": ReferenceSamplingSettings}
     source: str
     label: str
     samd23_dir: str
     extxyz: ExtxyzSettings
     seed: int
     split: tuple[float, float, float]
+    reference: ReferenceSamplingSettings
     comb: CombSettings
+
+
+@dataclass(frozen=True)
+class CrystalSettings(_Section):
+    """``material.structure``: the crystal the start cells are built from."""
+
+    block: ClassVar[str] = "material.structure"
+    builder: str
+    phase: str
+    prototype: str | None
+    a_A: float | None
+    file: str | None
+
+
+@dataclass(frozen=True)
+class OODSettings(_Section):
+    """``material.ood``: the grid's ratio is atoms of ``remove`` per atom of ``per``."""
+
+    block: ClassVar[str] = "material.ood"
+    remove: str
+    per: str
+
+
+@dataclass(frozen=True)
+class ReferencePotentialSettings(_Section):
+    """``material.reference``: COMB, a LAMMPS pair style with its potential file, or none."""
+
+    block: ClassVar[str] = "material.reference"
+    kind: str
+    pair_style: str | None
+    file: str | None
+
+
+@dataclass(frozen=True)
+class MaterialSettings(_Section):
+    """``material``: the chemistry. Species in LAMMPS type order (type 1 is ``species[0]``), masses in amu
+    (a validated configuration always holds them), and the names every file and table derives from it."""
+
+    block: ClassVar[str] = "material"
+    nested: ClassVar[dict[str, type]] = {"structure": CrystalSettings, "ood": OODSettings,
+                                         "reference": ReferencePotentialSettings}
+    name: str
+    species: tuple[str, ...]
+    masses: Mapping[str, float]
+    structure: CrystalSettings
+    ood: OODSettings
+    reference: ReferencePotentialSettings
+
+    @property
+    def type_of(self) -> dict[str, int]:
+        """LAMMPS type (1-based) of each species."""
+        return {name: index + 1 for index, name in enumerate(self.species)}
+
+    @property
+    def pairs(self) -> tuple[tuple[int, int], ...]:
+        """Unordered species pairs as LAMMPS type pairs, in type order (``(1, 1), (1, 2), (2, 2)``)."""
+        n = len(self.species)
+        return tuple((a, b) for a in range(1, n + 1) for b in range(a, n + 1))
+
+    @property
+    def pair_names(self) -> tuple[str, ...]:
+        """Pair names in files and table columns: the two symbols joined (``SiC``, ``SiSi``)."""
+        return tuple(f"{self.species[a - 1]}{self.species[b - 1]}" for a, b in self.pairs)
+
+    @property
+    def pair_labels(self) -> dict[str, str]:
+        """How tables and figures label each pair name (``SiC`` -> ``Si–C``)."""
+        return {f"{self.species[a - 1]}{self.species[b - 1]}": f"{self.species[a - 1]}–{self.species[b - 1]}"
+                for a, b in self.pairs}
+
+    @property
+    def mass_list(self) -> tuple[float, ...]:
+        """Masses in type order, amu."""
+        return tuple(float(self.masses[s]) for s in self.species)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from gnnff_stability import paths as path_templates
 from gnnff_stability.config import validate_config, with_campaign
 from gnnff_stability.families import pair_style
 from gnnff_stability.grid import (
-    STOICHIOMETRIC_RATIO,
     TRAIN_KEYS,
     expand_grid,
     harvest_runs,
     md_route,
+    stoichiometric_ratio_of,
     study_arms,
     training_runs,
     with_paths,
@@ -33,10 +33,11 @@ STUDY_ARMS = study_arms(RUN_TABLE)  # (baseline, [methods]) or None
 TRAININGS = training_runs(RUN_TABLE).set_index(list(TRAIN_KEYS), drop=False)
 LOG = paths.log_path
 BENCH = paths.bench_path
-# The in-distribution cell of the stability metrics: stoichiometric HfO2, the first cell seed.
+# The in-distribution cell of the stability metrics: the undepleted crystal, the first cell seed.
 ID_CELL = paths.STRUCTURE_FILES["data"].format(
-    ratio=paths.ratio_token(STOICHIOMETRIC_RATIO), cell=config["grid"]["cell_seed"][0]
+    ratio=paths.ratio_token(stoichiometric_ratio_of(config)), cell=config["grid"]["cell_seed"][0]
 )
+MATERIAL = config["material"]  # the chemistry every rule that reads species gets as a param
 # Active methods (methods.<name>.active) of the grid: their model comes from active.smk's rounds, not train_model.
 ACTIVE_METHODS = sorted({m for m in config["grid"]["method"] if config["methods"][m].get("active") is not None})
 TRAINED_METHODS = sorted(set(config["grid"]["method"]) - set(ACTIVE_METHODS))

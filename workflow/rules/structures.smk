@@ -6,6 +6,7 @@ rule build_structure:
         ratio=ratio_of,
         cell_seed=cell_seed_of,
         structures=config["structures"],
+        material=MATERIAL,
         comb=config["data"]["comb"],
     log:
         LOG(f"{paths.STRUCTURE}/build_structure.log"),

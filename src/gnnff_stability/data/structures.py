@@ -1,22 +1,20 @@
-"""HfO2 start cells: polymorph builders, seeded oxygen removal, LAMMPS data and extended XYZ writers.
+"""Start cells of any material: the crystal of ``material.structure``, seeded depletion along
+``material.ood``, LAMMPS data and extended XYZ writers.
 
-All builders return cells in the LAMMPS orientation (a lower-triangular cell matrix: **a** along x,
-**b** in the xy plane), with the Hf atoms first and then the O atoms. The LAMMPS data file and the
-extended XYZ file of a cell therefore hold the same coordinates, atom for atom (atom id ``i + 1`` is
-row ``i`` of the ``Atoms``).
+Every cell is returned in the LAMMPS orientation (a lower-triangular cell matrix: **a** along x, **b** in
+the xy plane) with its atoms sorted by the material's species order (type 1 first). The LAMMPS data file
+and the extended XYZ file of a cell therefore hold the same coordinates, atom for atom (atom id ``i + 1``
+is row ``i`` of the ``Atoms``).
 
-Sizes of the default supercells (all 96 atoms, 32 Hf + 64 O, the size of the paper's cells):
+Builders (``material.structure.builder``):
 
-=============  ========================  ==================  =====================
-phase          space group               cell built on        supercell for 96 atoms
-=============  ========================  ==================  =====================
-monoclinic     P2_1/c (No. 14)           12-atom primitive    (2, 2, 2)
-tetragonal     P4_2/nmc (No. 137)        12-atom √2×√2×1      (2, 2, 2)
-cubic          Fm-3m (No. 225, fluorite) 12-atom conventional (2, 2, 2)
-=============  ========================  ==================  =====================
-
-The tetragonal cell is built on the √2×√2×1 supercell of its 6-atom primitive cell, which is the
-pseudo-fluorite cell (a ≈ 5.06 Å), so every phase uses the same 12-atom building block.
+``hfo2``
+    An HfO2 polymorph (:mod:`.hfo2`; the paper's monoclinic cell by default).
+``bulk``
+    ``ase.build.bulk`` of the material's formula (its species joined, e.g. ``SiC``) with ``prototype``
+    (e.g. ``zincblende``) and the cubic lattice constant ``a_A``, as its conventional cubic cell.
+``file``
+    A unit cell read by ``ase.io.read`` from ``file``.
 """
 
 from __future__ import annotations
@@ -24,23 +22,24 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
-from gnnff_stability.settings import CombSettings, StructureSettings
-from gnnff_stability.species import MASSES, SPECIES
+from gnnff_stability.settings import CombSettings, CrystalSettings, MaterialSettings, StructureSettings
 
 __all__ = [
     "build_cell",
-    "build_phase",
-    "cubic_hfo2",
-    "monoclinic_hfo2",
-    "remove_oxygen",
-    "tetragonal_hfo2",
+    "build_crystal",
+    "composition",
+    "remove_species",
+    "sort_by_species",
+    "stoichiometric_ratio",
+    "supercell_of",
     "to_lammps_frame",
+    "unit_cell",
     "write_extxyz",
     "write_lammps_data",
 ]
@@ -48,28 +47,19 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-# Monoclinic HfO2, P2_1/c: lattice of the project brief; Wyckoff 4e positions of Ruh & Corfield,
-# J. Am. Ceram. Soc. 53, 126 (1970). Hf is 7-fold coordinated (Hf-O 2.04-2.27 Å).
-_MONO_LATTICE_A = (5.117, 5.175, 5.291)
-_MONO_BETA_DEG = 99.22
-_MONO_SITES = (
-    ("Hf", (0.2758, 0.0404, 0.2089)),
-    ("O", (0.0703, 0.3359, 0.3406)),
-    ("O", (0.4423, 0.7549, 0.4789)),
-)
-# Tetragonal HfO2, P4_2/nmc in origin choice 1 (pymatgen's setting): Hf 2a (0, 0, 0),
-# O 4d (0, 1/2, z) with z = 1/4 - dz; dz = 0.046 gives the 4 + 4 Hf-O coordination (2.08 / 2.36 Å).
-_TET_A, _TET_C, _TET_DZ = 3.58, 5.20, 0.046
-# Cubic (fluorite) HfO2, Fm-3m: Hf 4a, O 8c.
-_CUBIC_A = 5.08
+def sort_by_species(atoms: Atoms, species: Sequence[str]) -> Atoms:
+    """The atoms reordered by species (in ``species`` order, stable within a species).
 
-
-def _sorted_by_species(atoms: Atoms) -> Atoms:
-    order = {s: i for i, s in enumerate(SPECIES)}
+    Raises
+    ------
+    ValueError
+        Naming any species of ``atoms`` that is not in ``species``.
+    """
+    order = {s: i for i, s in enumerate(species)}
     symbols = atoms.get_chemical_symbols()
     unknown = sorted(set(symbols) - set(order))
     if unknown:
-        raise ValueError(f"species {unknown} are not in the project's species {list(SPECIES)}")
+        raise ValueError(f"species {unknown} are not in the material's species {list(species)}")
     idx = np.argsort([order[s] for s in symbols], kind="stable")
     return atoms[idx]
 
@@ -102,161 +92,156 @@ def to_lammps_frame(atoms: Atoms) -> Atoms:
     return out
 
 
-def _supercell(atoms: Atoms, supercell: Sequence[int]) -> Atoms:
+def supercell_of(atoms: Atoms, supercell: Sequence[int], species: Sequence[str]) -> Atoms:
+    """``atoms`` repeated ``supercell`` times, sorted by ``species``, in the LAMMPS orientation."""
     reps = tuple(int(n) for n in supercell)
     if len(reps) != 3 or any(n < 1 for n in reps) or any(n != s for n, s in zip(reps, supercell)):
         raise ValueError(f"supercell must be three integers >= 1, got {list(supercell)}")
-    return to_lammps_frame(_sorted_by_species(atoms.repeat(reps)))
+    return to_lammps_frame(sort_by_species(atoms.repeat(reps), species))
 
 
-def _from_spacegroup(spacegroup, lattice, species, coords) -> Atoms:
-    from pymatgen.core import Structure  # noqa: PLC0415
-    from pymatgen.io.ase import AseAtomsAdaptor  # noqa: PLC0415
+def unit_cell(crystal: CrystalSettings, species: Sequence[str]) -> Atoms:
+    """The unit cell ``material.structure`` describes (not yet repeated), any orientation.
 
-    structure = Structure.from_spacegroup(spacegroup, lattice, list(species), [list(c) for c in coords])
-    return AseAtomsAdaptor.get_atoms(structure)
-
-
-def monoclinic_hfo2(supercell: Sequence[int]) -> Atoms:
-    """Monoclinic (P2_1/c) HfO2, the ground-state polymorph and the paper's start cell.
-
-    Lattice a 5.117, b 5.175, c 5.291 Å, β 99.22°; Hf, O1 and O2 on Wyckoff 4e sites. The 12-atom
-    cell repeated ``supercell`` times; (2, 2, 2) gives 96 atoms (32 Hf, 64 O).
-
-    Parameters
-    ----------
-    supercell
-        Repetitions along a, b, c.
-
-    Returns
-    -------
-    ase.Atoms
-        Hf atoms first, then O; cell lower triangular (LAMMPS orientation), Å.
+    Raises
+    ------
+    ValueError
+        For a builder whose required keys are missing, or a cell with a species outside ``species``.
     """
-    from pymatgen.core import Lattice  # noqa: PLC0415
+    if crystal.builder == "hfo2":
+        from .hfo2 import build_phase  # noqa: PLC0415
 
-    lattice = Lattice.monoclinic(*_MONO_LATTICE_A, _MONO_BETA_DEG)
-    species, coords = zip(*_MONO_SITES)
-    return _supercell(_from_spacegroup("P2_1/c", lattice, species, coords), supercell)
+        atoms = build_phase(crystal.phase, (1, 1, 1))
+    elif crystal.builder == "bulk":
+        if crystal.prototype is None or crystal.a_A is None:
+            raise ValueError(
+                "material.structure: builder 'bulk' needs `prototype` (ase.build.bulk's crystalstructure, e.g. "
+                f"zincblende) and `a_A` (Å); got prototype {crystal.prototype!r}, a_A {crystal.a_A!r}"
+            )
+        from ase.build import bulk  # noqa: PLC0415
+
+        try:
+            atoms = bulk("".join(species), crystal.prototype, a=float(crystal.a_A), cubic=True)
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ValueError(
+                f"material.structure: ase.build.bulk({''.join(species)!r}, {crystal.prototype!r}, "
+                f"a={crystal.a_A}, cubic=True) failed: {exc}"
+            ) from None
+    elif crystal.builder == "file":
+        if not crystal.file or not Path(crystal.file).is_file():
+            raise ValueError(f"material.structure.file: {crystal.file!r} is not a file (looked in {Path.cwd()})")
+        import ase.io  # noqa: PLC0415
+
+        atoms = ase.io.read(crystal.file)
+    else:  # the schema allows no other value
+        raise ValueError(f"material.structure.builder {crystal.builder!r}; allowed: hfo2, bulk, file")
+    sort_by_species(atoms, species)  # names a species outside the material
+    return atoms
 
 
-def tetragonal_hfo2(supercell: Sequence[int]) -> Atoms:
-    """Tetragonal (P4_2/nmc) HfO2, built on its 12-atom pseudo-fluorite cell.
+def build_crystal(material: MaterialSettings, supercell: Sequence[int]) -> Atoms:
+    """The material's undepleted crystal repeated ``supercell`` times (LAMMPS orientation, sorted)."""
+    return supercell_of(unit_cell(material.structure, material.species), supercell, material.species)
 
-    Primitive cell a 3.58, c 5.20 Å with the O sublattice shifted by ±0.046 c along z, turned into
-    the √2×√2×1 cell (a ≈ 5.06 Å, 12 atoms) and repeated ``supercell`` times; (2, 2, 2) gives 96
-    atoms.
 
-    Parameters
-    ----------
-    supercell
-        Repetitions of the 12-atom cell.
+def composition(atoms: Atoms) -> dict[str, int]:
+    """Atoms per species."""
+    symbols = atoms.get_chemical_symbols()
+    return {s: symbols.count(s) for s in dict.fromkeys(symbols)}
 
-    Returns
-    -------
-    ase.Atoms
-        Hf atoms first, then O; cell lower triangular (here orthogonal), Å.
+
+def stoichiometric_ratio(material: MaterialSettings) -> float:
+    """The undepleted crystal's ratio along ``material.ood``: atoms of ``remove`` per atom of ``per``
+    (2.0 for HfO2, 1.0 for SiC).
+
+    Raises
+    ------
+    ValueError
+        When the crystal has no atom of ``per`` or of ``remove``.
     """
-    from pymatgen.core import Lattice  # noqa: PLC0415
-
-    lattice = Lattice.tetragonal(_TET_A, _TET_C)
-    prim = _from_spacegroup(137, lattice, ("Hf", "O"), ((0.0, 0.0, 0.0), (0.0, 0.5, 0.25 - _TET_DZ)))
-    from ase.build import make_supercell  # noqa: PLC0415
-
-    conv = make_supercell(prim, [[1, 1, 0], [-1, 1, 0], [0, 0, 1]])
-    return _supercell(conv, supercell)
-
-
-def cubic_hfo2(supercell: Sequence[int]) -> Atoms:
-    """Cubic (fluorite, Fm-3m) HfO2: a = 5.08 Å, 12-atom conventional cell; (2, 2, 2) gives 96 atoms.
-
-    Parameters
-    ----------
-    supercell
-        Repetitions of the conventional cell.
-
-    Returns
-    -------
-    ase.Atoms
-        Hf atoms first, then O; orthogonal cell, Å.
-    """
-    from pymatgen.core import Lattice  # noqa: PLC0415
-
-    lattice = Lattice.cubic(_CUBIC_A)
-    conv = _from_spacegroup(225, lattice, ("Hf", "O"), ((0.0, 0.0, 0.0), (0.25, 0.25, 0.25)))
-    return _supercell(conv, supercell)
+    counts = composition(unit_cell(material.structure, material.species))
+    remove, per = material.ood.remove, material.ood.per
+    if counts.get(per, 0) == 0 or counts.get(remove, 0) == 0:
+        raise ValueError(
+            f"material.ood: the start crystal holds {counts}; it needs atoms of remove={remove!r} and "
+            f"per={per!r}"
+        )
+    return counts[remove] / counts[per]
 
 
-_BUILDERS = {"monoclinic": monoclinic_hfo2, "tetragonal": tetragonal_hfo2, "cubic": cubic_hfo2}
+def remove_species(atoms: Atoms, remove: str, per: str, ratio: float, seed: int | np.random.Generator) -> Atoms:
+    """Remove randomly chosen ``remove`` atoms until the cell has ``round(ratio * n_per)`` of them.
 
-
-def build_phase(phase: str, supercell: Sequence[int]) -> Atoms:
-    """Build an HfO2 polymorph by name (``monoclinic``, ``tetragonal`` or ``cubic``)."""
-    if phase not in _BUILDERS:
-        raise ValueError(f"unknown HfO2 phase {phase!r}; allowed: {sorted(_BUILDERS)}")
-    return _BUILDERS[phase](supercell)
-
-
-def remove_oxygen(atoms: Atoms, o_per_hf: float, seed: int | np.random.Generator) -> Atoms:
-    """Remove randomly chosen O atoms until the cell has ``round(o_per_hf * n_Hf)`` of them.
-
-    For 32 Hf: 1.10 keeps 35 O, 1.55 keeps 50 O, 2.00 keeps all 64. Halves round up.
+    For HfO2 (remove O, per Hf) with 32 Hf: 1.10 keeps 35 O, 1.55 keeps 50 O, 2.00 keeps all 64. Halves
+    round up.
 
     Parameters
     ----------
     atoms
-        Cell with Hf and O atoms.
-    o_per_hf
-        Target O-per-Hf ratio (the x of Hf:O = 1:x). It must give at least one O atom and no more
-        O atoms than the cell has.
+        The cell.
+    remove, per
+        Species removed, and the species the ratio counts against.
+    ratio
+        Target ratio ``n_remove / n_per``. It must keep at least one ``remove`` atom and no more than the
+        cell has.
     seed
-        Seed (or generator) of ``np.random.default_rng`` that picks the removed O atoms.
+        Seed (or generator) of ``np.random.default_rng`` that picks the removed atoms.
 
     Returns
     -------
     ase.Atoms
         A copy without the removed atoms; the kept atoms keep their relative order.
+
+    Raises
+    ------
+    ValueError
+        Naming the ratio and the range the cell allows.
     """
     symbols = np.array(atoms.get_chemical_symbols())
-    n_hf = int(np.count_nonzero(symbols == "Hf"))
-    o_idx = np.flatnonzero(symbols == "O")
-    n_o = o_idx.size
-    if n_hf == 0 or n_o == 0:
-        raise ValueError(f"the cell needs Hf and O atoms, found {n_hf} Hf and {n_o} O")
+    n_per = int(np.count_nonzero(symbols == per))
+    r_idx = np.flatnonzero(symbols == remove)
+    n_r = r_idx.size
+    if n_per == 0 or n_r == 0:
+        raise ValueError(f"the cell needs {per} and {remove} atoms, found {n_per} {per} and {n_r} {remove}")
     try:
-        ratio = float(o_per_hf)
+        value = float(ratio)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"o_per_hf must be a number, got {o_per_hf!r}") from exc
-    lo, hi = 0.5 / n_hf, n_o / n_hf
+        raise ValueError(f"ratio must be a number, got {ratio!r}") from exc
+    lo, hi = 0.5 / n_per, n_r / n_per
     allowed = (
-        f"allowed: finite values that keep between 1 and {n_o} O atoms for {n_hf} Hf, "
-        f"i.e. {lo:.4g} <= o_per_hf < {hi + 0.5 / n_hf:.4g}"
+        f"allowed: finite values that keep between 1 and {n_r} {remove} atoms for {n_per} {per}, "
+        f"i.e. {lo:.4g} <= ratio < {hi + 0.5 / n_per:.4g}"
     )
-    if not math.isfinite(ratio):
-        raise ValueError(f"o_per_hf = {o_per_hf!r} is not finite; {allowed}")
-    n_keep = int(math.floor(ratio * n_hf + 0.5))
-    if n_keep < 1 or n_keep > n_o:
-        raise ValueError(f"o_per_hf = {ratio:g} asks for {n_keep} O atoms; {allowed}")
+    if not math.isfinite(value):
+        raise ValueError(f"ratio {remove}/{per} = {ratio!r} is not finite; {allowed}")
+    n_keep = int(math.floor(value * n_per + 0.5))
+    if n_keep < 1 or n_keep > n_r:
+        raise ValueError(f"ratio {remove}/{per} = {value:g} asks for {n_keep} {remove} atoms; {allowed}")
     rng = np.random.default_rng(seed)
-    removed = rng.choice(o_idx, size=n_o - n_keep, replace=False)
+    removed = rng.choice(r_idx, size=n_r - n_keep, replace=False)
     keep = np.setdiff1d(np.arange(len(atoms)), removed)
-    logger.info("removed %d of %d O atoms (O/Hf %.3f -> %d O)", removed.size, n_o, ratio, n_keep)
+    logger.info("removed %d of %d %s atoms (%s/%s %.3f -> %d %s)", removed.size, n_r, remove, remove, per,
+                value, n_keep, remove)
     return atoms[keep]
 
 
-def write_lammps_data(atoms: Atoms, path: str | Path) -> Path:
-    """Write a LAMMPS data file (``atom_style atomic``, type 1 = Hf, type 2 = O, with Masses).
+def write_lammps_data(atoms: Atoms, path: str | Path, species: Sequence[str], masses: Mapping[str, float]) -> Path:
+    """Write a LAMMPS data file (``atom_style atomic``, type ``i + 1`` = ``species[i]``, with Masses).
 
-    Both atom types are declared in the header and the Masses section whatever the cell holds. The
-    box is triclinic (``xy xz yz`` line) unless the cell is orthogonal. Written by
-    ``ase.io.write(format="lammps-data")``; the masses are then set to exactly 178.49 and 15.999.
+    Every species is declared in the header and the Masses section whatever the cell holds. The box is
+    triclinic (``xy xz yz`` line) unless the cell is orthogonal. Written by
+    ``ase.io.write(format="lammps-data")``; the masses are then set to exactly ``masses`` (amu).
 
     Parameters
     ----------
     atoms
-        Cell of Hf and O atoms, any orientation (ase rotates it into the LAMMPS box).
+        The cell, any orientation (ase rotates it into the LAMMPS box).
     path
         Output file.
+    species
+        Species in LAMMPS type order.
+    masses
+        Mass of each species, amu.
 
     Returns
     -------
@@ -266,19 +251,19 @@ def write_lammps_data(atoms: Atoms, path: str | Path) -> Path:
     import ase.io  # noqa: PLC0415
 
     path = Path(path)
-    _sorted_by_species(atoms)  # checks the species
+    sort_by_species(atoms, species)  # checks the species
     path.parent.mkdir(parents=True, exist_ok=True)
     ase.io.write(
-        path, atoms, format="lammps-data", specorder=list(SPECIES), masses=True, atom_style="atomic"
+        path, atoms, format="lammps-data", specorder=list(species), masses=True, atom_style="atomic"
     )
     text = path.read_text()
     # ase writes the masses after a unit conversion (178.48999995...); write the exact values.
-    for itype, species in enumerate(SPECIES, start=1):
+    for itype, symbol in enumerate(species, start=1):
         text, n = re.subn(
-            rf"(?m)^[ \t]*{itype}[ \t]+\S+([ \t]+#[ \t]*{species})[ \t]*$", f"{itype} {MASSES[species]}\\1", text
+            rf"(?m)^[ \t]*{itype}[ \t]+\S+([ \t]+#[ \t]*{symbol})[ \t]*$", f"{itype} {masses[symbol]}\\1", text
         )
         if n != 1:
-            raise RuntimeError(f"could not find the mass line of type {itype} ({species}) in {path}")
+            raise RuntimeError(f"could not find the mass line of type {itype} ({symbol}) in {path}")
     path.write_text(text)
     return path
 
@@ -294,24 +279,28 @@ def write_extxyz(atoms: Atoms, path: str | Path) -> Path:
 
 
 def build_cell(
-    o_per_hf: float,
+    ratio: float,
     cell_seed: int,
     settings: StructureSettings,
+    material: MaterialSettings,
     data_path: str | Path,
     xyz_path: str | Path,
     comb: CombSettings | None = None,
 ) -> Atoms:
-    """Build an MD start cell: monoclinic HfO2 supercell, O removed to ``o_per_hf``, both files written.
+    """Build an MD start cell: the material's crystal supercell depleted to ``ratio``, both files written.
 
     Parameters
     ----------
-    o_per_hf
-        O-per-Hf ratio of the cell (2.0 is stoichiometric HfO2, the in-distribution cell).
+    ratio
+        Ratio along ``material.ood`` (HfO2: O per Hf; the undepleted crystal's ratio is the
+        in-distribution cell).
     cell_seed
-        Seed of the oxygen removal (the grid's ``cell_seed``).
+        Seed of the depletion (the grid's ``cell_seed``).
     settings
-        The ``structures`` block: supercell of the 12-atom monoclinic cell ((2, 2, 2): 96 atoms at
-        1:2), and whether to relax the cell with the reference potential first.
+        The ``structures`` block: supercell of the crystal ((2, 2, 2) of HfO2's monoclinic cell: 96 atoms),
+        and whether to relax the cell with the reference potential first.
+    material
+        The ``material`` block.
     data_path, xyz_path
         LAMMPS data file and extended XYZ file to write (same coordinates, same atom order).
     comb
@@ -323,8 +312,8 @@ def build_cell(
         The cell, in the LAMMPS orientation.
     """
     supercell, seed = settings.supercell, int(cell_seed)
-    atoms = remove_oxygen(monoclinic_hfo2(supercell), o_per_hf, seed)
-    atoms.info["o_per_hf"] = float(o_per_hf)
+    atoms = remove_species(build_crystal(material, supercell), material.ood.remove, material.ood.per, ratio, seed)
+    atoms.info["ratio"] = float(ratio)
     atoms.info["seed"] = seed
     if settings.relax == "comb":
         if comb is None:
@@ -334,12 +323,11 @@ def build_cell(
         atoms, summary = relax_with_comb(atoms, comb, settings.relax_fmax_eV_per_A,
                                          settings.relax_max_steps)
         atoms.info.update({f"relax_{k}": v for k, v in summary.items()})
-    write_lammps_data(atoms, data_path)
+    write_lammps_data(atoms, data_path, material.species, material.masses)
     write_extxyz(atoms, xyz_path)
-    n_hf = atoms.get_chemical_symbols().count("Hf")
     logger.info(
-        "built cell O/Hf %.2f: %d atoms (%d Hf, %d O), supercell %s, seed %d, relax %s -> %s, %s",
-        o_per_hf, len(atoms), n_hf, len(atoms) - n_hf, list(supercell), seed, settings.relax, data_path,
-        xyz_path,
+        "built %s cell %s/%s %.2f: %d atoms %s, supercell %s, seed %d, relax %s -> %s, %s",
+        material.name, material.ood.remove, material.ood.per, ratio, len(atoms), composition(atoms),
+        list(supercell), seed, settings.relax, data_path, xyz_path,
     )
     return atoms
