@@ -45,7 +45,7 @@ def _runs(tmp_path):
             for seed in seeds:
                 for ratio in (1.1, 2.0):
                     train = tmp_path / f"train/{model}/L{layers}/{method}/seed{seed}"
-                    an = tmp_path / f"analysis/{model}/L{layers}/{method}/seed{seed}/HfO{ratio:.2f}"
+                    an = tmp_path / f"analysis/{model}/L{layers}/{method}/seed{seed}/ratio{ratio:.2f}"
                     rows.append(dict(model=model, layers=layers, method=method, seed=seed,
                                      ratio=ratio, cell_seed=0, temp_K=1200, vseed=0,
                                      **method_role(PRESETS[method], model),

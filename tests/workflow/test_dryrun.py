@@ -11,7 +11,7 @@ from workflow_helpers import job_counts, run_snakemake
 
 
 @pytest.mark.parametrize("config", ["config.yaml", "test.yaml", "paper.yaml", "gemnet.yaml", "study.yaml",
-                                    "labels_chgnet.yaml"])
+                                    "labels_chgnet.yaml", "sic.yaml"])
 def test_dry_run(workdir, config):
     proc = run_snakemake("-n", "--configfile", f"config/{config}", cwd=workdir)
     counts = job_counts(proc.stdout)
@@ -51,6 +51,14 @@ def test_dry_run(workdir, config):
         # ramp per model
         assert counts["train_model"] == 20 and counts["run_md"] == 20 * 2 * 3
         assert counts["run_ramp_md"] == 20 and "run_nve_md" not in counts
+    elif config == "sic.yaml":
+        # 3C-SiC: NequIP L2 and Allegro L3, each baseline, corr and the decomposition, on the stoichiometric
+        # cell and the C-deficient 1:0.9 cell at 2000 K; Tersoff reference data and reference MD
+        assert counts["make_reference_data"] == 1 and counts["build_structure"] == 2
+        assert counts["train_model"] == 6 and counts["prefit_body_terms"] == 2
+        assert counts["run_md"] == counts["score_run"] == counts["compute_rdf"] == 6 * 2
+        assert counts["run_reference_md"] == 2 and counts["pair_interaction"] == 6
+        assert "run_nve_md" not in counts and "run_ramp_md" not in counts
     elif config == "labels_chgnet.yaml":
         # the demo's NequIP L2 and Allegro L3, baseline and corr, on CHGNet labels: 4 models x 3 cells,
         # one data set, COMB reference MD on the 3 cells, no pre-fit and no benchmark metrics
@@ -64,7 +72,7 @@ def test_dry_run(workdir, config):
 
 
 def test_one_run_rebuilt_alone(workdir):
-    target = "results/demo/analysis/nequip/L2/corr/seed0/HfO1.10/c0/T1200K/v0/stability.json"
+    target = "results/demo/analysis/nequip/L2/corr/seed0/ratio1.10/c0/T1200K/v0/stability.json"
     proc = run_snakemake("-n", target, "--configfile", "config/config.yaml", cwd=workdir)
     assert job_counts(proc.stdout) == {
         "make_reference_data": 1,
@@ -143,7 +151,7 @@ def test_dry_run_with_an_active_method(workdir):
     assert counts["finish_active"] == 1 and counts["run_md"] == 8 + 2 and counts["build_structure"] == 3
     planned = _planned_files(proc.stdout)
     root = "results/test/train/nequip/L2/al/seed0"
-    assert f"{root}/active/round0/md/HfO1.10/c7/T1200K/v3/status.json" in planned
+    assert f"{root}/active/round0/md/ratio1.10/c7/T1200K/v3/status.json" in planned
     assert f"{root}/active/round0/selection.json" in planned
     assert not any("/c7/" in f and "/md/nequip/" in f for f in planned)  # no evaluation run on a harvest cell
-    assert "results/test/md/nequip/L2/al/seed0/HfO1.10/c0/T1200K/v0/status.json" in planned
+    assert "results/test/md/nequip/L2/al/seed0/ratio1.10/c0/T1200K/v0/status.json" in planned

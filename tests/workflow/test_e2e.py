@@ -111,7 +111,7 @@ def test_every_run_is_classified_by_the_documented_rules(campaign):
     # the in-distribution cell (HfO2, the composition of the training data) runs the 200 steps
     # (50 fs at 1200 K) stably with both models
     for status in runs:
-        if "HfO2.00" in status.parts:
+        if "ratio2.00" in status.parts:
             assert json.loads(status.read_text())["classification"] == "stable", status
 
 
@@ -177,7 +177,7 @@ def test_each_stabiliser_is_in_its_trained_model(campaign):
         torch.testing.assert_close(value.double(), prefit["state_dict"][name].double(), rtol=1e-6, atol=1e-6)
 
     for method in METHODS:
-        status = json.loads((campaign / "results" / "test" / "md" / "nequip" / "L2" / method / "seed0" / "HfO1.10" / "c0"
+        status = json.loads((campaign / "results" / "test" / "md" / "nequip" / "L2" / method / "seed0" / "ratio1.10" / "c0"
                              / "T1200K" / "v0" / "status.json").read_text())
         assert status["steps_done"] > 0, method
         assert (_train_dir(campaign, method) / "pair_interaction.csv").exists(), method

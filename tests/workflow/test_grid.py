@@ -57,8 +57,8 @@ def test_everything_excluded_is_an_error():
 def test_paths_from_the_table():
     runs = with_paths(expand_grid(_config(ratio=[1.1])), "demo")
     row = runs[(runs.model == "nq") & (runs.layers == 4) & (runs.method == "c1o")].iloc[0]
-    assert row["status"] == "results/demo/md/nq/L4/c1o/seed0/HfO1.10/c0/T1200K/v0/status.json"
-    assert row["score"] == "results/demo/analysis/nq/L4/c1o/seed0/HfO1.10/c0/T1200K/v0/stability.json"
+    assert row["status"] == "results/demo/md/nq/L4/c1o/seed0/ratio1.10/c0/T1200K/v0/status.json"
+    assert row["score"] == "results/demo/analysis/nq/L4/c1o/seed0/ratio1.10/c0/T1200K/v0/stability.json"
     assert row["metrics"] == "results/demo/train/nq/L4/c1o/seed0/metrics.json"
     assert paths.ratio_token(2) == "2.00"
     assert paths.log_path(paths.MD).startswith("results/{campaign}/logs/md/")
@@ -155,7 +155,7 @@ def test_cell_seeds_draw_vacancies_only_where_there_are_any():
     assert per_ratio == {1.1: [3, 5], 2.0: [3]}  # the stoichiometric cell has no vacancy to draw
     assert len(runs) == 3 * (2 + 1)  # 3 trained models (nq L2, nq L4, al L1) x 3 cells
     row = with_paths(runs, "demo").iloc[0]
-    assert "/HfO1.10/c3/T1200K/" in row["status"]
+    assert "/ratio1.10/c3/T1200K/" in row["status"]
 
 
 def test_gemnet_runs_in_the_embedded_engine():
