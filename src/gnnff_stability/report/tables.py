@@ -48,8 +48,8 @@ __all__ = ["PAPER_RATIOS", "TABLE_NAMES", "build_tables", "is_paper_material"]
 
 logger = logging.getLogger(__name__)
 
+#: The paper's cells (HfO2), shown in the tables of an HfO2 campaign whether or not it ran them.
 PAPER_RATIOS: tuple[str, ...] = ("1.10", "1.55", "2.00")
-"""The paper's cells (HfO2), shown in the tables of an HfO2 campaign whether or not it ran them."""
 
 
 def is_paper_material(material: MaterialSettings) -> bool:
