@@ -2,7 +2,7 @@
 
 from gnnff_stability.analysis.rdf import compute_rdf_comparison
 from gnnff_stability.logs import setup_script_logging
-from gnnff_stability.settings import RDFSettings
+from gnnff_stability.settings import MaterialSettings, RDFSettings
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 compute_rdf_comparison(
@@ -11,5 +11,6 @@ compute_rdf_comparison(
     snakemake.output.rdf,  # noqa: F821
     snakemake.output.metrics,  # noqa: F821
     RDFSettings.from_config(snakemake.params.rdf),  # noqa: F821
+    material=MaterialSettings.from_config(snakemake.params.material),  # noqa: F821
     status=snakemake.input.status,  # noqa: F821
 )

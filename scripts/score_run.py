@@ -2,7 +2,7 @@
 
 from gnnff_stability.analysis.score import score_run
 from gnnff_stability.logs import setup_script_logging
-from gnnff_stability.settings import StabilitySettings
+from gnnff_stability.settings import MaterialSettings, StabilitySettings
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 score_run(
@@ -13,5 +13,6 @@ score_run(
     StabilitySettings.from_config(snakemake.params.stability),  # noqa: F821
     snakemake.output.score,  # noqa: F821
     snakemake.output.sn,  # noqa: F821
+    material=MaterialSettings.from_config(snakemake.params.material),  # noqa: F821
     temp_K=snakemake.params.temp_K,  # noqa: F821
 )

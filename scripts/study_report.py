@@ -2,6 +2,7 @@
 
 from gnnff_stability.logs import setup_script_logging
 from gnnff_stability.report.study import write_campaign_study
+from gnnff_stability.settings import MaterialSettings
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 write_campaign_study(
@@ -10,4 +11,5 @@ write_campaign_study(
     dict(snakemake.output.items()),  # noqa: F821
     arms=snakemake.params.arms,  # noqa: F821
     md=snakemake.params.md,  # noqa: F821
+    material=MaterialSettings.from_config(snakemake.params.material),  # noqa: F821
 )

@@ -10,6 +10,14 @@ import numpy as np
 import pandas as pd
 
 from gnnff_stability.analysis.dump import Snapshot
+from gnnff_stability.settings import MaterialSettings
+from partial_settings import partial
+
+#: HfO2 as a validated configuration's default material gives it (species Hf, O; OOD axis O per Hf).
+HFO2: MaterialSettings = partial(MaterialSettings, {})
+#: Its type pairs and pair names, for the array functions that take them explicitly.
+PAIRS = HFO2.pairs
+PAIR_NAMES = HFO2.pair_names
 
 A_FLUORITE = 5.08  # Å; cubic HfO2: Hf-O a√3/4 = 2.200, O-O a/2 = 2.540, Hf-Hf a/√2 = 3.592
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_builders import fluorite, snapshot, write_dump
+from analysis_builders import HFO2, fluorite, snapshot, write_dump
 
 from gnnff_stability.analysis.dump import (
     DumpReader,
@@ -71,7 +71,7 @@ def test_lammps_written_triclinic_dump_matches_the_structure(tmp_path):
     np.testing.assert_array_equal(snap.types, [1 if s == "Hf" else 2 for s in atoms.symbols])
     order = np.argsort(ids)
     np.testing.assert_allclose(snap.forces, forces[order], rtol=1e-8, atol=1e-12)
-    assert snap.symbols()[:1] == ["Hf"] and snap.to_atoms().get_chemical_formula() == "Hf32O64"
+    assert snap.symbols(HFO2.species)[:1] == ["Hf"] and snap.to_atoms(HFO2.species).get_chemical_formula() == "Hf32O64"
 
 
 def test_box_conversion_inverts_the_bounding_box():

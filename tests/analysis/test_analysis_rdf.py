@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_builders import fluorite, snapshot, write_dump
+from analysis_builders import HFO2, PAIR_NAMES, PAIRS, fluorite, snapshot, write_dump
 
 from gnnff_stability.analysis.rdf import compute_rdf_comparison, js_divergence, partial_rdf, rdf_distances
 from gnnff_stability.settings import RDFSettings
@@ -54,7 +54,7 @@ def test_partial_rdf_matches_lammps_compute_rdf(tmp_path, triclinic):
     ase.io.write(data, atoms, format="lammps-data", specorder=["Hf", "O"], masses=True,
                  atom_style="atomic")
     ref = _lammps_rdf(data, n_bins=60, r_max=6.0)
-    r, g = partial_rdf(atoms.positions, types, atoms.cell.array, r_max=6.0, n_bins=60)
+    r, g = partial_rdf(atoms.positions, types, atoms.cell.array, r_max=6.0, n_bins=60, pairs=PAIRS)
     np.testing.assert_allclose(r, ref[:, 0], atol=1e-12)
     for k in range(3):
         np.testing.assert_allclose(g[k], ref[:, 1 + 2 * k], rtol=1e-10, atol=1e-10)
@@ -66,7 +66,7 @@ def test_ideal_gas_rdf_tends_to_one():
     n = 3000
     cell = np.eye(3) * 30.0
     r, g = partial_rdf(rng.uniform(0, 30, (n, 3)), rng.integers(1, 3, n), cell, r_max=6.0,
-                       n_bins=12)
+                       n_bins=12, pairs=PAIRS)
     np.testing.assert_allclose(g[:, 4:], 1.0, atol=0.08)
 
 
@@ -76,7 +76,7 @@ def test_js_and_mae():
     assert js_divergence([1.0, 0.0], [0.0, 1.0]) == pytest.approx(1.0)
     assert np.isnan(js_divergence([0.0, 0.0], [1.0, 1.0]))
     g = np.ones((3, 4))
-    d = rdf_distances(g, g + 0.5)
+    d = rdf_distances(g, g + 0.5, pair_names=PAIR_NAMES)
     assert d["mae_HfO"] == pytest.approx(0.5) and d["js_mean"] == pytest.approx(0.0)
 
 
@@ -91,7 +91,7 @@ def test_comparison_files_use_the_stable_part_only(tmp_path):
     metrics = compute_rdf_comparison(tmp_path / "run.lammpstrj", tmp_path / "ref.lammpstrj",
                                      tmp_path / "rdf.csv", tmp_path / "m.json",
                                      partial(RDFSettings, {"r_max": 5.0, "n_bins": 50}),
-                                     status=tmp_path / "status.json")
+                                     status=tmp_path / "status.json", material=HFO2)
     table = pd.read_csv(tmp_path / "rdf.csv")
     assert list(table.columns) == ["r_A", "g_HfHf", "g_HfO", "g_OO", "g_HfHf_ref", "g_HfO_ref",
                                    "g_OO_ref"]

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_builders import FLUORITE_RMIN, fluorite, snapshot, write_run
+from analysis_builders import FLUORITE_RMIN, HFO2, PAIR_NAMES, PAIRS, fluorite, snapshot, write_run
 
 from gnnff_stability.analysis.distances import min_pair_distances
 from gnnff_stability.analysis.score import score_run
@@ -31,7 +31,7 @@ STEPS = list(range(0, 1001, 100))  # num = 10 snapshots after step 0
 def _score(tmp_path, snaps, temps, **status):
     files = write_run(tmp_path / "run", snaps, temps, **status)
     rec = score_run(files["dump"], files["thermo"], files["status"], None, partial(StabilitySettings, SETTINGS),
-                    tmp_path / "stability.json", tmp_path / "sn.csv")
+                    tmp_path / "stability.json", tmp_path / "sn.csv", material=HFO2)
     return rec, pd.read_csv(tmp_path / "sn.csv")
 
 
@@ -100,7 +100,7 @@ def test_literal_temperature_factor_rewards_a_cold_run_above_one(tmp_path, cryst
     np.testing.assert_allclose(sn["t_ratio_raw"], [1.0] * 5 + [2.0] * 5)
     files = write_run(tmp_path / "sym", snaps, temps)
     sym = score_run(files["dump"], files["thermo"], files["status"], None,
-                    partial(StabilitySettings, {**SETTINGS, "temp_term": "symmetric"}), tmp_path / "s2.json", tmp_path / "sn2.csv")
+                    partial(StabilitySettings, {**SETTINGS, "temp_term": "symmetric"}), tmp_path / "s2.json", tmp_path / "sn2.csv", material=HFO2)
     assert sym["s_index"] == pytest.approx((5 + 5 * 0.840896415) / 10) and sym["s_index"] <= 1
 
 
@@ -114,7 +114,7 @@ def test_crash_at_known_step_counts_missing_snapshots_as_zero(tmp_path, crystal)
     extra = text[text.index("ITEM: TIMESTEP\n500"):].replace("TIMESTEP\n500", "TIMESTEP\n600")
     files["dump"].write_text(text + extra[: len(extra) // 2])
     rec = score_run(files["dump"], files["thermo"], files["status"], None,
-                    partial(StabilitySettings, {**SETTINGS, "crash_score": "partial"}), tmp_path / "s.json", tmp_path / "sn.csv")
+                    partial(StabilitySettings, {**SETTINGS, "crash_score": "partial"}), tmp_path / "s.json", tmp_path / "sn.csv", material=HFO2)
     assert rec["s_index"] == rec["s_index_partial"] == pytest.approx(5 / 10)
     assert rec["s_index_zero"] == 0.0 and rec["crash_score"] == "partial"
     assert rec["crashed"] and rec["crash_step"] == 560 and rec["dump_truncated"]
@@ -136,13 +136,13 @@ def test_sn_table_alpha_and_missing_temperature():
                         "rmin_HfHf": 3.0, "rmin_HfO": 2.0, "rmin_OO": 2.5})
     thermo = pd.DataFrame({"step": [0, 100], "temp_K": [1200.0, 1200.0]})
     sn = sn_table(obs, thermo, temp_set_K=1200, dump_every=100, steps_planned=400, alpha=2.0,
-                  beta=0.25, temp_term="symmetric")
+                  beta=0.25, temp_term="symmetric", pair_names=PAIR_NAMES)
     np.testing.assert_allclose(sn["n_term"], [0.25, 0.25])
     np.testing.assert_allclose(sn["t_term"], [1.0, 1.0])  # step 200 uses the row at 100 (nearest)
     assert s_index(sn, 4) == pytest.approx(0.5 / 4)
     far = pd.DataFrame({"step": [0], "temp_K": [1200.0]})
     sn = sn_table(obs, far, temp_set_K=1200, dump_every=100, steps_planned=400, alpha=1.0, beta=0.25,
-                  temp_term="symmetric")
+                  temp_term="symmetric", pair_names=PAIR_NAMES)
     np.testing.assert_allclose(sn["t_term"], [1.0, 0.0])
 
 
@@ -171,7 +171,7 @@ def test_minimum_distance_matches_brute_force_in_triclinic_cells(seed):
     types = rng.integers(1, 3, 7)
     types[:2] = [1, 2]
     positions = rng.uniform(-3.0, 9.0, (7, 3))  # some atoms outside the cell
-    got = min_pair_distances(positions, types, cell)
+    got = min_pair_distances(positions, types, cell, pairs=PAIRS)
     want = [_brute_force_min(positions, types, cell, a, b) for a, b in ((1, 1), (1, 2), (2, 2))]
     np.testing.assert_allclose(got, want, rtol=1e-10)
 
@@ -181,7 +181,7 @@ def test_minimum_distance_across_the_boundary():
     # Atoms near opposite corners: nearest through the tilted boundary.
     positions = np.array([[0.2, 0.1, 0.1], [15.7, 9.9, 9.95], [5.0, 5.0, 5.0]])
     types = np.array([1, 2, 2])
-    got = min_pair_distances(positions, types, cell)
+    got = min_pair_distances(positions, types, cell, pairs=PAIRS)
     want = [_brute_force_min(positions, types, cell, a, b) for a, b in ((1, 1), (1, 2), (2, 2))]
     np.testing.assert_allclose(got, want)
     assert got[0] == pytest.approx(10.0)  # a lone Hf sees its own image one lattice vector away
@@ -190,15 +190,15 @@ def test_minimum_distance_across_the_boundary():
 
 def test_absent_species_and_non_finite_positions():
     cell = np.eye(3) * 5.0
-    got = min_pair_distances(np.array([[0.0, 0, 0], [1.0, 0, 0]]), np.array([1, 1]), cell)
+    got = min_pair_distances(np.array([[0.0, 0, 0], [1.0, 0, 0]]), np.array([1, 1]), cell, pairs=PAIRS)
     assert got[0] == pytest.approx(1.0) and np.isnan(got[1]) and np.isnan(got[2])
-    got = min_pair_distances(np.array([[np.nan, 0, 0], [1.0, 0, 0]]), np.array([1, 2]), cell)
+    got = min_pair_distances(np.array([[np.nan, 0, 0], [1.0, 0, 0]]), np.array([1, 2]), cell, pairs=PAIRS)
     assert np.all(np.isnan(got))
 
 
 def test_large_cell_is_searched_in_linear_time():
     pos, types, cell = fluorite((12, 12, 12))  # 20,736 atoms
-    got = min_pair_distances(pos, types, cell)
+    got = min_pair_distances(pos, types, cell, pairs=PAIRS)
     np.testing.assert_allclose(got, list(FLUORITE_RMIN.values()), rtol=1e-9)
 
 
@@ -216,10 +216,10 @@ def test_unknown_setting_is_refused(tmp_path, crystal):
     files = write_run(tmp_path / "run", [snapshot(0, pos, types, cell)], {0: 1200.0})
     with pytest.raises(ValueError, match="unknown key 'gamma'"):
         score_run(files["dump"], files["thermo"], files["status"], None, partial(StabilitySettings, {"gamma": 1}),
-                  tmp_path / "s.json", tmp_path / "sn.csv")
+                  tmp_path / "s.json", tmp_path / "sn.csv", material=HFO2)
     with pytest.raises(ValueError, match="crash_score.*'half'"):
         score_run(files["dump"], files["thermo"], files["status"], None, partial(StabilitySettings, {"crash_score": "half"}),
-                  tmp_path / "s.json", tmp_path / "sn.csv")
+                  tmp_path / "s.json", tmp_path / "sn.csv", material=HFO2)
 
 
 @pytest.mark.parametrize(("row", "crash_step", "lost"), [
@@ -240,7 +240,7 @@ def test_paper_crash_rows_score_zero(tmp_path, crystal, row, crash_step, lost):
     status["n_atoms_final"] = 96 - lost
     files["status"].write_text(json.dumps(status))
     rec = score_run(files["dump"], files["thermo"], files["status"], None, partial(StabilitySettings, {"alpha": 1, "beta": 0.25}),
-                    tmp_path / "s.json", tmp_path / "sn.csv")
+                    tmp_path / "s.json", tmp_path / "sn.csv", material=HFO2)
     assert (rec["crashed"], rec["atoms_lost"], rec["crash_step"]) == (True, lost > 0, crash_step)
     assert rec["s_index"] == 0.0 and rec["crash_score"] == "zero"
     # the partial-credit reading keeps what was earned before the crash: (1200/1262)^(1/4) per snapshot
@@ -267,11 +267,11 @@ def test_startup_window_leaves_the_dip_out(tmp_path, crystal):
     files = write_run(tmp_path / "run", snaps, temps)
     every = (8 + 2 * 2**0.25) / 10
     rec = score_run(files["dump"], files["thermo"], files["status"], None,
-                    partial(StabilitySettings, {**SETTINGS, "equil_steps": 200}), tmp_path / "s.json", tmp_path / "sn.csv")
+                    partial(StabilitySettings, {**SETTINGS, "equil_steps": 200}), tmp_path / "s.json", tmp_path / "sn.csv", material=HFO2)
     assert rec["s_index"] == pytest.approx(1.0) and rec["equil_steps"] == 200
     assert rec["s_index_all_snapshots"] == pytest.approx(every)
     paper = score_run(files["dump"], files["thermo"], files["status"], None, partial(StabilitySettings, SETTINGS),
-                      tmp_path / "p.json", tmp_path / "psn.csv")
+                      tmp_path / "p.json", tmp_path / "psn.csv", material=HFO2)
     assert paper["s_index"] == paper["s_index_all_snapshots"] == pytest.approx(every)
     bias = startup_bias(pd.read_csv(tmp_path / "sn.csv"), 10, 100, 200)
     assert bias["n_window"] == 2 and bias["delta"] == pytest.approx(every - 1.0)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_builders import fluorite, snapshot, write_run
+from analysis_builders import HFO2, fluorite, snapshot, write_run
 
 from gnnff_stability import paths
 from gnnff_stability.report.figures import FIGURE_NAMES, fig_corr_vs_stability, make_figures
@@ -100,29 +100,29 @@ def partial_results(tmp_path):
                           classification="crash" if crash else "stable",
                           crash_step=560 if crash else None, steps_done=560 if crash else 1000)
         score_run(files["dump"], files["thermo"], files["status"], None,
-                  partial(StabilitySettings, {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0}), rec["score"], rec["sn"])
+                  partial(StabilitySettings, {"alpha": 1.0, "beta": 0.25, "ttf_band_K": 500.0}), rec["score"], rec["sn"], material=HFO2)
         compute_rdf_comparison(files["dump"], files["dump"], rec["rdf"], rec["rdf_metrics"],
-                               partial(RDFSettings, {"r_max": 5.0, "n_bins": 50}), status=files["status"])
+                               partial(RDFSettings, {"r_max": 5.0, "n_bins": 50}), status=files["status"], material=HFO2)
     return runs
 
 
 def test_collect_results_tolerates_missing_files(partial_results):
-    res = collect_results(partial_results.drop(columns=["rdf_metrics"]))
+    res = collect_results(partial_results.drop(columns=["rdf_metrics"]), material=HFO2)
     assert len(res) == len(partial_results)
     assert res["ratio"].tolist()[:2] == ["1.10", "2.00"]
     fixed = res[res["method"] == "corr_fixed_edge"]
     assert not fixed["has_metrics"].any() and fixed["fmae_meV_per_A"].isna().all()
     assert res["has_score"].sum() == len(res) - 4  # fixed_edge (2) and allegro corr (2)
     assert res["crashed"].dtype == float and res["crashed"].max() == 1.0
-    no_paths = collect_results(partial_results[[*RUN_KEYS, *METHOD_COLUMNS]])
+    no_paths = collect_results(partial_results[[*RUN_KEYS, *METHOD_COLUMNS]], material=HFO2)
     assert no_paths["s_index"].isna().all()
     with pytest.raises(ValueError, match="resolved method column"):
-        collect_results(partial_results[list(RUN_KEYS)])
+        collect_results(partial_results[list(RUN_KEYS)], material=HFO2)
 
 
 def test_build_tables_from_partial_results(partial_results, tmp_path):
     out = tmp_path / "tables"
-    tables = build_tables(partial_results, paths.table_files(str(out)))
+    tables = build_tables(partial_results, paths.table_files(str(out)), material=HFO2)
     assert set(tables) == set(TABLE_NAMES)
     for name in TABLE_NAMES:
         assert (out / f"{name}.csv").exists() and (out / f"{name}.md").read_text().startswith("##")
@@ -183,7 +183,7 @@ def test_build_tables_from_partial_results(partial_results, tmp_path):
 
 def test_tables_with_no_results_at_all(tmp_path):
     runs = _runs(tmp_path).head(3)
-    tables = build_tables(runs, paths.table_files(str(tmp_path / "t")))
+    tables = build_tables(runs, paths.table_files(str(tmp_path / "t")), material=HFO2)
     assert tables["table2"]["s_index_2.00"].isna().all()
     assert "—" in (tmp_path / "t" / "table2.md").read_text()
 
@@ -214,12 +214,12 @@ def test_figures_from_partial_results(partial_results, tmp_path):
     # each figure goes to the file declared for it, whatever its name and folder
     declared = {f"{name}_{ext}": tmp_path / "fig" / f"{ext}s" / f"f{i}.{ext}"
                 for i, name in enumerate(FIGURE_NAMES) for ext in ("png", "pdf")}
-    written = make_figures(partial_results, declared, manifest=tmp_path / "fig" / "figures.done")
+    written = make_figures(partial_results, declared, manifest=tmp_path / "fig" / "figures.done", material=HFO2)
     assert sorted(written) == sorted(declared.values())
     assert all(p.stat().st_size > 1000 for p in written)
     assert len((tmp_path / "fig" / "figures.done").read_text().split()) == 2 * len(FIGURE_NAMES)
     # With nothing at all the figures still exist and say so.
-    empty = make_figures(_runs(tmp_path / "none").head(2), paths.figure_files(str(tmp_path / "fig0")))
+    empty = make_figures(_runs(tmp_path / "none").head(2), paths.figure_files(str(tmp_path / "fig0")), material=HFO2)
     assert len(empty) == 2 * len(FIGURE_NAMES)
 
 
@@ -227,23 +227,23 @@ def test_writers_refuse_an_undeclared_output(partial_results, tmp_path):
     tables = paths.table_files(str(tmp_path / "t"))
     del tables["table3_md"]
     with pytest.raises(ValueError, match="table3_md"):
-        build_tables(partial_results, tables)
+        build_tables(partial_results, tables, material=HFO2)
     figures = paths.figure_files(str(tmp_path / "f"))
     del figures["fig7_rdf_pdf"]
     with pytest.raises(ValueError, match="fig7_rdf_pdf"):
-        make_figures(partial_results, figures)
+        make_figures(partial_results, figures, material=HFO2)
     assert not (tmp_path / "t").exists() and not (tmp_path / "f").exists()  # nothing written first
 
 
 def test_fig3_legend_lists_the_ratios_of_the_grid(partial_results):
-    res = collect_results(partial_results)
+    res = collect_results(partial_results, material=HFO2)
     grid_ratios = sorted(res["ratio"].dropna().unique(), key=float)
-    fig = fig_corr_vs_stability(res, set(res.loc[res["baseline"], "method"]), 1200)
+    fig = fig_corr_vs_stability(res, set(res.loc[res["baseline"], "method"]), 1200, axis="Hf:O")
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == [f"Hf:O 1:{float(r):g}" for r in grid_ratios] + ["baseline", "stabilised"]
     # a grid of other ratios: those, each in its own colour, and none of the paper's three
     other = res.assign(ratio=res["ratio"].map({"1.10": "1.30", "1.55": "1.80", "2.00": "2.00"}))
-    fig = fig_corr_vs_stability(other, set(other.loc[other["baseline"], "method"]), 1200)
+    fig = fig_corr_vs_stability(other, set(other.loc[other["baseline"], "method"]), 1200, axis="Hf:O")
     legend = fig.legends[0]
     labels = [t.get_text() for t in legend.get_texts()]
     expected = [f"Hf:O 1:{float(r):g}" for r in sorted(other["ratio"].dropna().unique(), key=float)]

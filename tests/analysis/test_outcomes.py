@@ -40,7 +40,7 @@ def test_summary_lines():
         dict(model="nequip", family="nequip", layers=2, method="corr", seed=1, ratio="2.00", cell_seed=0, temp_K=1200,
              vseed=2, classification=np.nan, crash_step=np.nan, s_index=np.nan, temp_mean_K=np.nan),
     ])
-    assert run_summary_lines(table) == [
+    assert run_summary_lines(table, axis="Hf:O") == [
         "Allegro L3 baseline seed 0 Hf:O 1:1.1 cell 0 1200 K v0: crash at step 150, S 0.0000, T 2e+27 K",
         "NequIP L2 corr seed 1 Hf:O 1:2 cell 0 1200 K v2: no result, S —, T — K",
     ]

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_builders import fluorite, snapshot
+from analysis_builders import HFO2, PAIRS, fluorite, snapshot
 
 from analysis_builders import write_dump
 from gnnff_stability.settings import RDFSettings
@@ -33,7 +33,7 @@ def _rattled(step: int, sigma: float, seed: int, pbc=(True, True, True)):
 
 
 def _g(snap):
-    return partial_rdf(snap.positions, snap.types, snap.cell, snap.pbc, r_max=R_MAX, n_bins=N_BINS)[1]
+    return partial_rdf(snap.positions, snap.types, snap.cell, snap.pbc, r_max=R_MAX, n_bins=N_BINS, pairs=PAIRS)[1]
 
 
 def _trajectory():
@@ -47,13 +47,13 @@ def _trajectory():
 def test_mean_over_the_steps_in_range_skipping_non_finite_snapshots():
     snaps = _trajectory()
     by_step = {s.step: s for s in snaps}
-    r, g, n = average_rdf(snaps, r_max=R_MAX, n_bins=N_BINS)
+    r, g, n = average_rdf(snaps, r_max=R_MAX, n_bins=N_BINS, pairs=PAIRS)
     assert n == 5  # all but the NaN snapshot, including the two after it
     np.testing.assert_allclose(g, np.mean([_g(by_step[k]) for k in (0, 100, 200, 300, 400)], axis=0),
                                rtol=1e-12)
     np.testing.assert_allclose(r, (np.arange(N_BINS) + 0.5) * R_MAX / N_BINS)
 
-    r, g, n = average_rdf(snaps, r_max=R_MAX, n_bins=N_BINS, start_step=100, stop_step=400)
+    r, g, n = average_rdf(snaps, r_max=R_MAX, n_bins=N_BINS, start_step=100, stop_step=400, pairs=PAIRS)
     assert n == 3  # 100, 200, 300; 250 skipped, 400 is the stop step
     np.testing.assert_allclose(g, np.mean([_g(by_step[k]) for k in (100, 200, 300)], axis=0), rtol=1e-12)
 
@@ -61,7 +61,7 @@ def test_mean_over_the_steps_in_range_skipping_non_finite_snapshots():
 def test_each_snapshots_periodicity_is_used():
     """A cluster (no periodic images) has fewer neighbours at long range than the crystal."""
     snap = _rattled(0, 0.05, seed=1, pbc=(False, False, False))
-    _, g, n = average_rdf([snap], r_max=R_MAX, n_bins=N_BINS)
+    _, g, n = average_rdf([snap], r_max=R_MAX, n_bins=N_BINS, pairs=PAIRS)
     assert n == 1
     np.testing.assert_allclose(g, _g(snap), rtol=1e-12)
     periodic = _g(_rattled(0, 0.05, seed=1))
@@ -69,7 +69,7 @@ def test_each_snapshots_periodicity_is_used():
 
 
 def test_no_snapshot_in_range_gives_nan_curves_on_the_bin_centres():
-    r, g, n = average_rdf([_rattled(0, 0.05, seed=1)], r_max=R_MAX, n_bins=N_BINS, start_step=50)
+    r, g, n = average_rdf([_rattled(0, 0.05, seed=1)], r_max=R_MAX, n_bins=N_BINS, start_step=50, pairs=PAIRS)
     assert n == 0 and g.shape == (3, N_BINS) and np.isnan(g).all()
     np.testing.assert_allclose(r, (np.arange(N_BINS) + 0.5) * R_MAX / N_BINS)
 
@@ -84,7 +84,7 @@ def test_comparison_files_hold_both_curves_and_the_counts(tmp_path):
     metrics = compute_rdf_comparison(tmp_path / "run.lammpstrj", tmp_path / "ref.lammpstrj",
                                      out / "rdf.csv", tmp_path / "m" / "n" / "metrics.json",
                                      partial(RDFSettings, {"r_max": R_MAX, "n_bins": N_BINS}), status=tmp_path / "status.json",
-                                     start_step=100)
+                                     start_step=100, material=HFO2)
     table = pd.read_csv(out / "rdf.csv")
     g_run = np.mean([_g(s) for s in run if s.step in (100, 200)], axis=0)  # before the crash step
     g_ref = np.mean([_g(s) for s in ref if s.step >= 100], axis=0)  # the reference has no crash
@@ -105,7 +105,7 @@ def test_without_a_status_file_every_snapshot_counts(tmp_path):
     write_dump(tmp_path / "run.lammpstrj", run)
     metrics = compute_rdf_comparison(tmp_path / "run.lammpstrj", tmp_path / "run.lammpstrj",
                                      tmp_path / "rdf.csv", tmp_path / "m.json",
-                                     partial(RDFSettings, {"r_max": R_MAX, "n_bins": N_BINS}), status=tmp_path / "absent.json")
+                                     partial(RDFSettings, {"r_max": R_MAX, "n_bins": N_BINS}), status=tmp_path / "absent.json", material=HFO2)
     assert (metrics["n_snapshots"], metrics["n_snapshots_ref"], metrics["stop_step"]) == (3, 3, None)
     assert metrics["js_mean"] == pytest.approx(0.0, abs=1e-12)
 
@@ -122,7 +122,7 @@ def test_a_run_without_a_usable_snapshot_writes_nulls(tmp_path):
     (tmp_path / "status.json").write_text(json.dumps({"crash_step": None}))
     metrics = compute_rdf_comparison(tmp_path / "run.lammpstrj", tmp_path / "ref.lammpstrj",
                                      tmp_path / "rdf.csv", tmp_path / "m.json",
-                                     partial(RDFSettings, {"r_max": R_MAX, "n_bins": N_BINS}), status=tmp_path / "status.json")
+                                     partial(RDFSettings, {"r_max": R_MAX, "n_bins": N_BINS}), status=tmp_path / "status.json", material=HFO2)
     assert (metrics["n_snapshots"], metrics["n_snapshots_ref"], metrics["stop_step"]) == (0, 2, None)
     assert metrics["js_mean"] is None and metrics["mae_mean"] is None
     text = (tmp_path / "m.json").read_text()

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from analysis_builders import PAIR_NAMES, PAIRS
 
 from gnnff_stability.analysis.rdf import js_divergence, partial_rdf, rdf_distances
 
@@ -17,7 +18,7 @@ def test_one_hf_one_o_in_a_box_is_the_closed_form():
     """One Hf and one O 2.0 Å apart: g_HfO(bin of 2.0 Å) = 1 / (1 * 1 * V_bin / V); the like pairs
     have no second atom (N_J - 1 = 0) and stay 0."""
     positions = [[1.0, 1.0, 1.0], [1.0, 1.0, 3.0]]
-    r, g = partial_rdf(positions, [1, 2], np.eye(3) * L, r_max=4.5, n_bins=9)
+    r, g = partial_rdf(positions, [1, 2], np.eye(3) * L, r_max=4.5, n_bins=9, pairs=PAIRS)
     k = 4  # bin [2.0, 2.5)
     shell = 4 * math.pi / 3 * (2.5**3 - 2.0**3)
     expected = np.zeros((3, 9))
@@ -28,7 +29,7 @@ def test_one_hf_one_o_in_a_box_is_the_closed_form():
 
 def test_two_atoms_of_one_kind_and_a_single_bin():
     """Two O 0.3 Å apart, r_max 0.5 Å, one bin: 2 ordered pairs / (2 * 1 * V_sphere / V)."""
-    _, g = partial_rdf([[1.0, 1.0, 1.0], [1.0, 1.0, 1.3]], [2, 2], np.eye(3) * L, r_max=0.5, n_bins=1)
+    _, g = partial_rdf([[1.0, 1.0, 1.0], [1.0, 1.0, 1.3]], [2, 2], np.eye(3) * L, r_max=0.5, n_bins=1, pairs=PAIRS)
     assert g.shape == (3, 1)
     assert g[2, 0] == pytest.approx(L**3 / (4 * math.pi / 3 * 0.5**3))
     assert g[0, 0] == 0.0 and g[1, 0] == 0.0
@@ -41,18 +42,18 @@ def test_two_atoms_of_one_kind_and_a_single_bin():
 ])
 def test_bad_histogram_is_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        partial_rdf([[0, 0, 0], [1, 1, 1]], [1, 2], np.eye(3) * L, **kwargs)
+        partial_rdf([[0, 0, 0], [1, 1, 1]], [1, 2], np.eye(3) * L, **kwargs, pairs=PAIRS)
 
 
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match=r"positions \[N, 3\] and types \[N\] expected"):
-        partial_rdf([[0, 0, 0], [1, 1, 1]], [1, 2, 2], np.eye(3) * L, r_max=3.0, n_bins=3)
+        partial_rdf([[0, 0, 0], [1, 1, 1]], [1, 2, 2], np.eye(3) * L, r_max=3.0, n_bins=3, pairs=PAIRS)
     with pytest.raises(ValueError, match=r"histograms must have the same shape, got \(2,\) and \(3,\)"):
         js_divergence([1, 0], [1, 0, 0])
     with pytest.raises(ValueError, match=r"RDF arrays must both be \[3, n_bins\]"):
-        rdf_distances(np.ones((3, 4)), np.ones((3, 5)))
+        rdf_distances(np.ones((3, 4)), np.ones((3, 5)), pair_names=PAIR_NAMES)
     with pytest.raises(ValueError, match=r"RDF arrays must both be \[3, n_bins\]"):
-        rdf_distances(np.ones((2, 4)), np.ones((2, 4)))
+        rdf_distances(np.ones((2, 4)), np.ones((2, 4)), pair_names=PAIR_NAMES)
 
 
 def test_js_divergence_closed_forms():
@@ -76,7 +77,7 @@ def test_js_divergence_clips_negative_bins_and_refuses_empty_ones():
 def test_rdf_distances_per_pair_and_missing_curves():
     g_run = np.array([[1.0, 0.0], [0.0, 2.0], [np.nan, 1.0]])
     g_ref = np.array([[0.0, 1.0], [0.0, 2.0], [1.0, 1.0]])
-    out = rdf_distances(g_run, g_ref)
+    out = rdf_distances(g_run, g_ref, pair_names=PAIR_NAMES)
     assert out["js_HfHf"] == pytest.approx(1.0) and out["js_HfO"] == pytest.approx(0.0)
     assert out["mae_HfHf"] == pytest.approx(1.0) and out["mae_HfO"] == pytest.approx(0.0)
     assert math.isnan(out["js_OO"]) and math.isnan(out["mae_OO"])
@@ -101,10 +102,10 @@ def test_js_divergence_of_a_curve_with_an_infinite_bin_is_nan():
 
 def test_an_infinite_rdf_value_gives_a_nan_mae():
     g_run = np.array([[np.inf, 1.0], [1.0, 1.0], [1.0, 1.0]])
-    out = rdf_distances(g_run, np.ones((3, 2)))
+    out = rdf_distances(g_run, np.ones((3, 2)), pair_names=PAIR_NAMES)
     assert math.isnan(out["mae_HfHf"]) and out["mae_HfO"] == 0.0 and math.isnan(out["mae_mean"])
 
 
 def test_positions_that_are_not_three_dimensional_are_refused():
     with pytest.raises(ValueError, match=r"positions \[N, 3\] and types \[N\] expected, got \(2, 2\) and \(2,\)"):
-        partial_rdf([[0, 0], [1, 1]], [1, 2], np.eye(3) * L, r_max=3.0, n_bins=3)
+        partial_rdf([[0, 0], [1, 1]], [1, 2], np.eye(3) * L, r_max=3.0, n_bins=3, pairs=PAIRS)

@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from analysis_builders import PAIR_NAMES
 
 from gnnff_stability.analysis.stability import (
     crash_scored_s_index,
@@ -16,7 +17,6 @@ from gnnff_stability.analysis.stability import (
     ttf_arena_fraction,
     ttf_legato_steps,
 )
-from gnnff_stability.species import PAIR_NAMES
 
 RCOLS = [f"rmin_{p}" for p in PAIR_NAMES]
 COLUMNS = ["n", "step", "s_n", "n_term", "t_term", "r_term", *(f"r_term_{p}" for p in PAIR_NAMES),
@@ -44,7 +44,7 @@ def test_every_column_matches_a_hand_computation():
     thermo = pd.DataFrame({"step": [0, 10, 19, 21, 31], "temp_K": [1200.0, 1500.0, 1000.0, 7.0, 1320.0]})
     alpha, beta, tset = 2.0, 0.5, 1200.0
     sn = sn_table(obs, thermo, temp_set_K=tset, dump_every=10, steps_planned=45, alpha=alpha, beta=beta,
-                  temp_term="raw")
+                  temp_term="raw", pair_names=PAIR_NAMES)
     assert list(sn.columns) == COLUMNS
     assert sn["n"].tolist() == [1, 2, 3] and sn["step"].tolist() == [10, 20, 30]
     assert sn["natoms"].tolist() == [96, 95, 94] and sn["natoms"].dtype == np.int64
@@ -68,10 +68,10 @@ def test_step_past_the_planned_end_does_not_score_and_the_last_planned_one_does(
     obs = _obs([(0, 8, r), (100, 8, r), (200, 8, r), (300, 8, r)])
     thermo = pd.DataFrame({"step": [100, 200, 300], "temp_K": [1200.0, 1200.0, 1200.0]})
     sn = sn_table(obs, thermo, temp_set_K=1200.0, dump_every=100, steps_planned=299, alpha=1.0, beta=0.25,
-                  temp_term="raw")
+                  temp_term="raw", pair_names=PAIR_NAMES)
     assert sn["step"].tolist() == [100, 200]  # num = 299 // 100 = 2
     sn = sn_table(obs, thermo, temp_set_K=1200.0, dump_every=100, steps_planned=300, alpha=1.0, beta=0.25,
-                  temp_term="raw")
+                  temp_term="raw", pair_names=PAIR_NAMES)
     assert sn["step"].tolist() == [100, 200, 300]
     np.testing.assert_allclose(sn["s_n"], 1.0)
 
@@ -81,14 +81,14 @@ def test_explicit_initial_atom_count_and_the_temperature_readings():
     obs = _obs([(0, 100, r), (5, 80, r), (10, 60, r)])
     thermo = pd.DataFrame({"step": [5, 10], "temp_K": [600.0, 2400.0]})
     kw = {"temp_set_K": 1200.0, "dump_every": 5, "steps_planned": 10, "alpha": 1.0, "beta": 1.0}
-    sn = sn_table(obs, thermo, n_atoms_initial=120, temp_term="raw", **kw)
+    sn = sn_table(obs, thermo, n_atoms_initial=120, temp_term="raw", **kw, pair_names=PAIR_NAMES)
     np.testing.assert_allclose(sn["n_term"], [80 / 120, 60 / 120])
     np.testing.assert_allclose(sn["t_term"], [2.0, 0.5])
-    sn = sn_table(obs, thermo, temp_term="symmetric", **kw)
+    sn = sn_table(obs, thermo, temp_term="symmetric", **kw, pair_names=PAIR_NAMES)
     np.testing.assert_allclose(sn["n_term"], [0.8, 0.6])
     np.testing.assert_allclose(sn["t_term"], [0.5, 0.5])
     np.testing.assert_allclose(sn["t_ratio_raw"], [2.0, 0.5])  # the raw ratio whatever the reading
-    sn = sn_table(obs, thermo, temp_term="clip", **kw)
+    sn = sn_table(obs, thermo, temp_term="clip", **kw, pair_names=PAIR_NAMES)
     np.testing.assert_allclose(sn["t_term"], [1.0, 0.5])
     np.testing.assert_allclose(sn["s_n"], [0.8, 0.3])
 
@@ -99,12 +99,12 @@ def test_without_thermo_or_with_bad_temperatures_the_factor_is_zero_and_the_rati
     kw = {"temp_set_K": 300.0, "dump_every": 1, "steps_planned": 3, "alpha": 1.0, "beta": 0.25,
           "temp_term": "raw"}
     for thermo in (None, pd.DataFrame({"step": [], "temp_K": []})):
-        sn = sn_table(obs, thermo, **kw)
+        sn = sn_table(obs, thermo, **kw, pair_names=PAIR_NAMES)
         np.testing.assert_array_equal(sn["t_term"], 0.0)
         assert sn["temp_K"].isna().all() and sn["t_ratio_raw"].isna().all()
         np.testing.assert_array_equal(sn["s_n"], 0.0)
     thermo = pd.DataFrame({"step": [1, 2, 3], "temp_K": [0.0, np.nan, -5.0]})
-    sn = sn_table(obs, thermo, **kw)
+    sn = sn_table(obs, thermo, **kw, pair_names=PAIR_NAMES)
     np.testing.assert_array_equal(sn["t_term"], 0.0)
     assert sn["t_ratio_raw"].isna().all()
 
@@ -116,11 +116,11 @@ def test_thermo_row_within_one_dump_interval_is_used_and_a_farther_one_is_not():
     # its own row. A row 11 steps away is not used.
     kw = {"temp_set_K": 300.0, "dump_every": 10, "steps_planned": 30, "alpha": 1.0, "beta": 1.0,
           "temp_term": "raw"}
-    sn = sn_table(obs, pd.DataFrame({"step": [20, 30], "temp_K": [150.0, 600.0]}), **kw)
+    sn = sn_table(obs, pd.DataFrame({"step": [20, 30], "temp_K": [150.0, 600.0]}), **kw, pair_names=PAIR_NAMES)
     np.testing.assert_allclose(sn["temp_K"], [150.0, 150.0, 600.0])
-    sn = sn_table(obs, pd.DataFrame({"step": [21], "temp_K": [150.0]}), **kw)
+    sn = sn_table(obs, pd.DataFrame({"step": [21], "temp_K": [150.0]}), **kw, pair_names=PAIR_NAMES)
     np.testing.assert_allclose(sn["temp_K"], [np.nan, 150.0, 150.0])
-    sn = sn_table(obs, pd.DataFrame({"step": [-1, 41], "temp_K": [150.0, 100.0]}), **kw)
+    sn = sn_table(obs, pd.DataFrame({"step": [-1, 41], "temp_K": [150.0, 100.0]}), **kw, pair_names=PAIR_NAMES)
     np.testing.assert_allclose(sn["temp_K"], [np.nan, np.nan, np.nan])
 
 
@@ -130,24 +130,24 @@ def test_snapshots_missing_inside_the_run_are_named_in_a_warning(caplog):
     thermo = pd.DataFrame({"step": [10, 40], "temp_K": [300.0, 300.0]})
     with caplog.at_level(logging.WARNING, logger="gnnff_stability.analysis.stability"):
         sn = sn_table(obs, thermo, temp_set_K=300.0, dump_every=10, steps_planned=50, alpha=1.0, beta=1.0,
-                      temp_term="raw")
+                      temp_term="raw", pair_names=PAIR_NAMES)
     assert sn["n"].tolist() == [1, 4]
     assert "missing inside the run (n = [2 3])" in caplog.text
     caplog.clear()
     obs = _obs([(0, 4, r), (10, 4, r), (20, 4, r)])
     with caplog.at_level(logging.WARNING, logger="gnnff_stability.analysis.stability"):
         sn_table(obs, thermo.assign(step=[10, 20]), temp_set_K=300.0, dump_every=10, steps_planned=50,
-                 alpha=1.0, beta=1.0, temp_term="raw")
+                 alpha=1.0, beta=1.0, temp_term="raw", pair_names=PAIR_NAMES)
     assert "missing" not in caplog.text
 
 
 def test_only_the_step_zero_snapshot_gives_an_empty_table_with_the_columns():
     obs = _obs([(0, 4, (3.0, 2.0, 2.5))])
     sn = sn_table(obs, None, temp_set_K=300.0, dump_every=10, steps_planned=10, alpha=1.0, beta=1.0,
-                  temp_term="raw")
+                  temp_term="raw", pair_names=PAIR_NAMES)
     assert list(sn.columns) == COLUMNS and len(sn) == 1 - 1
     sn = sn_table(_obs([(5, 4, (3.0, 2.0, 2.5))]), None, temp_set_K=300.0, dump_every=10, steps_planned=10,
-                  alpha=1.0, beta=1.0, temp_term="raw")
+                  alpha=1.0, beta=1.0, temp_term="raw", pair_names=PAIR_NAMES)
     assert list(sn.columns) == COLUMNS and sn.empty
 
 
@@ -168,13 +168,13 @@ def test_bad_input_is_refused_with_the_value(rows, kw, match):
     args = {"temp_set_K": 300.0, "dump_every": 10, "steps_planned": 20, "alpha": 1.0, "beta": 1.0,
             "temp_term": "raw", **kw}
     with pytest.raises(ValueError, match=match):
-        sn_table(_obs(rows), None, **args)
+        sn_table(_obs(rows), None, **args, pair_names=PAIR_NAMES)
 
 
 def test_steps_planned_equal_to_dump_every_is_one_snapshot():
     r = (3.0, 2.0, 2.5)
     sn = sn_table(_obs([(0, 4, r), (10, 4, r)]), pd.DataFrame({"step": [10], "temp_K": [300.0]}),
-                  temp_set_K=300.0, dump_every=10, steps_planned=10, alpha=1.0, beta=1.0, temp_term="raw")
+                  temp_set_K=300.0, dump_every=10, steps_planned=10, alpha=1.0, beta=1.0, temp_term="raw", pair_names=PAIR_NAMES)
     assert sn["n"].tolist() == [1] and sn["s_n"].tolist() == [1.0]
 
 

@@ -7,10 +7,9 @@ import dataclasses
 
 import numpy as np
 import pytest
-from analysis_builders import FLUORITE_RMIN, fluorite, snapshot
+from analysis_builders import FLUORITE_RMIN, PAIR_NAMES, PAIRS, fluorite, snapshot
 
 from gnnff_stability.analysis.distances import min_pair_distances, snapshot_observables
-from gnnff_stability.species import PAIR_NAMES
 
 COLUMNS = ["step", "natoms", *(f"rmin_{p}" for p in PAIR_NAMES), "fmax_eV_per_A", "finite"]
 
@@ -31,13 +30,13 @@ def test_columns_and_values_of_a_short_trajectory():
     snaps = [snapshot(0, pos, types, cell, forces=forces),
              snapshot(100, pos * 0.9, types, cell * 0.9),
              snapshot(200, moved, types, cell)]
-    obs = snapshot_observables(snaps)
+    obs = snapshot_observables(snaps, pairs=PAIRS, pair_names=PAIR_NAMES)
     assert list(obs.columns) == COLUMNS
     assert obs["step"].tolist() == [0, 100, 200] and obs["natoms"].tolist() == [96, 96, 96]
     for pair, r in FLUORITE_RMIN.items():
         assert obs[f"rmin_{pair}"].iloc[0] == pytest.approx(r, rel=1e-12)
         assert obs[f"rmin_{pair}"].iloc[1] == pytest.approx(0.9 * r, rel=1e-12)
-    want = min_pair_distances(moved, types, cell)
+    want = min_pair_distances(moved, types, cell, pairs=PAIRS)
     np.testing.assert_allclose(obs.loc[2, [f"rmin_{p}" for p in PAIR_NAMES]].to_numpy(dtype=float), want,
                                rtol=1e-12)
     assert obs["rmin_HfO"].iloc[2] == pytest.approx(FLUORITE_RMIN["HfO"] - 0.3, rel=1e-12)
@@ -50,7 +49,7 @@ def test_a_later_snapshot_far_from_the_first_still_gets_its_exact_minima():
     # (here, the cell scaled by 3) must still come out exact.
     pos, types, cell = fluorite((1, 1, 1))
     obs = snapshot_observables([snapshot(0, pos, types, cell), snapshot(10, pos * 3.0, types, cell * 3.0),
-                                snapshot(20, pos * 0.5, types, cell * 0.5)])
+                                snapshot(20, pos * 0.5, types, cell * 0.5)], pairs=PAIRS, pair_names=PAIR_NAMES)
     for k, scale in enumerate((1.0, 3.0, 0.5)):
         for pair, r in FLUORITE_RMIN.items():
             assert obs[f"rmin_{pair}"].iloc[k] == pytest.approx(scale * r, rel=1e-12)
@@ -64,7 +63,7 @@ def test_non_finite_forces_give_infinity_and_missing_forces_nan():
     huge[2] = [1e200, 1e200, 0.0]  # the norm overflows: not finite
     no_forces = dataclasses.replace(snapshot(30, pos, types, cell), forces=None)
     obs = snapshot_observables([snapshot(0, pos, types, cell, forces=bad), snapshot(10, pos, types, cell, forces=huge),
-                                no_forces])
+                                no_forces], pairs=PAIRS, pair_names=PAIR_NAMES)
     assert obs["fmax_eV_per_A"].iloc[0] == np.inf and obs["fmax_eV_per_A"].iloc[1] == np.inf
     assert np.isnan(obs["fmax_eV_per_A"].iloc[2])
 
@@ -73,7 +72,7 @@ def test_non_finite_positions_are_flagged_and_do_not_seed_the_next_search():
     pos, types, cell = fluorite((1, 1, 1))
     broken = pos.copy()
     broken[0, 0] = np.inf
-    obs = snapshot_observables([snapshot(0, broken, types, cell), snapshot(10, pos, types, cell)])
+    obs = snapshot_observables([snapshot(0, broken, types, cell), snapshot(10, pos, types, cell)], pairs=PAIRS, pair_names=PAIR_NAMES)
     assert obs["finite"].tolist() == [False, True]
     assert obs.loc[0, [f"rmin_{p}" for p in PAIR_NAMES]].isna().all()
     for pair, r in FLUORITE_RMIN.items():
@@ -81,9 +80,9 @@ def test_non_finite_positions_are_flagged_and_do_not_seed_the_next_search():
 
 
 def test_an_empty_snapshot_and_an_empty_trajectory():
-    obs = snapshot_observables([])
+    obs = snapshot_observables([], pairs=PAIRS, pair_names=PAIR_NAMES)
     assert list(obs.columns) == COLUMNS and obs.empty
     empty = snapshot(0, np.zeros((0, 3)), np.zeros(0, dtype=int), np.eye(3) * 5.0)
-    obs = snapshot_observables([empty])
+    obs = snapshot_observables([empty], pairs=PAIRS, pair_names=PAIR_NAMES)
     assert obs["natoms"].tolist() == [0] and np.isnan(obs["fmax_eV_per_A"].iloc[0])
     assert obs.loc[0, [f"rmin_{p}" for p in PAIR_NAMES]].isna().all()

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_builders import FLUORITE_RMIN, fluorite, snapshot
+from analysis_builders import FLUORITE_RMIN, PAIR_NAMES, PAIRS, fluorite, snapshot
 
 from gnnff_stability.analysis.distances import min_pair_distances, snapshot_observables
 from gnnff_stability.analysis.stability import (
@@ -61,21 +61,21 @@ def test_warnings_count_the_snapshots_without_an_exact_thermo_row(caplog):
     thermo = pd.DataFrame({"step": [9, 21, 30], "temp_K": [300.0, 300.0, 300.0]})
     with caplog.at_level(logging.WARNING, logger="gnnff_stability.analysis.stability"):
         sn_table(obs, thermo, temp_set_K=300.0, dump_every=10, steps_planned=40, alpha=1.0, beta=1.0,
-                 temp_term="raw")
+                 temp_term="raw", pair_names=PAIR_NAMES)
     # 10 and 20 use a row one step away; 40 is ten steps from 30: used as well (within dump_every)
     assert "3 snapshot step(s) have no thermo row; used the nearest row" in caplog.text
     assert "without a temperature" not in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="gnnff_stability.analysis.stability"):
         sn = sn_table(obs, thermo.iloc[2:], temp_set_K=300.0, dump_every=10, steps_planned=40, alpha=1.0,
-                      beta=1.0, temp_term="raw")
+                      beta=1.0, temp_term="raw", pair_names=PAIR_NAMES)
     assert np.isnan(sn["temp_K"].iloc[0]) and sn["temp_K"].iloc[1] == 300.0  # 20 steps away; 10 steps away
     assert "2 snapshot step(s) have no thermo row" in caplog.text
     assert "1 snapshot(s) without a temperature: their temperature factor is 0" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="gnnff_stability.analysis.stability"):
         sn_table(obs, pd.DataFrame({"step": [10, 20, 30, 40], "temp_K": 300.0}), temp_set_K=300.0,
-                 dump_every=10, steps_planned=40, alpha=1.0, beta=1.0, temp_term="raw")
+                 dump_every=10, steps_planned=40, alpha=1.0, beta=1.0, temp_term="raw", pair_names=PAIR_NAMES)
     assert caplog.text == ""
 
 
@@ -94,7 +94,7 @@ def test_non_periodic_cell_with_atoms_far_outside_it():
     cell = np.eye(3) * 5.0
     positions = np.array([[0.0, 0.0, 0.0], [40.0, 0.0, 0.0], [0.0, 30.0, 0.0], [0.0, 30.0, 35.0]])
     types = np.array([1, 2, 1, 2])
-    got = min_pair_distances(positions, types, cell, (False, False, False))
+    got = min_pair_distances(positions, types, cell, (False, False, False), pairs=PAIRS)
     want = [_brute(positions, types, a, b) for a, b in ((1, 1), (1, 2), (2, 2))]
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert got.tolist() == pytest.approx([30.0, 35.0, np.hypot(40.0, np.hypot(30.0, 35.0))])
@@ -103,26 +103,26 @@ def test_non_periodic_cell_with_atoms_far_outside_it():
 def test_a_lone_atom_of_a_species_in_a_non_periodic_cell_has_no_partner():
     cell = np.eye(3) * 6.0
     got = min_pair_distances(np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 2.5]]), np.array([1, 2]), cell,
-                             (False, False, False))
+                             (False, False, False), pairs=PAIRS)
     assert np.isnan(got[0]) and got[1] == pytest.approx(1.5) and np.isnan(got[2])
 
 
 def test_only_oxygen_atoms():
     pos, types, cell = fluorite((1, 1, 1))
     oxygen = pos[types == 2]
-    got = min_pair_distances(oxygen, np.full(len(oxygen), 2), cell)
+    got = min_pair_distances(oxygen, np.full(len(oxygen), 2), cell, pairs=PAIRS)
     assert np.isnan(got[0]) and np.isnan(got[1]) and got[2] == pytest.approx(FLUORITE_RMIN["OO"], rel=1e-12)
 
 
 def test_a_small_start_radius_grows_until_every_pair_is_found():
     pos, types, cell = fluorite((2, 2, 2))
-    got = min_pair_distances(pos, types, cell, start_cutoff_A=[0.6, 0.6, 0.6], growth=1.1)
+    got = min_pair_distances(pos, types, cell, start_cutoff_A=[0.6, 0.6, 0.6], growth=1.1, pairs=PAIRS)
     np.testing.assert_allclose(got, list(FLUORITE_RMIN.values()), rtol=1e-12)
 
 
 def test_a_tiny_cell_is_valid():
     cell = np.eye(3) * 0.8  # volume 0.512 Å^3
-    got = min_pair_distances(np.array([[0.0, 0.0, 0.0], [0.3, 0.0, 0.0]]), np.array([1, 2]), cell)
+    got = min_pair_distances(np.array([[0.0, 0.0, 0.0], [0.3, 0.0, 0.0]]), np.array([1, 2]), cell, pairs=PAIRS)
     assert got == pytest.approx([0.8, 0.3, 0.8])
 
 
@@ -143,11 +143,11 @@ def test_a_tiny_cell_is_valid():
 )
 def test_bad_input_is_refused(positions, types, cell, pbc, kw, match):
     with pytest.raises(ValueError, match=match):
-        min_pair_distances(positions, np.asarray(types), cell, pbc, **kw)
+        min_pair_distances(positions, np.asarray(types), cell, pbc, **kw, pairs=PAIRS)
 
 
 def test_nan_in_the_minimum_distances_is_the_documented_convention():
-    got = min_pair_distances(np.array([[0.0, 0.0, np.nan]]), np.array([1]), np.eye(3))
+    got = min_pair_distances(np.array([[0.0, 0.0, np.nan]]), np.array([1]), np.eye(3), pairs=PAIRS)
     assert all(math.isnan(v) for v in got)
 
 
@@ -156,7 +156,7 @@ def test_a_one_atom_run_and_a_temperature_below_one_kelvin():
                         for s in (0, 10)])
     thermo = pd.DataFrame({"step": [10], "temp_K": [0.5]})
     sn = sn_table(obs, thermo, temp_set_K=1.0, dump_every=10, steps_planned=10, n_atoms_initial=1, alpha=1.0,
-                  beta=1.0, temp_term="raw")
+                  beta=1.0, temp_term="raw", pair_names=PAIR_NAMES)
     assert sn["n"].dtype.kind == "i" and sn["n"].tolist() == [1]
     assert sn["t_ratio_raw"].tolist() == [2.0] and sn["s_n"].tolist() == [2.0]
 
@@ -166,12 +166,12 @@ def test_snapshot_observables_keep_the_snapshot_periodicity():
     cell = np.eye(3) * 10.0
     snaps = [snapshot(0, [[0.5, 5.0, 5.0], [9.5, 5.0, 5.0]], [1, 1], cell, pbc=(False, False, False)),
              snapshot(10, [[0.5, 5.0, 5.0], [9.5, 5.0, 5.0]], [1, 1], cell)]
-    obs = snapshot_observables(snaps)
+    obs = snapshot_observables(snaps, pairs=PAIRS, pair_names=PAIR_NAMES)
     assert obs["rmin_HfHf"].tolist() == pytest.approx([9.0, 1.0])
 
 
 def test_non_periodic_pair_along_the_body_diagonal():
     # each atom's own coordinates are equal (no extent per atom); the pair is 40·√3 Å apart
     got = min_pair_distances(np.array([[0.0, 0.0, 0.0], [40.0, 40.0, 40.0]]), np.array([2, 2]), np.eye(3) * 5.0,
-                             (False, False, False))
+                             (False, False, False), pairs=PAIRS)
     assert got[2] == pytest.approx(40.0 * np.sqrt(3.0), rel=1e-12)

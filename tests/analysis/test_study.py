@@ -75,7 +75,7 @@ def test_contrast_counts_and_differences():
     assert (r.d_unstable_lo, r.d_unstable_hi) == pytest.approx(newcombe_interval(0, 6, 6, 6))
     assert r.d_unstable_lo < -1.0 + 1e-9 < r.d_unstable_hi and r.d_unstable_how.startswith("Newcombe")
     assert r.d_s_index == pytest.approx(0.1) and r.d_s_index_how == "t, 3 seeds"
-    assert "-1.00 [-1.00, -0.45]" in contrast_markdown(table, "baseline", "corr")
+    assert "-1.00 [-1.00, -0.45]" in contrast_markdown(table, "baseline", "corr", axis="Hf:O")
 
 
 def test_wilson_and_newcombe_have_width_at_zero_counts():
@@ -136,10 +136,10 @@ def test_study_table_and_files(tmp_path):
     assert table.loc[1.55, "d_failure_K"] == pytest.approx(350 / 3)
     assert table.loc[1.55, "mde_hr"] == pytest.approx(schoenfeld_mde(3))
     assert table.loc[1.55, "mde_failure_K"] > 0
-    md = study_markdown(table.reset_index())
+    md = study_markdown(table.reset_index(), axis="Hf:O")
     assert "no events in either arm" in md and "+117 [" in md
     paths = write_study(study_table_a4(), "baseline", ["corr"], tmp_path, dt_fs=FINDINGS_DT_FS,
-                        steps_planned=FINDINGS_STEPS)
+                        steps_planned=FINDINGS_STEPS, axis="Hf:O")
     assert all(p.exists() for p in paths.values())
     assert len(pd.read_csv(paths["csv"])) == 3
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from analysis_builders import HFO2
 from study_builders import study_table_a4
 
 from gnnff_stability.grid import study_arms
@@ -25,11 +26,11 @@ def test_campaign_study_writes_the_declared_files(tmp_path):
     pd.DataFrame(columns=["model", "method"]).to_csv(s1, index=False)  # metrics off: an empty Table S1
     outputs = {"csv": tmp_path / "s" / "a.csv", "md": tmp_path / "s" / "a.md", "km": tmp_path / "k.png"}
     written = write_campaign_study(a4, s1, outputs, arms=("baseline", ["corr"]),
-                                   md={"dt_fs": 0.25, "steps": 2000})
+                                   md={"dt_fs": 0.25, "steps": 2000}, material=HFO2)
     assert {k: str(v) for k, v in written.items()} == {k: str(v) for k, v in outputs.items()}
     table = pd.read_csv(outputs["csv"])
     assert set(table["method"]) == {"corr"} and outputs["km"].stat().st_size > 0
     assert "Study table" in outputs["md"].read_text()
     with pytest.raises(ValueError, match="km"):
         write_campaign_study(a4, s1, {"csv": outputs["csv"], "md": outputs["md"]},
-                             arms=("baseline", ["corr"]), md={"dt_fs": 0.25, "steps": 2000})
+                             arms=("baseline", ["corr"]), md={"dt_fs": 0.25, "steps": 2000}, material=HFO2)

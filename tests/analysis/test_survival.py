@@ -120,7 +120,7 @@ def test_an_arm_without_events_has_no_hazard_ratio():
 
 def test_figure_is_written(tmp_path):
     ends = run_endpoints(study_table_a4(), dt_fs=FINDINGS_DT_FS, steps_planned=FINDINGS_STEPS)
-    path = kaplan_meier_figure(ends, tmp_path / "km.png")
+    path = kaplan_meier_figure(ends, tmp_path / "km.png", axis="Hf:O")
     assert path.stat().st_size > 10_000
     with pytest.raises(ValueError, match="no scored run"):
-        kaplan_meier_figure(ends.iloc[:0], tmp_path / "empty.png")
+        kaplan_meier_figure(ends.iloc[:0], tmp_path / "empty.png", axis="Hf:O")

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+from analysis_builders import HFO2
 from test_analysis_tables import partial_results  # noqa: F401 (the fixture)
 
 from gnnff_stability import paths
@@ -64,7 +65,7 @@ def test_table3_prints_the_benchmark_beside_the_epoch_overhead(partial_results, 
     bench = tmp_path / "bench.csv"
     BENCH.to_csv(bench, index=False)
     out = tmp_path / "tables"
-    t3 = build_tables(partial_results, paths.table_files(str(out)), overhead_benchmark=bench)["table3"]
+    t3 = build_tables(partial_results, paths.table_files(str(out)), overhead_benchmark=bench, material=HFO2)["table3"]
     nc = t3[(t3["model"] == "nequip") & (t3["method"] == "corr")].iloc[0]
     assert nc["overhead_pct"] == pytest.approx(5.0)  # epoch times 10.5 vs 10.0 s
     assert nc["bench_overhead_pct"] == pytest.approx(1.529)
@@ -76,7 +77,7 @@ def test_table3_prints_the_benchmark_beside_the_epoch_overhead(partial_results, 
     assert "+18.2 [+7.0, +25.7]" in md and "+1.5 [-10.0, +9.3]" in md
     assert "13.8" in md and "paper size, cuda" in md
     # without a benchmark the column is there and empty
-    t3_none = build_tables(partial_results, paths.table_files(str(tmp_path / "t2")))["table3"]
+    t3_none = build_tables(partial_results, paths.table_files(str(tmp_path / "t2")), material=HFO2)["table3"]
     assert t3_none["bench_overhead_pct"].isna().all()
     assert "no benchmark given" in (tmp_path / "t2" / "table3.md").read_text()
 
@@ -88,7 +89,7 @@ def test_table3_prints_the_label_budget_of_an_active_method():
         {"model": "allegro", "family": "allegro", "layers": 3, "method": "baseline", "label_budget": float("nan")},
         {"model": "allegro", "family": "allegro", "layers": 3, "method": "active", "label_budget": 31.0},
     ])
-    md = table_markdown("table3", rows, [])
+    md = table_markdown("table3", rows, [], material=HFO2)
     header, _, baseline, active = md.strip().splitlines()[-4:]
     column = header.split(" | ").index("reference labels (active learning)")
     assert active.split(" | ")[column] == "31" and baseline.split(" | ")[column] == "—"

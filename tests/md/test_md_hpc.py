@@ -45,6 +45,7 @@ from gnnff_stability.analysis.score import score_run
 from gnnff_stability.settings import MDSettings, StabilitySettings
 from toy_models import PLUGIN_ENV
 from partial_settings import partial
+from gnnff_stability.settings import MaterialSettings
 
 
 def read_dump(path):
@@ -243,7 +244,7 @@ def test_hpc_halt_on_lost_atoms_is_a_crash_with_atoms_lost(cubic_cell, tmp_path)
                                           fmax_eV_per_A=5.0, fmax_crash_eV_per_A=1000).reason
     # scored as the paper scores such a row (Table A4: crash Y, atoms lost Y, S = 0)
     score = score_run(out.dump, out.thermo, out.status, cubic_cell, partial(StabilitySettings, {}),
-                      tmp_path / "stability.json", tmp_path / "sn.csv")
+                      tmp_path / "stability.json", tmp_path / "sn.csv", material=partial(MaterialSettings, {}))
     assert (score["crashed"], score["atoms_lost"], score["crash_step"]) == (True, True, step)
     assert score["s_index"] == 0.0 and score["s_index_partial"] > 0
 
@@ -330,7 +331,7 @@ def test_real_hpc_run(toy_model, toy_model_pair, triclinic_cell, tmp_path):
     calc = NequIPCalculator._from_saved_model(toy_model, device="cpu",
                                               chemical_species_to_atom_type_map=True)
     for snap in (snaps[0], snaps[-1]):
-        atoms = snap.to_atoms()
+        atoms = snap.to_atoms(("Hf", "O"))
         atoms.calc = calc
         reference = atoms.get_forces()
         assert np.abs(reference).max() > 0.3

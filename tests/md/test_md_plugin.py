@@ -97,7 +97,7 @@ def test_step0_energy_and_forces_equal_nequip_ase_calculator(
     assert f"pair_style {family}" in log and "plugin load" in log
     assert "xy xz yz" in out.dump.read_text().splitlines()[4]
     snap = read_dump(out.dump)[0][0]
-    atoms = snap.to_atoms()
+    atoms = snap.to_atoms(("Hf", "O"))
     atoms.calc = NequIPCalculator._from_saved_model(
         package, device="cpu", chemical_species_to_atom_type_map=True)
     reference = atoms.get_forces()

@@ -15,6 +15,7 @@ from gnnff_stability.families import FAMILIES, display_name, model_label, pair_s
 from gnnff_stability.grid import expand_grid, training_runs, with_paths
 from gnnff_stability.report.outcomes import outcome_grid
 from gnnff_stability.report.tables import build_tables
+from gnnff_stability.settings import MaterialSettings
 from gnnff_stability.train.hydra import method_overrides
 
 # --- the schema against the registry ------------------------------------------------------------------
@@ -160,7 +161,8 @@ def test_tables_and_figure_labels_name_the_family(runs, tmp_path):
     table = _write_results(runs, tmp_path)
     from gnnff_stability import paths
 
-    tables = build_tables(table, paths.table_files(str(tmp_path / "tables")))
+    material = MaterialSettings.from_config(validate_config(copy.deepcopy(_CAMPAIGN))["material"])
+    tables = build_tables(table, paths.table_files(str(tmp_path / "tables")), material=material)
     # Table 1: big_nequip L4's baseline sits beside the paper's NequIP L4 baseline (FMAE 51.2 meV/Å)
     t1 = tables["table1"].set_index("model")
     assert t1.loc["big_nequip", "family"] == "nequip"
@@ -177,7 +179,7 @@ def test_tables_and_figure_labels_name_the_family(runs, tmp_path):
     # the outcome figure's row labels
     from gnnff_stability.report.collect import collect_results
 
-    rows, _, colours, labels = outcome_grid(collect_results(table))
+    rows, _, colours, labels = outcome_grid(collect_results(table, material=material))
     assert rows == ["NequIP (big_nequip) L4 baseline", "NequIP (big_nequip) L4 c1o",
                     "NequIP (big_nequip) L4 zbl", "Allegro (small_allegro) L1 baseline",
                     "Allegro (small_allegro) L1 cenv", "Allegro (small_allegro) L1 zbl"]

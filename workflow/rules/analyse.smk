@@ -10,6 +10,7 @@ rule score_run:
     params:
         stability=config["stability"],
         temp_K=temp_of,
+        material=MATERIAL,
     log:
         LOG(f"{paths.ANALYSIS}/score_run.log"),
     conda:
@@ -28,6 +29,7 @@ rule compute_rdf:
         metrics=paths.RDF_FILES["metrics"],
     params:
         rdf=config["rdf"],
+        material=MATERIAL,
     log:
         LOG(f"{paths.ANALYSIS}/compute_rdf.log"),
     conda:

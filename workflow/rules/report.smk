@@ -7,6 +7,7 @@ rule make_tables:
     params:
         runs=run_records(),
         campaign=config["campaign"],
+        material=MATERIAL,
     log:
         LOG(f"{paths.TABLES}/make_tables.log"),
     conda:
@@ -23,6 +24,7 @@ rule make_figures:
     params:
         runs=run_records(),
         campaign=config["campaign"],
+        material=MATERIAL,
         figures=config["figures"],
     log:
         LOG(f"{paths.FIGURES}/make_figures.log"),
@@ -46,6 +48,7 @@ rule paper_figures:
     params:
         runs=run_records(),
         campaign=config["campaign"],
+        material=MATERIAL,
         figures=config["figures"],
     log:
         LOG(f"{paths.PAPER_FIGURES}/paper_figures.log"),
@@ -67,6 +70,7 @@ rule study_report:
     params:
         arms=STUDY_ARMS,
         md=config["md"],
+        material=MATERIAL,
     log:
         LOG(f"{paths.STUDY}/study_report.log"),
     conda:

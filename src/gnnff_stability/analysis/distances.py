@@ -10,8 +10,6 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.species import PAIR_NAMES, PAIRS
-
 from .dump import Snapshot
 
 __all__ = ["min_pair_distances", "snapshot_observables"]
@@ -31,7 +29,7 @@ def min_pair_distances(
     cell: np.ndarray,
     pbc: Sequence[bool] | np.ndarray = (True, True, True),
     *,
-    pairs: Sequence[tuple[int, int]] = PAIRS,
+    pairs: Sequence[tuple[int, int]],
     start_cutoff_A: Sequence[float] | None = None,
     growth: float = 1.5,
 ) -> np.ndarray:
@@ -39,8 +37,8 @@ def min_pair_distances(
 
     A cell-list neighbour search (matscipy, O(N)) with a per-pair cutoff; a pair that has no
     neighbour within its cutoff is searched again with the cutoff multiplied by ``growth`` until
-    found. Periodic images count, including an atom's own image (the only O-O distance of a cell
-    with one O atom). Works for triclinic cells and for 10^5 atoms.
+    found. Periodic images count, including an atom's own image (the only same-species distance of a
+    cell with one atom of that species). Works for triclinic cells and for 10^5 atoms.
 
     Parameters
     ----------
@@ -54,7 +52,7 @@ def min_pair_distances(
     pbc
         Periodicity per direction, shape [3].
     pairs
-        Type pairs ``(a, b)``; default Hf-Hf, Hf-O, O-O.
+        LAMMPS type pairs ``(a, b)`` (:attr:`~gnnff_stability.settings.MaterialSettings.pairs`).
     start_cutoff_A
         First search radius per pair, Å (e.g. 1.15 × the previous snapshot's minima). Default:
         1.2 × ``(V / max(N_a, N_b))^(1/3)``, the mean spacing of the more numerous species.
@@ -131,26 +129,34 @@ def min_pair_distances(
     return result
 
 
-def snapshot_observables(snapshots: Iterable[Snapshot]) -> pd.DataFrame:
+def snapshot_observables(snapshots: Iterable[Snapshot], *, pairs: Sequence[tuple[int, int]],
+                         pair_names: Sequence[str]) -> pd.DataFrame:
     """Per-snapshot quantities needed by the stability index, streaming over a trajectory.
 
     Parameters
     ----------
     snapshots
         Snapshots in step order (e.g. a :class:`~gnnff_stability.analysis.dump.DumpReader`).
+    pairs, pair_names
+        LAMMPS type pairs and their names in the columns, in the same order
+        (:attr:`~gnnff_stability.settings.MaterialSettings.pairs` and ``.pair_names``).
 
     Returns
     -------
     pandas.DataFrame
-        One row per snapshot: ``step``, ``natoms``, ``rmin_HfHf``, ``rmin_HfO``, ``rmin_OO`` (Å),
+        One row per snapshot: ``step``, ``natoms``, ``rmin_<pair>`` per name of ``pair_names`` (Å),
         ``fmax_eV_per_A`` (largest per-atom force norm, NaN without forces), ``finite`` (all
         positions finite).
     """
+    pairs = [(int(a), int(b)) for a, b in pairs]
+    pair_names = list(pair_names)
+    if len(pairs) != len(pair_names):
+        raise ValueError(f"pairs {pairs} and pair_names {pair_names} must have the same length")
     rows = []
     hint: np.ndarray | None = None
     for snap in snapshots:
         start = None if hint is None else 1.15 * hint + 0.05
-        rmin = min_pair_distances(snap.positions, snap.types, snap.cell, snap.pbc,
+        rmin = min_pair_distances(snap.positions, snap.types, snap.cell, snap.pbc, pairs=pairs,
                                   start_cutoff_A=start)
         if np.all(np.isfinite(rmin)):
             hint = rmin
@@ -160,12 +166,12 @@ def snapshot_observables(snapshots: Iterable[Snapshot]) -> pd.DataFrame:
                 norms = np.linalg.norm(snap.forces, axis=1)
             fmax = float(np.inf) if not np.all(np.isfinite(norms)) else float(norms.max())
         row = {"step": snap.step, "natoms": snap.n_atoms}
-        row.update({f"rmin_{name}": float(r) for name, r in zip(PAIR_NAMES, rmin)})
+        row.update({f"rmin_{name}": float(r) for name, r in zip(pair_names, rmin)})
         row["fmax_eV_per_A"] = fmax
         row["finite"] = bool(np.all(np.isfinite(snap.positions)))
         rows.append(row)
         logger.debug("snapshot step %d: rmin %s", snap.step, rmin)
-    columns = ["step", "natoms", *(f"rmin_{n}" for n in PAIR_NAMES), "fmax_eV_per_A", "finite"]
+    columns = ["step", "natoms", *(f"rmin_{n}" for n in pair_names), "fmax_eV_per_A", "finite"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -27,8 +27,6 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.species import SPECIES
-
 __all__ = [
     "THERMO_COLUMNS",
     "DumpReader",
@@ -77,7 +75,7 @@ class Snapshot:
     ids
         LAMMPS atom ids, shape [N], int.
     types
-        LAMMPS atom types (1 = Hf, 2 = O), shape [N], int.
+        LAMMPS atom types (1-based, type ``t`` is the material's ``species[t - 1]``), shape [N], int.
     positions
         Cartesian positions relative to ``origin``, shape [N, 3], Å. Not wrapped: atoms may lie
         outside the cell, and may be non-finite in a crashed run.
@@ -102,7 +100,7 @@ class Snapshot:
         """Number of atoms in the snapshot."""
         return int(self.ids.shape[0])
 
-    def symbols(self, species: Sequence[str] = SPECIES) -> list[str]:
+    def symbols(self, species: Sequence[str]) -> list[str]:
         """Chemical symbols from LAMMPS types (type ``t`` is ``species[t - 1]``)."""
         if self.types.size and (self.types.min() < 1 or self.types.max() > len(species)):
             raise ValueError(
@@ -111,8 +109,9 @@ class Snapshot:
             )
         return [species[t - 1] for t in self.types]
 
-    def to_atoms(self, species: Sequence[str] = SPECIES):
-        """Return an :class:`ase.Atoms` with positions, cell, pbc and (if present) forces."""
+    def to_atoms(self, species: Sequence[str]):
+        """Return an :class:`ase.Atoms` with positions, cell, pbc and (if present) forces; type ``t`` is
+        ``species[t - 1]`` (:attr:`~gnnff_stability.settings.MaterialSettings.species`)."""
         from ase import Atoms  # noqa: PLC0415
         from ase.calculators.singlepoint import SinglePointCalculator  # noqa: PLC0415
 

@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.settings import RDFSettings
-from gnnff_stability.species import PAIR_NAMES, PAIRS
+from gnnff_stability.settings import MaterialSettings, RDFSettings
 
 from .dump import DumpReader, Snapshot
 
@@ -53,7 +52,7 @@ def partial_rdf(
     *,
     r_max: float,
     n_bins: int,
-    pairs: Sequence[tuple[int, int]] = PAIRS,
+    pairs: Sequence[tuple[int, int]],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Partial RDFs of one periodic configuration (LAMMPS ``compute rdf`` normalisation).
 
@@ -72,7 +71,7 @@ def partial_rdf(
     n_bins
         Number of bins (> 0).
     pairs
-        Type pairs; default Hf-Hf, Hf-O, O-O.
+        LAMMPS type pairs (:attr:`~gnnff_stability.settings.MaterialSettings.pairs`).
 
     Returns
     -------
@@ -119,6 +118,7 @@ def partial_rdf(
 def average_rdf(
     snapshots: Iterable[Snapshot],
     *,
+    pairs: Sequence[tuple[int, int]],
     r_max: float,
     n_bins: int,
     start_step: int = 0,
@@ -130,6 +130,8 @@ def average_rdf(
     ----------
     snapshots
         Snapshots in step order.
+    pairs
+        LAMMPS type pairs (:attr:`~gnnff_stability.settings.MaterialSettings.pairs`).
     r_max, n_bins
         Histogram range (Å) and bin count.
     start_step
@@ -140,7 +142,7 @@ def average_rdf(
     Returns
     -------
     r, g, n
-        Bin centres [n_bins] (Å), mean g [3, n_bins] (NaN when no snapshot was used), and the
+        Bin centres [n_bins] (Å), mean g [len(pairs), n_bins] (NaN when no snapshot was used), and the
         number of snapshots used. Snapshots with non-finite positions are skipped.
     """
     total = None
@@ -155,12 +157,12 @@ def average_rdf(
             logger.info("skipping snapshot at step %d: non-finite positions", snap.step)
             continue
         r, g = partial_rdf(snap.positions, snap.types, snap.cell, snap.pbc, r_max=r_max,
-                           n_bins=n_bins)
+                           n_bins=n_bins, pairs=pairs)
         total = g if total is None else total + g
         n += 1
     if total is None:
         edges = np.linspace(0.0, r_max, int(n_bins) + 1)
-        return 0.5 * (edges[1:] + edges[:-1]), np.full((len(PAIRS), int(n_bins)), np.nan), 0
+        return 0.5 * (edges[1:] + edges[:-1]), np.full((len(pairs), int(n_bins)), np.nan), 0
     return r, total / n, n
 
 
@@ -186,32 +188,36 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.clip(0.5 * _kl(p) + 0.5 * _kl(q), 0.0, 1.0))
 
 
-def rdf_distances(g_run: np.ndarray, g_ref: np.ndarray) -> dict[str, float]:
+def rdf_distances(g_run: np.ndarray, g_ref: np.ndarray, pair_names: Sequence[str]) -> dict[str, float]:
     """Per-pair ``js`` and ``mae`` between two sets of partial RDFs on the same bins.
 
     Parameters
     ----------
     g_run, g_ref
-        Shape [3, n_bins] (pairs Hf-Hf, Hf-O, O-O).
+        Shape [len(pair_names), n_bins], one row per pair in the order of ``pair_names``.
+    pair_names
+        Names of the pairs in the keys (:attr:`~gnnff_stability.settings.MaterialSettings.pair_names`).
 
     Returns
     -------
     dict
-        ``js_HfHf, js_HfO, js_OO, mae_HfHf, mae_HfO, mae_OO, js_mean, mae_mean`` (NaN where a
-        curve is missing).
+        ``js_<pair>`` for every pair, then ``mae_<pair>`` for every pair, then ``js_mean``,
+        ``mae_mean`` (NaN where a curve is missing).
     """
+    pair_names = list(pair_names)
     g_run = np.asarray(g_run, dtype=float)
     g_ref = np.asarray(g_ref, dtype=float)
-    if g_run.shape != g_ref.shape or g_run.shape[0] != len(PAIR_NAMES):
-        raise ValueError(f"RDF arrays must both be [3, n_bins], got {g_run.shape}, {g_ref.shape}")
+    if g_run.shape != g_ref.shape or g_run.ndim != 2 or g_run.shape[0] != len(pair_names):
+        raise ValueError(f"RDF arrays must both be [{len(pair_names)}, n_bins] (one row per pair of "
+                         f"{pair_names}), got {g_run.shape}, {g_ref.shape}")
     out: dict[str, float] = {}
-    for k, name in enumerate(PAIR_NAMES):
+    for k, name in enumerate(pair_names):
         out[f"js_{name}"] = js_divergence(g_run[k], g_ref[k])
-    for k, name in enumerate(PAIR_NAMES):
+    for k, name in enumerate(pair_names):
         diff = np.abs(g_run[k] - g_ref[k])
         out[f"mae_{name}"] = float(diff.mean()) if np.all(np.isfinite(diff)) else float("nan")
     for key in ("js", "mae"):
-        vals = np.array([out[f"{key}_{n}"] for n in PAIR_NAMES])
+        vals = np.array([out[f"{key}_{n}"] for n in pair_names])
         out[f"{key}_mean"] = float(vals.mean()) if np.all(np.isfinite(vals)) else float("nan")
     return out
 
@@ -223,6 +229,7 @@ def compute_rdf_comparison(
     metrics_out: str | Path,
     settings: RDFSettings,
     *,
+    material: MaterialSettings,
     status: str | Path | None = None,
     start_step: int = 0,
 ) -> dict[str, float]:
@@ -235,12 +242,15 @@ def compute_rdf_comparison(
     ref_dump
         Reference-potential MD of the same cell and temperature.
     rdf_out
-        CSV with columns ``r_A, g_HfHf, g_HfO, g_OO, g_HfHf_ref, g_HfO_ref, g_OO_ref``.
+        CSV with columns ``r_A``, ``g_<pair>`` for every pair, then ``g_<pair>_ref`` for every pair
+        (pairs in the order of ``material.pair_names``).
     metrics_out
         JSON with ``js_<pair>``, ``mae_<pair>``, ``js_mean``, ``mae_mean`` plus ``n_snapshots``,
         ``n_snapshots_ref``, ``r_max_A``, ``n_bins``, ``stop_step`` (non-finite values as null).
     settings
         The ``rdf`` block: histogram range (Å) and bin count.
+    material
+        The species: the type pairs and their names in the columns and keys.
     status
         The run's ``status.json``; if it names a ``crash_step``, only snapshots before it are used.
     start_step
@@ -255,16 +265,17 @@ def compute_rdf_comparison(
     if status is not None and Path(status).exists():
         crash = json.loads(Path(status).read_text()).get("crash_step")
         stop = None if crash is None else int(crash)
-    r, g_run, n_run = average_rdf(DumpReader(dump), r_max=settings.r_max, n_bins=settings.n_bins,
-                                  start_step=start_step, stop_step=stop)
-    _, g_ref, n_ref = average_rdf(DumpReader(ref_dump), r_max=settings.r_max, n_bins=settings.n_bins,
-                                  start_step=start_step)
+    pairs, pair_names = material.pairs, material.pair_names
+    r, g_run, n_run = average_rdf(DumpReader(dump), pairs=pairs, r_max=settings.r_max,
+                                  n_bins=settings.n_bins, start_step=start_step, stop_step=stop)
+    _, g_ref, n_ref = average_rdf(DumpReader(ref_dump), pairs=pairs, r_max=settings.r_max,
+                                  n_bins=settings.n_bins, start_step=start_step)
     table = pd.DataFrame({"r_A": r})
-    for k, name in enumerate(PAIR_NAMES):
+    for k, name in enumerate(pair_names):
         table[f"g_{name}"] = g_run[k]
-    for k, name in enumerate(PAIR_NAMES):
+    for k, name in enumerate(pair_names):
         table[f"g_{name}_ref"] = g_ref[k]
-    metrics: dict[str, float | int | None] = dict(rdf_distances(g_run, g_ref))
+    metrics: dict[str, float | int | None] = dict(rdf_distances(g_run, g_ref, pair_names))
     metrics.update(n_snapshots=n_run, n_snapshots_ref=n_ref, r_max_A=float(settings.r_max),
                    n_bins=int(settings.n_bins), stop_step=stop)
     clean = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)

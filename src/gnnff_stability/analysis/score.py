@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gnnff_stability.settings import StabilitySettings
-from gnnff_stability.species import PAIR_NAMES
+from gnnff_stability.settings import MaterialSettings, StabilitySettings
 
 from .distances import snapshot_observables
 from .dump import DumpReader, read_thermo
@@ -66,6 +65,7 @@ def score_run(
     score_out: str | Path,
     sn_out: str | Path,
     *,
+    material: MaterialSettings,
     temp_K: float | None = None,
 ) -> dict[str, Any]:
     """Score one MD run: write ``stability.json`` and ``sn.csv``, return the stability record.
@@ -86,6 +86,8 @@ def score_run(
         one of :data:`CRASH_SCORES`).
     score_out, sn_out
         Paths of ``stability.json`` and ``sn.csv``.
+    material
+        The species: the pairs of the minimum distances (``rmin_<pair>`` columns and keys).
     temp_K
         Set-point temperature, K; default ``status["temp_K"]``.
 
@@ -113,7 +115,7 @@ def score_run(
     reader = DumpReader(dump) if Path(dump).exists() else []
     if not Path(dump).exists():
         logger.warning("dump %s does not exist: no snapshot reached", dump)
-    obs = snapshot_observables(reader)
+    obs = snapshot_observables(reader, pairs=material.pairs, pair_names=material.pair_names)
     truncated = bool(getattr(reader, "truncated", False))
     th = read_thermo(thermo) if Path(thermo).exists() else None
     if th is None:
@@ -131,9 +133,9 @@ def score_run(
     if n0 is None and stat.get("n_atoms_initial"):
         n0 = int(stat["n_atoms_initial"])
 
-    sn = sn_table(obs, th, temp_set_K=temp_set, dump_every=dump_every,
-                  steps_planned=steps_planned, n_atoms_initial=n0, alpha=alpha, beta=beta,
-                  temp_term=mode)
+    sn = sn_table(obs, th, pair_names=material.pair_names, temp_set_K=temp_set,
+                  dump_every=dump_every, steps_planned=steps_planned, n_atoms_initial=n0, alpha=alpha,
+                  beta=beta, temp_term=mode)
     n_skip = int(settings.equil_steps) // dump_every
     s_partial = s_index(sn, n_planned, n_skip)
     s_all = s_index(sn, n_planned)
@@ -180,7 +182,7 @@ def score_run(
             else None
         ),
         **{f"rmin_{p}_A": (float(obs[f"rmin_{p}"].min()) if len(obs) else None)
-           for p in PAIR_NAMES},
+           for p in material.pair_names},
         "n_snapshots": int(len(sn)),
         "n_planned": int(n_planned),
         "sn_mean_reached": float(sn["s_n"].mean()) if len(sn) else None,

@@ -12,8 +12,8 @@ dump_every``), the per-snapshot score is
           \\cdot \\prod_{p} \\frac{\\min(r_p^n, r_p^{n-1})}{\\max(r_p^n, r_p^{n-1})}
 
 with ``N`` the atom count, ``T_n`` the instantaneous temperature at the snapshot's step (from
-``thermo.csv``), ``r_p^n`` the minimum distance between atoms of species pair ``p`` (Hf-Hf, Hf-O,
-O-O) under periodic boundary conditions, and
+``thermo.csv``), ``r_p^n`` the minimum distance between atoms of species pair ``p`` (every unordered pair of the
+material's species, e.g. Hf-Hf, Hf-O, O-O for HfO2) under periodic boundary conditions, and
 
 .. math:: S_\\mathrm{index} = \\frac{1}{num} \\sum_{n=1}^{num} s_n ,
 
@@ -70,11 +70,10 @@ one of them 0.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-
-from gnnff_stability.species import PAIR_NAMES
 
 __all__ = [
     "CRASH_SCORES",
@@ -166,6 +165,7 @@ def sn_table(
     observables: pd.DataFrame,
     thermo: pd.DataFrame | None,
     *,
+    pair_names: Sequence[str],
     temp_set_K: float,
     dump_every: int,
     steps_planned: int,
@@ -185,6 +185,9 @@ def sn_table(
         ``thermo.csv`` as read by :func:`~gnnff_stability.analysis.dump.read_thermo`; the temperature of
         snapshot n is the thermo row at the same step (the nearest row within ``dump_every``
         steps if there is none, with a warning). ``None``: the temperature factor is 0.
+    pair_names
+        The species pairs of the ``rmin_<pair>`` columns of ``observables``
+        (:attr:`~gnnff_stability.settings.MaterialSettings.pair_names`).
     temp_set_K
         Thermostat set point, K.
     dump_every
@@ -201,9 +204,9 @@ def sn_table(
     Returns
     -------
     pandas.DataFrame
-        Columns ``n, step, s_n, n_term, t_term, r_term, r_term_HfHf, r_term_HfO, r_term_OO,
-        t_ratio_raw (T_set/T_n), rmin_HfHf, rmin_HfO, rmin_OO, temp_K, natoms``: one row per
-        reached snapshot, in order of n.
+        Columns ``n, step, s_n, n_term, t_term, r_term``, ``r_term_<pair>`` per pair,
+        ``t_ratio_raw`` (T_set/T_n), ``rmin_<pair>`` per pair, ``temp_K, natoms``: one row per
+        reached snapshot, in order of n (pairs in the order of ``pair_names``).
     """
     if dump_every <= 0:
         raise ValueError(f"dump_every must be a positive number of steps, got {dump_every}")
@@ -211,7 +214,12 @@ def sn_table(
         raise ValueError(
             f"steps_planned ({steps_planned}) must be at least dump_every ({dump_every})"
         )
-    rcols = [f"rmin_{n}" for n in PAIR_NAMES]
+    pair_names = list(pair_names)
+    rcols = [f"rmin_{n}" for n in pair_names]
+    absent = [c for c in rcols if c not in observables.columns]
+    if absent:
+        raise ValueError(f"observables lack the minimum-distance column(s) {absent} of pairs {pair_names}; "
+                         f"found {list(observables.columns)}")
     obs = observables.drop_duplicates("step", keep="last").set_index("step").sort_index()
     num = steps_planned // dump_every
     on_grid = obs.index[(obs.index % dump_every == 0) & (obs.index <= num * dump_every)]
@@ -221,7 +229,7 @@ def sn_table(
                     list(off_grid[:5]))
     steps = np.array(sorted(on_grid), dtype=np.int64)
     columns = ["n", "step", "s_n", "n_term", "t_term", "r_term",
-               *(f"r_term_{p}" for p in PAIR_NAMES), "t_ratio_raw", *rcols, "temp_K", "natoms"]
+               *(f"r_term_{p}" for p in pair_names), "t_ratio_raw", *rcols, "temp_K", "natoms"]
     if steps.size == 0:
         return pd.DataFrame(columns=columns)
     if steps[0] != 0:
@@ -249,7 +257,7 @@ def sn_table(
             "n_term": n_term,
             "t_term": t_term,
             "r_term": r_term,
-            **{f"r_term_{p}": r_terms[:, k] for k, p in enumerate(PAIR_NAMES)},
+            **{f"r_term_{p}": r_terms[:, k] for k, p in enumerate(pair_names)},
             "t_ratio_raw": t_raw,
             **{c: rmin[1:, k] for k, c in enumerate(rcols)},
             "temp_K": temps,

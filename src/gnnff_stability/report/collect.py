@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,10 @@ import pandas as pd
 
 from gnnff_stability.grid import METHOD_COLUMNS, RUN_KEYS, with_paths
 from gnnff_stability.paths import RUN_FILES, ratio_token
+from gnnff_stability.settings import MaterialSettings
 
-__all__ = ["KEY_COLUMNS", "METRICS_KEYS", "RDF_KEYS", "SCORE_KEYS", "bootstrap_mean", "collect_results",
-           "run_files"]
+__all__ = ["KEY_COLUMNS", "METRICS_KEYS", "bootstrap_mean", "collect_results", "rdf_keys", "run_files",
+           "score_keys"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +32,19 @@ KEY_COLUMNS: tuple[str, ...] = RUN_KEYS
 #: Quantities read from each file kind (the JSON key is the column name).
 METRICS_KEYS = ("emae_meV_per_atom", "fmae_meV_per_A", "corr_value", "s_per_epoch", "epochs",
                 "train_wall_s", "label_budget", "active_wall_s")
-SCORE_KEYS = ("s_index", "classification", "crash_step", "crashed", "atoms_lost", "temp_mean_K",
-              "temp_max_K", "fmax_eV_per_A", "rmin_HfHf_A", "rmin_HfO_A", "rmin_OO_A",
-              "n_snapshots", "n_planned", "ttf_legato_steps", "ttf_arena_fraction", "steps_done", "fail_step")
-RDF_KEYS = ("js_HfHf", "js_HfO", "js_OO", "js_mean", "mae_HfHf", "mae_HfO", "mae_OO", "mae_mean")
+
+
+def score_keys(pair_names: Sequence[str]) -> tuple[str, ...]:
+    """Quantities read from each ``stability.json``: one ``rmin_<pair>_A`` per name of ``pair_names``."""
+    return ("s_index", "classification", "crash_step", "crashed", "atoms_lost", "temp_mean_K",
+            "temp_max_K", "fmax_eV_per_A", *(f"rmin_{p}_A" for p in pair_names),
+            "n_snapshots", "n_planned", "ttf_legato_steps", "ttf_arena_fraction", "steps_done", "fail_step")
+
+
+def rdf_keys(pair_names: Sequence[str]) -> tuple[str, ...]:
+    """Quantities read from each RDF metrics JSON: ``js_<pair>``, ``js_mean``, ``mae_<pair>``, ``mae_mean``."""
+    return (*(f"js_{p}" for p in pair_names), "js_mean", *(f"mae_{p}" for p in pair_names), "mae_mean")
+
 
 _N_BOOT = 2000
 
@@ -60,7 +70,7 @@ def _read_json(path: Any, cache: dict[str, dict | None]) -> dict | None:
     return cache[key]
 
 
-def collect_results(runs: pd.DataFrame) -> pd.DataFrame:
+def collect_results(runs: pd.DataFrame, *, material: MaterialSettings) -> pd.DataFrame:
     """Read every run's result files into one frame; missing files give NaN.
 
     Parameters
@@ -71,14 +81,17 @@ def collect_results(runs: pd.DataFrame) -> pd.DataFrame:
         ``metrics`` (training metrics.json), ``score`` (stability.json) and ``rdf_metrics`` (the
         RDF metrics JSON; a ``rdf`` column ending in ``.json`` is accepted instead). Missing
         columns and missing files are allowed.
+    material
+        The species: the pairs of the per-pair columns (``rmin_<pair>_A``, ``js_<pair>``, ``mae_<pair>``).
 
     Returns
     -------
     pandas.DataFrame
         The key and method columns (``ratio`` as the two-decimal token, ``layers``/``seed``/``temp_K``/
         ``cell_seed``/``vseed`` as nullable integers), the quantities of :data:`METRICS_KEYS`,
-        :data:`SCORE_KEYS` and :data:`RDF_KEYS`, and ``has_metrics``, ``has_score``, ``has_rdf``.
+        :func:`score_keys` and :func:`rdf_keys`, and ``has_metrics``, ``has_score``, ``has_rdf``.
     """
+    score_cols, rdf_cols = score_keys(material.pair_names), rdf_keys(material.pair_names)
     missing = [k for k in KEY_COLUMNS if k not in runs.columns]
     if missing:
         raise ValueError(
@@ -104,8 +117,8 @@ def collect_results(runs: pd.DataFrame) -> pd.DataFrame:
     if rdf_col is None and "rdf" in runs.columns:
         rdf_col = "rdf"
     cache: dict[str, dict | None] = {}
-    sources = (("metrics", "metrics", METRICS_KEYS), ("score", "score", SCORE_KEYS),
-               ("rdf", rdf_col, RDF_KEYS))
+    sources = (("metrics", "metrics", METRICS_KEYS), ("score", "score", score_cols),
+               ("rdf", rdf_col, rdf_cols))
     for flag, col, keys in sources:
         records = []
         for path in (runs[col] if col in runs.columns else [None] * len(runs)):
@@ -115,7 +128,7 @@ def collect_results(runs: pd.DataFrame) -> pd.DataFrame:
         out[f"has_{flag}"] = [r is not None for r in records]
         for key in keys:
             out[key] = [np.nan if r is None or r.get(key) is None else r.get(key) for r in records]
-    for key in (*METRICS_KEYS, *SCORE_KEYS, *RDF_KEYS):
+    for key in (*METRICS_KEYS, *score_cols, *rdf_cols):
         if key == "classification":
             continue
         out[key] = pd.to_numeric(out[key], errors="coerce").astype(float)

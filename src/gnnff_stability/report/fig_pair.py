@@ -1,6 +1,6 @@
 """``fig_pair_interaction``: the pair force every trained model learned, per species pair (Rajak et al.).
 
-One panel per species pair (Hf–Hf, Hf–O, O–O); one line per trained model (its ``pair_interaction.csv``:
+One panel per species pair of the material (HfO2: Hf–Hf, Hf–O, O–O); one line per trained model (its ``pair_interaction.csv``:
 the mean pair force over the test frames in 0.05 Å bins, bins with fewer than :data:`MIN_COUNT` pairs
 left out), baselines solid and stabilised methods dashed; the reference potential's isolated-pair curve
 (:mod:`gnnff_stability.data.pair_reference`) in black where it exists. Positive is repulsive: a curve
@@ -22,12 +22,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from gnnff_stability.families import model_label  # noqa: E402
+from gnnff_stability.settings import MaterialSettings  # noqa: E402
+
+from .labels import pair_dash_names, reference_label  # noqa: E402
 
 __all__ = ["MIN_COUNT", "fig_pair_interaction"]
 
 #: Fewest pairs a bin needs to be drawn.
 MIN_COUNT = 5
-_PAIRS = ("Hf-Hf", "Hf-O", "O-O")
 
 
 def _read(path: Any) -> pd.DataFrame | None:
@@ -40,13 +42,17 @@ def _read(path: Any) -> pd.DataFrame | None:
 
 
 def fig_pair_interaction(res: pd.DataFrame, reference: str | Path | None, outputs: Mapping[str, str | Path],
-                         save) -> list[Path]:
+                         save, *, material: MaterialSettings) -> list[Path]:
     """Draw the figure from the run table's ``pair`` column (one CSV per trained model) and the
-    reference curve CSV; ``save(fig, outputs, name)`` writes it to its declared files."""
+    reference curve CSV; ``save(fig, outputs, name)`` writes it to its declared files. One panel per
+    pair of ``material`` (the CSVs' ``pair`` values ``"<a>-<b>"`` in type order)."""
+    pairs = pair_dash_names(material)
+    titles = dict(zip(pairs, material.pair_labels.values(), strict=True))
+    ref_name = reference_label(material)
     models = res.drop_duplicates(["model", "layers", "method", "seed"]).sort_values(
         ["model", "layers", "method", "seed"])
     ref = _read(reference)
-    fig, axes = plt.subplots(1, len(_PAIRS), figsize=(4.4 * len(_PAIRS), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.4 * len(pairs), 3.8), squeeze=False)
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     drawn, lo, hi = 0, np.inf, -np.inf
     for k, rec in enumerate(models.to_dict("records")):
@@ -57,7 +63,7 @@ def fig_pair_interaction(res: pd.DataFrame, reference: str | Path | None, output
             continue
         label = f"{model_label(rec['model'], rec['family'])} L{rec['layers']} {rec['method']}"
         style = "-" if rec["baseline"] else "--"
-        for ax, pair in zip(axes[0], _PAIRS):
+        for ax, pair in zip(axes[0], pairs):
             sub = table[(table["pair"] == pair) & (table["count"] >= MIN_COUNT)]
             if sub.empty:
                 continue
@@ -70,14 +76,14 @@ def fig_pair_interaction(res: pd.DataFrame, reference: str | Path | None, output
             ax.text(0.5, 0.5, "no results yet", ha="center", va="center", transform=ax.transAxes, color="0.4")
     lo = 1.0 if not np.isfinite(lo) else max(0.8, lo - 0.3)
     hi = 6.0 if not np.isfinite(hi) else hi + 0.2
-    for ax, pair in zip(axes[0], _PAIRS):
+    for ax, pair in zip(axes[0], pairs):
         if ref is not None:
             sub = ref[(ref["pair"] == pair) & ref["r_A"].between(lo, hi)]
-            ax.plot(sub["r_A"], sub["force_eV_per_A"], color="k", lw=1.5, label="COMB isolated pair (not in-crystal)")
+            ax.plot(sub["r_A"], sub["force_eV_per_A"], color="k", lw=1.5, label=f"{ref_name} isolated pair (not in-crystal)")
         ax.axhline(0.0, color="0.6", lw=0.8)
         ax.set_xlim(lo, hi)
         ax.set_ylim(-15, 30)
-        ax.set_title(pair.replace("-", "–"))
+        ax.set_title(titles[pair])
         ax.set_xlabel("r (Å)")
     axes[0][0].set_ylabel("pair force F_ij (eV/Å, + repulsive)")
     handles, labels = axes[0][0].get_legend_handles_labels()

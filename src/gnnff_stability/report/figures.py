@@ -5,8 +5,8 @@ files, one per format of :data:`gnnff_stability.paths.FIGURE_FORMATS`; a figure 
 on its canvas instead of failing:
 
 - ``fig3_corr_vs_stability``: last-layer Corr value vs S_index, one panel per model, baseline vs every
-  stabilised method (each point labelled with its method), colour = Hf:O ratio (the legend lists the
-  grid's ratios), label = layers (the paper's Figs. 3 and 4).
+  stabilised method (each point labelled with its method), colour = the cell's ratio along the
+  material's OOD axis (the legend lists the grid's ratios), label = layers (the paper's Figs. 3 and 4).
 - ``fig7_rdf``: partial RDFs of baseline and methods beside the reference MD (the paper's Fig. 7),
   one row per model/layers/ratio, one column per species pair.
 - ``fig_sn_curves``: s_n along each run, one panel per model/layers and ratio.
@@ -21,7 +21,7 @@ on its canvas instead of failing:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,11 @@ import pandas as pd  # noqa: E402
 from gnnff_stability.analysis.dump import DumpReader, Snapshot  # noqa: E402
 from gnnff_stability.families import model_label  # noqa: E402
 from gnnff_stability.paths import FIGURE_FORMATS, FIGURE_NAMES  # noqa: E402
-from gnnff_stability.species import PAIR_LABELS, PAIR_NAMES, SPECIES, TYPE_OF  # noqa: E402
+from gnnff_stability.settings import MaterialSettings  # noqa: E402
 
 from .collect import collect_results  # noqa: E402
 from .fig_pair import fig_pair_interaction  # noqa: E402
+from .labels import ratio_axis, ratio_label, reference_label  # noqa: E402
 from .outcomes import outcome_grid  # noqa: E402
 
 __all__ = ["FIGURE_NAMES", "fig_corr_vs_stability", "make_figures", "ratio_colours"]
@@ -49,6 +50,9 @@ logger = logging.getLogger(__name__)
 _RATIO_COLOURS = {"1.10": "tab:red", "1.55": "tab:orange", "2.00": "tab:blue"}
 _SPARE_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 _MAX_RDF_ROWS = 12
+#: Marker colour and size of each LAMMPS type in the snapshot figure (type 1 first; cycled beyond).
+_TYPE_COLOURS = ("tab:cyan", "tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:pink")
+_TYPE_SIZES = (60, 25, 40, 35, 30, 45, 50)
 
 
 def _exists(path: Any) -> bool:
@@ -74,7 +78,7 @@ def _save(fig, outputs: Mapping[str, str | Path], name: str) -> list[Path]:
 
 
 def ratio_colours(ratios: Iterable[str]) -> dict[str, str]:
-    """The colour of each Hf:O ratio token of a grid, in ascending order of the ratio (figure legends)."""
+    """The colour of each ratio token of a grid, in ascending order of the ratio (figure legends)."""
     tokens = sorted({str(r) for r in ratios}, key=float)
     spare = iter(_SPARE_COLOURS * (1 + len(tokens) // len(_SPARE_COLOURS)))
     return {ratio: _RATIO_COLOURS.get(ratio) or next(spare) for ratio in tokens}
@@ -92,10 +96,11 @@ def _method_styles(methods: list[str], baselines: set[str]) -> dict[str, dict]:
     return styles
 
 
-def fig_corr_vs_stability(res: pd.DataFrame, baselines: set[str], temp: int | None):
+def fig_corr_vs_stability(res: pd.DataFrame, baselines: set[str], temp: int | None, *, axis: str):
     """Fig. 3: Corr value vs S_index of every run of ``res`` (:func:`~.collect.collect_results`) at ``temp``.
 
-    The legend's ratios are those of the run table (the grid's), whether or not they have results yet.
+    The legend's ratios are those of the run table (the grid's), whether or not they have results yet,
+    labelled along ``axis`` (:func:`~.labels.ratio_axis`, ``"Hf:O"``).
     """
     colour = ratio_colours(res["ratio"].dropna().unique())
     sub = res[(res["temp_K"] == temp) & res["s_index"].notna() & res["corr_value"].notna()] \
@@ -120,7 +125,7 @@ def fig_corr_vs_stability(res: pd.DataFrame, baselines: set[str], temp: int | No
         ax.set_xlabel("last-layer Corr value")
         ax.set_ylabel("S_index")
         ax.set_ylim(-0.05, 1.05)
-    handles = [plt.Line2D([], [], color=c, marker="s", ls="none", label=f"Hf:O 1:{float(r):g}")
+    handles = [plt.Line2D([], [], color=c, marker="s", ls="none", label=ratio_label(axis, r))
                for r, c in colour.items()]
     handles += [plt.Line2D([], [], color="k", marker="o", mfc="none", ls="none", label="baseline"),
                 plt.Line2D([], [], color="k", marker="^", ls="none", label="stabilised")]
@@ -136,7 +141,10 @@ def _first_runs(sub: pd.DataFrame, column: str) -> pd.DataFrame:
     return ok.sort_values(["seed", "cell_seed", "vseed"]).drop_duplicates(["model", "layers", "method", "ratio"])
 
 
-def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, outputs: Mapping[str, str | Path]) -> list[Path]:
+def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, outputs: Mapping[str, str | Path],
+             material: MaterialSettings) -> list[Path]:
+    pair_names, labels, axis = material.pair_names, material.pair_labels, ratio_axis(material)
+    reference = f"reference ({reference_label(material)} MD)"
     sub = _first_runs(res[res["temp_K"] == temp] if temp is not None else res.iloc[:0], "rdf_csv")
     combos = sorted(sub[["model", "layers", "ratio"]].drop_duplicates().itertuples(index=False),
                     key=lambda t: (t[0], int(t[1]) if not pd.isna(t[1]) else -1, t[2]))
@@ -145,7 +153,7 @@ def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, outputs: Mapping[str,
                     len(combos))
         combos = combos[:_MAX_RDF_ROWS]
     nrows = max(len(combos), 1)
-    fig, axes = plt.subplots(nrows, 3, figsize=(12, 2.6 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, len(pair_names), figsize=(4 * len(pair_names), 2.6 * nrows), squeeze=False)
     if not combos:
         for ax in axes[0]:
             _no_data(ax)
@@ -155,18 +163,19 @@ def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, outputs: Mapping[str,
         ref_drawn = False
         for rec in runs.sort_values("method").to_dict("records"):
             table = pd.read_csv(rec["rdf_csv"])
-            for ax, pair in zip(row, PAIR_NAMES):
+            for ax, pair in zip(row, pair_names):
                 if not ref_drawn and f"g_{pair}_ref" in table:
-                    # the reference MD is COMB whatever labels the training data (data.label)
+                    # the reference MD is the material's reference potential whatever labels the
+                    # training data (data.label)
                     ax.plot(table["r_A"], table[f"g_{pair}_ref"], color="k", ls="--", lw=1.2,
-                            label="reference (COMB MD)")
+                            label=reference)
                 st = styles[rec["method"]]
                 ax.plot(table["r_A"], table[f"g_{pair}"], color=st["color"], lw=1.0,
                         label=rec["method"])
             ref_drawn = True
-        for ax, pair in zip(row, PAIR_NAMES):
-            ax.set_title(f"{model_label(model, runs['family'].iloc[0])} L{layers}, Hf:O 1:{float(ratio):g}, "
-                         f"{PAIR_LABELS[pair]}", fontsize=9)
+        for ax, pair in zip(row, pair_names):
+            ax.set_title(f"{model_label(model, runs['family'].iloc[0])} L{layers}, {ratio_label(axis, ratio)}, "
+                         f"{labels[pair]}", fontsize=9)
             ax.set_xlabel("r (Å)")
             ax.set_ylabel("g(r)")
         row[0].legend(fontsize=7)
@@ -175,7 +184,8 @@ def _fig_rdf(res: pd.DataFrame, baselines: set[str], temp, outputs: Mapping[str,
     return _save(fig, outputs, "fig7_rdf")
 
 
-def _fig_sn(res: pd.DataFrame, baselines: set[str], temp, outputs: Mapping[str, str | Path]) -> list[Path]:
+def _fig_sn(res: pd.DataFrame, baselines: set[str], temp, outputs: Mapping[str, str | Path],
+            axis: str) -> list[Path]:
     has_sn = np.array([_exists(p) for p in res["sn"]], dtype=bool)
     sub = res[(res["temp_K"] == temp).to_numpy(dtype=bool) & has_sn] if temp is not None \
         else res.iloc[:0]
@@ -206,7 +216,7 @@ def _fig_sn(res: pd.DataFrame, baselines: set[str], temp, outputs: Mapping[str, 
                 if rec.get("classification") == "crash" and len(sn):
                     ax.plot(sn["step"].iloc[-1], sn["s_n"].iloc[-1], marker="x", ms=7,
                             color=st["color"])
-            ax.set_title(f"{model_label(model, cell['family'].iloc[0])} L{layers}, Hf:O 1:{float(ratio):g}",
+            ax.set_title(f"{model_label(model, cell['family'].iloc[0])} L{layers}, {ratio_label(axis, ratio)}",
                          fontsize=9)
             ax.set_xlabel("MD step (× marks a crash)")
             ax.set_ylim(-0.05, 1.05)
@@ -225,7 +235,8 @@ def _last_snapshot(path: Any) -> Snapshot | None:
     return last
 
 
-def _draw_snapshot(ax, snap: Snapshot, title: str) -> None:
+def _draw_snapshot(ax, snap: Snapshot, title: str, species: Sequence[str]) -> None:
+    """Draw the cell's atoms in the xy plane, one colour per LAMMPS type (named by ``species``)."""
     cell = snap.cell
     pos = snap.positions
     ok = np.all(np.isfinite(pos), axis=1)
@@ -236,8 +247,9 @@ def _draw_snapshot(ax, snap: Snapshot, title: str) -> None:
     corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], dtype=float)
     outline = corners @ cell[:2, :2]
     ax.plot(outline[:, 0], outline[:, 1], color="0.6", lw=0.8)
-    for label, colour, size in zip(SPECIES, ("tab:cyan", "tab:red"), (60, 25), strict=True):
-        m = types == TYPE_OF[label]
+    for index, label in enumerate(species):
+        colour, size = _TYPE_COLOURS[index % len(_TYPE_COLOURS)], _TYPE_SIZES[index % len(_TYPE_SIZES)]
+        m = types == index + 1
         ax.scatter(xyz[m, 0], xyz[m, 1], s=size, c=colour, edgecolors="k", linewidths=0.3,
                    label=label, zorder=2)
     if snap.forces is not None:
@@ -257,7 +269,8 @@ def _draw_snapshot(ax, snap: Snapshot, title: str) -> None:
     ax.legend(fontsize=7, loc="upper right")
 
 
-def _fig_snapshots(res: pd.DataFrame, temp, outputs: Mapping[str, str | Path]) -> list[Path]:
+def _fig_snapshots(res: pd.DataFrame, temp, outputs: Mapping[str, str | Path],
+                   material: MaterialSettings) -> list[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
     have = res[np.array([_exists(p) for p in res["dump"]], dtype=bool)]
     if temp is not None:
@@ -278,8 +291,8 @@ def _fig_snapshots(res: pd.DataFrame, temp, outputs: Mapping[str, str | Path]) -
             _no_data(ax, f"{what}: empty dump")
             continue
         title = (f"{what}: {model_label(rec['model'], rec['family'])} L{rec['layers']} "
-                 f"{rec['method']}, Hf:O 1:{float(rec['ratio']):g}, step {snap.step}")
-        _draw_snapshot(ax, snap, title)
+                 f"{rec['method']}, {ratio_label(ratio_axis(material), rec['ratio'])}, step {snap.step}")
+        _draw_snapshot(ax, snap, title, material.species)
     fig.suptitle("Last frame with forces (arrow length ∝ log(1 + |F|), colour log10(1 + |F| eV/Å))")
     fig.tight_layout()
     return _save(fig, outputs, "fig5_snapshots")
@@ -304,6 +317,7 @@ def make_figures(
     runs: pd.DataFrame,
     outputs: Mapping[str, str | Path],
     *,
+    material: MaterialSettings,
     temp_K: int | None = None,
     manifest: str | Path | None = None,
     pair_reference: str | Path | None = None,
@@ -321,6 +335,9 @@ def make_figures(
     outputs
         The file of each figure and format, by output name ``<name>_<ext>`` (``fig3_corr_vs_stability_png``;
         :func:`gnnff_stability.paths.figure_files`, a rule's ``output``). Parent directories are created.
+    material
+        The species (RDF panels per pair, snapshot colours per type, pair-force panels), the OOD axis
+        of the ratio labels and the reference potential's name in legends.
     temp_K
         Set-point temperature to show; default the lowest one in ``runs`` (the paper: 1200 K).
     manifest
@@ -335,7 +352,8 @@ def make_figures(
         The files written.
     """
     runs = pd.DataFrame(runs).reset_index(drop=True)
-    res = collect_results(runs)
+    res = collect_results(runs, material=material)
+    axis = ratio_axis(material)
     for col in ("sn", "dump"):
         res[col] = runs[col] if col in runs else None
     res["rdf_csv"] = (
@@ -351,13 +369,13 @@ def make_figures(
                          f"{list(FIGURE_NAMES)} and format of {list(FIGURE_FORMATS)}")
     out = outputs
     written: list[Path] = []
-    written += _save(fig_corr_vs_stability(res, baselines, temp), out, "fig3_corr_vs_stability")
-    written += _fig_rdf(res, baselines, temp, out)
-    written += _fig_sn(res, baselines, temp, out)
-    written += _fig_snapshots(res, temp, out)
+    written += _save(fig_corr_vs_stability(res, baselines, temp, axis=axis), out, "fig3_corr_vs_stability")
+    written += _fig_rdf(res, baselines, temp, out, material)
+    written += _fig_sn(res, baselines, temp, out, axis)
+    written += _fig_snapshots(res, temp, out, material)
     written += _fig_outcomes(res, out)
     res["pair"] = runs["pair"] if "pair" in runs else None
-    written += fig_pair_interaction(res, pair_reference, out, _save)
+    written += fig_pair_interaction(res, pair_reference, out, _save, material=material)
     if manifest is not None:
         Path(manifest).parent.mkdir(parents=True, exist_ok=True)
         Path(manifest).write_text("".join(f"{p}\n" for p in written))

@@ -10,7 +10,9 @@ from typing import Any
 import pandas as pd
 
 from gnnff_stability.families import model_label
-from gnnff_stability.species import PAIR_LABELS
+from gnnff_stability.settings import MaterialSettings
+
+from .labels import ratio_axis
 
 __all__ = ["MISSING_MD", "table_markdown", "to_markdown"]
 
@@ -119,8 +121,10 @@ def _ratio_label(ratio: str) -> str:
     return "1:" + (text[:-1] if text.endswith("0") else text)
 
 
-def table_markdown(name: str, df: pd.DataFrame, ratios: Sequence[str]) -> str:
-    """The markdown of table ``name`` (one of :data:`gnnff_stability.paths.TABLE_NAMES`)."""
+def table_markdown(name: str, df: pd.DataFrame, ratios: Sequence[str], *, material: MaterialSettings) -> str:
+    """The markdown of table ``name`` (one of :data:`gnnff_stability.paths.TABLE_NAMES`); Table A4's
+    ratio column is headed by the material's OOD axis (``"Hf:O"``) and its distance columns by its pair
+    labels (``material.pair_labels``)."""
     keys = [("model", _model_col), ("L", _int_col("layers")),
             ("method", _col("method", kind="text"))]
     temp = [("T_set K", _int_col("temp_K"))]
@@ -165,7 +169,7 @@ def table_markdown(name: str, df: pd.DataFrame, ratios: Sequence[str]) -> str:
                  "(benchmarks/bench_corr_overhead.py, bench_stabilisers.py; figures.overhead_benchmark), "
                  "at the benchmark's model size and device" + _bench_where(df) + ".")
     elif name == "tableA4":
-        spec = keys + [("seed", _int_col("seed")), ("Hf:O", lambda r: _ratio_label(r["ratio"])),
+        spec = keys + [("seed", _int_col("seed")), (ratio_axis(material), lambda r: _ratio_label(r["ratio"])),
                        ("cell", _int_col("cell_seed")),
                        ("T_set K", _int_col("temp_K")), ("v", _int_col("vseed")),
                        ("crash", _col("crashed", kind="yn")),
@@ -176,7 +180,7 @@ def table_markdown(name: str, df: pd.DataFrame, ratios: Sequence[str]) -> str:
                        (paper, _col("temp_mean_K_paper", 0, "num")),
                        ("max force eV/Å", _col("fmax_eV_per_A", 3, "num")),
                        (paper, _col("fmax_eV_per_A_paper", 3, "num"))]
-        for p, label in PAIR_LABELS.items():
+        for p, label in material.pair_labels.items():
             spec += [(f"{label} Å", _col(f"rmin_{p}_A", 2, "num")),
                      (paper, _col(f"rmin_{p}_A_paper", 1, "num"))]
         spec += [("Corr value", _col("corr_value", 4, "num")),

@@ -1,7 +1,7 @@
 """The classification of every run at a glance: a figure (a grid coloured stable / fail / crash) and
 one summary line per run for the console.
 
-Rows are trained models (model, layers, method), columns are cells and temperatures (Hf:O ratio, T_set);
+Rows are trained models (model, layers, method), columns are cells and temperatures (ratio, T_set);
 a cell of several runs (seeds, vacancy draws, velocity seeds) shows the share of each class.
 """
 
@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from gnnff_stability.families import model_label
+
+from .labels import axis_of_config, ratio_label
 
 __all__ = ["CLASS_COLOURS", "outcome_grid", "run_summary_lines"]
 
@@ -42,7 +44,7 @@ def outcome_grid(res: pd.DataFrame) -> tuple[list[str], list[str], np.ndarray, l
     Returns
     -------
     rows, columns, colours, labels
-        Row labels (model L method), column labels (Hf:O, T), an RGB array ``[n_rows, n_cols, 3]``
+        Row labels (model L method), column labels (``1:<ratio>, <T> K``), an RGB array ``[n_rows, n_cols, 3]``
         mixing the class colours by the share of runs in each class, and the cell texts
         (``"stable"``, ``"crash 2/3"``, ...).
     """
@@ -72,8 +74,9 @@ def outcome_grid(res: pd.DataFrame) -> tuple[list[str], list[str], np.ndarray, l
     return rows, columns, colours, labels
 
 
-def run_summary_lines(table_a4: pd.DataFrame) -> list[str]:
-    """One line per run from Table A4 (``tableA4.csv``): its keys, classification, S_index, mean T."""
+def run_summary_lines(table_a4: pd.DataFrame, *, axis: str) -> list[str]:
+    """One line per run from Table A4 (``tableA4.csv``): its keys, classification, S_index, mean T; the
+    cell's ratio printed along ``axis`` (:func:`~.labels.ratio_axis`: ``"Hf:O 1:1.55"``)."""
 
     def number(value: Any, fmt: str) -> str:
         return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else fmt.format(value)
@@ -85,23 +88,27 @@ def run_summary_lines(table_a4: pd.DataFrame) -> list[str]:
             outcome = f"crash at step {int(r['crash_step'])}"
         lines.append(
             f"{model_label(r['model'], r['family'])} L{r['layers']} {r['method']} seed {r['seed']} "
-            f"Hf:O 1:{float(r['ratio']):g} cell {r.get('cell_seed', 0)} {r['temp_K']} K v{r['vseed']}: "
+            f"{ratio_label(axis, r['ratio'])} cell {r.get('cell_seed', 0)} {r['temp_K']} K v{r['vseed']}: "
             f"{outcome}, S {number(r.get('s_index'), '{:.4f}')}, T {number(r.get('temp_mean_K'), '{:.4g}')} K"
         )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gnnff_stability.report.outcomes results/demo/tables/tableA4.csv``: print the run lines."""
-    import sys  # noqa: PLC0415
+    """``python -m gnnff_stability.report.outcomes results/demo/tables/tableA4.csv [--config FILE]``: print
+    the run lines (ratios along the configuration's material axis; ``ratio`` without ``--config``)."""
+    import argparse  # noqa: PLC0415
 
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        raise SystemExit("usage: python -m gnnff_stability.report.outcomes <tableA4.csv>")
-    path = Path(args[0])
+    parser = argparse.ArgumentParser(prog="python -m gnnff_stability.report.outcomes",
+                                     description="One line per run of a campaign's Table A4.")
+    parser.add_argument("table_a4", type=Path, help="a campaign's tableA4.csv")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the campaign's configuration (its material names the ratio axis)")
+    args = parser.parse_args(argv)
+    path = args.table_a4
     if not path.exists():
         raise SystemExit(f"{path} does not exist: run the campaign first")
-    for line in run_summary_lines(pd.read_csv(path)):
+    for line in run_summary_lines(pd.read_csv(path), axis=axis_of_config(args.config)):
         print(line)  # noqa: T201 (a console entry point)
     return 0
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gnnff_stability import paths
+from gnnff_stability.settings import MaterialSettings
 
 from .collect import run_files
 from .figures import make_figures
@@ -29,6 +30,7 @@ def regenerate_outputs(
     available: Iterable[str],
     outputs: Mapping[str, str | Path],
     campaign: str,
+    material: MaterialSettings,
     temp_K: int | None = None,
     overhead_benchmark: str | Path | Sequence[str | Path] = (),
 ) -> dict[str, Any]:
@@ -46,6 +48,8 @@ def regenerate_outputs(
         :func:`~gnnff_stability.paths.figure_files`).
     campaign
         The campaign whose results root holds the results.
+    material
+        The material (per-pair columns and panels, ratio labels; :func:`~.tables.build_tables`).
     temp_K
         Set-point temperature of the one-temperature figures (``figures.temp_K``; None: the lowest).
     overhead_benchmark
@@ -61,8 +65,8 @@ def regenerate_outputs(
     table = run_files(runs, available, campaign)
     scored = int(table["score"].notna().sum())
     logger.info("%d of %d runs have a stability score", scored, len(table))
-    tables = build_tables(table, outputs, overhead_benchmark=overhead_benchmark)
+    tables = build_tables(table, outputs, material=material, overhead_benchmark=overhead_benchmark)
     pair_reference = paths.bind(campaign).PAIR_REFERENCE
     reference = pair_reference if str(Path(pair_reference)) in {str(Path(p)) for p in available} else None
-    figures = make_figures(table, outputs, temp_K=temp_K, pair_reference=reference)
+    figures = make_figures(table, outputs, material=material, temp_K=temp_K, pair_reference=reference)
     return {"tables": tables, "figures": figures, "n_scored": scored}

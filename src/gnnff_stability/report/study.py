@@ -44,7 +44,9 @@ import numpy as np
 import pandas as pd
 
 from gnnff_stability.families import model_label
+from gnnff_stability.settings import MaterialSettings
 
+from .labels import axis_of_config, ratio_axis
 from .intervals import hierarchical_bootstrap, newcombe_interval, paired_interval, t_interval, wilson_interval
 from .power import paired_mde, schoenfeld_mde, share_sd_diff
 from .survival import (
@@ -270,9 +272,10 @@ def _ci(value: float, lo: float, hi: float, fmt: str) -> str:
     return f"{format(value, fmt)} [{format(lo, fmt)}, {format(hi, fmt)}]"
 
 
-def study_markdown(table: pd.DataFrame) -> str:
-    """The study table (:func:`study_table`) as markdown."""
-    head = ["model", "Hf:O", "T K", "arms", "runs", "events", "HR [95 %]", "Δ failure T K [95 %]",
+def study_markdown(table: pd.DataFrame, *, axis: str) -> str:
+    """The study table (:func:`study_table`) as markdown; the ratio column headed by ``axis``
+    (:func:`~.labels.ratio_axis`, ``"Hf:O"``)."""
+    head = ["model", axis, "T K", "arms", "runs", "events", "HR [95 %]", "Δ failure T K [95 %]",
             "Δ unstable [95 %]", "ΔS [95 %]", "MDE (HR / Δ unstable / Δ T K)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table.to_dict("records"):
@@ -297,12 +300,13 @@ def study_markdown(table: pd.DataFrame) -> str:
 
 
 def write_study(table_a4: pd.DataFrame, baseline: str, methods: Sequence[str],
-                out: str | Path | Mapping[str, str | Path], *, dt_fs: float, steps_planned: int,
+                out: str | Path | Mapping[str, str | Path], *, axis: str, dt_fs: float, steps_planned: int,
                 table_s1: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write ``study.csv``, ``study.md`` and ``km.png`` (Kaplan-Meier per arm and cell).
 
     ``out`` is a folder (the three files go in it) or the declared file of each, by name ``csv``,
-    ``md``, ``km`` (a rule's ``output``: :data:`gnnff_stability.paths.STUDY_FILES`).
+    ``md``, ``km`` (a rule's ``output``: :data:`gnnff_stability.paths.STUDY_FILES`). ``axis`` labels the
+    ratio (:func:`~.labels.ratio_axis`, ``"Hf:O"``).
     """
     if isinstance(out, Mapping):
         missing = sorted({"csv", "md", "km"} - set(out))
@@ -316,14 +320,15 @@ def write_study(table_a4: pd.DataFrame, baseline: str, methods: Sequence[str],
     table = study_table(table_a4, baseline, methods, dt_fs=dt_fs, steps_planned=steps_planned,
                         table_s1=table_s1)
     table.to_csv(paths["csv"], index=False)
-    paths["md"].write_text("## Study table\n\n" + study_markdown(table) + "\n")
+    paths["md"].write_text("## Study table\n\n" + study_markdown(table, axis=axis) + "\n")
     endpoints = run_endpoints(table_a4, dt_fs=dt_fs, steps_planned=steps_planned)
-    kaplan_meier_figure(endpoints, paths["km"], methods=[baseline, *methods])
+    kaplan_meier_figure(endpoints, paths["km"], axis=axis, methods=[baseline, *methods])
     return paths
 
 
 def write_campaign_study(table_a4: str | Path, table_s1: str | Path | None, outputs: Mapping[str, str | Path], *,
-                         arms: Sequence[Any], md: Mapping[str, Any]) -> dict[str, Path]:
+                         arms: Sequence[Any], md: Mapping[str, Any],
+                         material: MaterialSettings) -> dict[str, Path]:
     """:func:`write_study` from a campaign's table files (the ``study_report`` rule).
 
     Parameters
@@ -337,6 +342,8 @@ def write_campaign_study(table_a4: str | Path, table_s1: str | Path | None, outp
         ``(baseline, [methods])`` (:func:`gnnff_stability.grid.study_arms`).
     md
         The ``md`` block (``dt_fs``, ``steps``: the time axis and the censoring time).
+    material
+        The material whose OOD axis labels the ratio.
     """
     baseline, methods = arms[0], list(arms[1])
     s1 = None
@@ -344,13 +351,13 @@ def write_campaign_study(table_a4: str | Path, table_s1: str | Path | None, outp
         s1 = pd.read_csv(table_s1)
         if s1.empty or "ramp_failure_kinetic_K" not in s1.columns:
             s1 = None
-    return write_study(pd.read_csv(table_a4), baseline, methods, outputs, dt_fs=float(md["dt_fs"]),
-                       steps_planned=int(md["steps"]), table_s1=s1)
+    return write_study(pd.read_csv(table_a4), baseline, methods, outputs, axis=ratio_axis(material),
+                       dt_fs=float(md["dt_fs"]), steps_planned=int(md["steps"]), table_s1=s1)
 
 
-def contrast_markdown(table: pd.DataFrame, baseline: str, method: str) -> str:
-    """A readable markdown table of :func:`method_contrast`'s output."""
-    head = ["model", "Hf:O", "T K", f"runs (seeds) {baseline} / {method}", f"unstable {baseline} [95 %]",
+def contrast_markdown(table: pd.DataFrame, baseline: str, method: str, *, axis: str) -> str:
+    """A readable markdown table of :func:`method_contrast`'s output; the ratio column headed by ``axis``."""
+    head = ["model", axis, "T K", f"runs (seeds) {baseline} / {method}", f"unstable {baseline} [95 %]",
             f"unstable {method} [95 %]", "Δ unstable [95 %]", f"S {baseline}", f"S {method}", "ΔS [95 %]"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table.to_dict("records"):
@@ -387,17 +394,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a folder for study.csv, study.md and km.png (needs --dt-fs and --steps)")
     parser.add_argument("--table-s1", type=Path, default=None,
                         help="the campaign's tableS1.csv (the ramp's failure temperature)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the campaign's configuration (its material names the ratio axis; default 'ratio')")
     args = parser.parse_args(argv)
+    axis = axis_of_config(args.config)
     if not args.table_a4.exists():
         raise SystemExit(f"{args.table_a4} does not exist: run the campaign (make_tables) first")
     table_a4 = pd.read_csv(args.table_a4)
     table = method_contrast(table_a4, args.baseline, args.method)
-    sys.stdout.write(contrast_markdown(table, args.baseline, args.method) + "\n")
+    sys.stdout.write(contrast_markdown(table, args.baseline, args.method, axis=axis) + "\n")
     if args.out is not None:
         if args.dt_fs is None or args.steps is None:
             raise SystemExit("--out needs --dt-fs and --steps (the campaign's md.dt_fs and md.steps)")
         s1 = pd.read_csv(args.table_s1) if args.table_s1 is not None else None
-        paths = write_study(table_a4, args.baseline, [args.method], args.out, dt_fs=args.dt_fs,
+        paths = write_study(table_a4, args.baseline, [args.method], args.out, axis=axis, dt_fs=args.dt_fs,
                             steps_planned=args.steps, table_s1=s1)
         sys.stdout.write("\n" + paths["md"].read_text())
     return 0

@@ -51,6 +51,8 @@ import pandas as pd  # noqa: E402
 
 from gnnff_stability.families import model_label  # noqa: E402
 
+from .labels import ratio_label  # noqa: E402
+
 __all__ = ["CELL_KEYS", "EVENT_CLASSES", "MIN_CLUSTERS", "hazard_ratio", "kaplan_meier",
            "kaplan_meier_figure", "run_endpoints"]
 
@@ -198,8 +200,8 @@ def hazard_ratio(endpoints: pd.DataFrame, baseline: str, method: str, *,
     return out
 
 
-def kaplan_meier_figure(endpoints: pd.DataFrame, path: str | Path, *, methods: Sequence[str] | None = None,
-                        level: float = 0.95) -> Path:
+def kaplan_meier_figure(endpoints: pd.DataFrame, path: str | Path, *, axis: str,
+                        methods: Sequence[str] | None = None, level: float = 0.95) -> Path:
     """Kaplan-Meier curves of every arm with their pointwise bands, one panel per cell (PNG).
 
     Parameters
@@ -208,6 +210,8 @@ def kaplan_meier_figure(endpoints: pd.DataFrame, path: str | Path, *, methods: S
         :func:`run_endpoints` of a campaign.
     path
         The figure's path (its suffix picks the format).
+    axis
+        The ratio's axis in the panel titles (:func:`~.labels.ratio_axis`, ``"Hf:O"``).
     methods
         Arms to draw, in this order (default: every method, sorted).
     """
@@ -235,7 +239,7 @@ def kaplan_meier_figure(endpoints: pd.DataFrame, path: str | Path, *, methods: S
                             alpha=0.2, linewidth=0)
         model, layers, ratio, temp = cell
         family = sub["family"].iloc[0] if "family" in sub else model
-        ax.set_title(f"{model_label(model, family)} L{int(layers)}, Hf:O 1:{float(ratio):g}, {int(temp)} K",
+        ax.set_title(f"{model_label(model, family)} L{int(layers)}, {ratio_label(axis, ratio)}, {int(temp)} K",
                      fontsize=9)
         ax.set_xlabel("time, ps")
         ax.set_ylim(-0.02, 1.02)

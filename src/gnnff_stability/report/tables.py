@@ -14,7 +14,10 @@ Conventions
   n < 2) and ``_n``. Booleans (crashed, atoms lost) are reported as the fraction of runs.
 - Every MD table has one row per set-point temperature (``temp_K``); the paper reports 1200 K.
 - ``<quantity>_paper`` columns hold the published value (from ``report/paper_reference.csv``) for
-  the cells that have a counterpart in the paper. Which paper row a method stands for is resolved
+  the cells that have a counterpart in the paper (only for the paper's material, HfO2: another
+  material's tables leave them empty and show only its own ratios).
+- Per-pair columns (``rmin_<pair>_A``) and the ratio's axis label come from the material
+  (:class:`~gnnff_stability.settings.MaterialSettings`). Which paper row a method stands for is resolved
   once, in the run table (:func:`gnnff_stability.grid.method_role`: columns ``paper_main``,
   ``paper_table4``, ``paper_tableA1``, ``paper_tableA3``); the tables only read those columns.
 """
@@ -30,8 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gnnff_stability.data.hfo2 import HFO2_SPECIES
 from gnnff_stability.grid import METHOD_COLUMNS, TRAIN_KEYS
 from gnnff_stability.paths import TABLE_FORMATS, TABLE_NAMES
+from gnnff_stability.settings import MaterialSettings
 
 from .beyond import table_s1, table_s1_markdown
 from .collect import KEY_COLUMNS, bootstrap_mean, collect_results
@@ -39,11 +44,17 @@ from .markdown import table_markdown
 from .overhead import benchmark_mode, benchmark_overhead, read_overhead_benchmark
 from .paper import PaperValues, paper_reference
 
-__all__ = ["PAPER_RATIOS", "TABLE_NAMES", "build_tables"]
+__all__ = ["PAPER_RATIOS", "TABLE_NAMES", "build_tables", "is_paper_material"]
 
 logger = logging.getLogger(__name__)
 
+#: The paper's cells (HfO2), shown in the tables of an HfO2 campaign whether or not it ran them.
 PAPER_RATIOS: tuple[str, ...] = ("1.10", "1.55", "2.00")
+
+
+def is_paper_material(material: MaterialSettings) -> bool:
+    """Whether the paper's published values describe this material (its species are HfO2's)."""
+    return tuple(material.species) == tuple(HFO2_SPECIES)
 
 
 def _run_label(classification: Any, crash_step: Any) -> str | None:
@@ -80,9 +91,22 @@ def _stat(row: dict, name: str, values: Iterable[float], seed: int) -> None:
     row[name], row[f"{name}_lo"], row[f"{name}_hi"], row[f"{name}_n"] = mean, lo, hi, n
 
 
-def _ratios(res: pd.DataFrame) -> list[str]:
+def _ratios(res: pd.DataFrame, paper_ratios: Iterable[str]) -> list[str]:
     found = {r for r in res["ratio"].dropna().unique()}
-    return sorted(found | set(PAPER_RATIOS), key=float)
+    return sorted(found | set(paper_ratios), key=float)
+
+
+class _PaperCells(PaperValues):
+    """The paper's values and cells where the material is the paper's; none (NaN) for another material."""
+
+    def __init__(self, material: MaterialSettings) -> None:
+        self.applies = is_paper_material(material)
+        ref = paper_reference()
+        super().__init__(ref if self.applies else ref.iloc[:0])
+
+    def ratios(self, res: pd.DataFrame) -> list[str]:
+        """The ratio tokens of the tables: those of ``res`` and, for the paper's material, the paper's."""
+        return _ratios(res, PAPER_RATIOS if self.applies else ())
 
 
 def _temps(res: pd.DataFrame) -> list[Any]:
@@ -154,7 +178,7 @@ def _table1(res, paper, seed):
             _train_stats(row, _train_cell(train, model, layers, method), seed)
             for q in ("fmae_meV_per_A", "emae_meV_per_atom"):
                 row[f"{q}_paper"] = paper.value("table1", fam, layers, "baseline", q)
-            for ratio in _ratios(res):
+            for ratio in paper.ratios(res):
                 cell = _md_cell(res, model, layers, method, ratio, temp)
                 row[f"outcome_{ratio}"] = _outcome(cell)
                 _stat(row, f"s_index_{ratio}", cell["s_index"], seed)
@@ -181,7 +205,7 @@ def _table2(res, paper, seed):
                 row[f"{q}_diff"] = row[q] - bootstrap_mean(bsub[q])[0]
             for q in ("corr_value", "fmae_meV_per_A", "emae_meV_per_atom"):
                 row[f"{q}_paper"] = paper.value("table2", fam, layers, pm, q)
-            for ratio in _ratios(res):
+            for ratio in paper.ratios(res):
                 cell = _md_cell(res, model, layers, method, ratio, temp)
                 _stat(row, f"s_index_{ratio}", cell["s_index"], seed)
                 row[f"s_index_{ratio}_paper"] = paper.value("table2", fam, layers, pm, "s_index",
@@ -234,7 +258,7 @@ def _ablation(res, paper, seed, *, table, family, key_column, physical, train_qs
             _train_stats(row, _train_cell(train, model, layers, method), seed, train_qs)
             for q in train_qs:
                 row[f"{q}_paper"] = paper.value(table, family, layers, key, q)
-            for ratio in _ratios(res):
+            for ratio in paper.ratios(res):
                 cell = _md_cell(res, model, layers, method, ratio, temp)
                 qs = ("crashed", "atoms_lost", "temp_mean_K", "s_index") if physical else (
                     "crashed", "s_index")
@@ -246,10 +270,10 @@ def _ablation(res, paper, seed, *, table, family, key_column, physical, train_qs
     return pd.DataFrame(rows)
 
 
-def _tableA4(res, paper, seed):
+def _tableA4(res, paper, seed, pair_names):
     rows = []
-    qs = ("crashed", "atoms_lost", "temp_mean_K", "temp_max_K", "fmax_eV_per_A", "rmin_HfHf_A",
-          "rmin_HfO_A", "rmin_OO_A", "s_index")
+    qs = ("crashed", "atoms_lost", "temp_mean_K", "temp_max_K", "fmax_eV_per_A",
+          *(f"rmin_{p}_A" for p in pair_names), "s_index")
     extra = ("ttf_legato_steps", "ttf_arena_fraction", "steps_done", "fail_step", "js_mean", "mae_mean")
     order = res.sort_values(list(KEY_COLUMNS), key=lambda s: s.astype(str))
     for rec in order.to_dict("records"):
@@ -273,6 +297,7 @@ def _tableA4(res, paper, seed):
 
 
 def build_tables(runs: pd.DataFrame, outputs: Mapping[str, str | Path], *,
+                 material: MaterialSettings,
                  seed: int = 0,
                  overhead_benchmark: str | Path | Sequence[str | Path] = ()) -> dict[str, pd.DataFrame]:
     """Build Tables 1-4, A1-A4 and S1 (:mod:`.beyond`) and write each to its declared CSV and markdown file.
@@ -286,6 +311,10 @@ def build_tables(runs: pd.DataFrame, outputs: Mapping[str, str | Path], *,
         The file of each table and format, by output name ``<name>_<ext>`` (``table2_csv``,
         ``table2_md``; :func:`gnnff_stability.paths.table_files`, a rule's ``output``). Parent
         directories are created.
+    material
+        The species and OOD axis: Table A4's ``rmin_<pair>_A`` columns (``material.pair_names``), the
+        markdown's pair labels and ratio axis, and whether the paper's values apply
+        (:func:`is_paper_material`).
     seed
         Seed of the bootstrap generator.
     overhead_benchmark
@@ -301,8 +330,8 @@ def build_tables(runs: pd.DataFrame, outputs: Mapping[str, str | Path], *,
     if missing:
         raise ValueError(f"no output file given for table(s) {missing}; expected one per name of "
                          f"{list(TABLE_NAMES)} and format of {list(TABLE_FORMATS)}")
-    res = collect_results(pd.DataFrame(runs))
-    paper = PaperValues(paper_reference())
+    res = collect_results(pd.DataFrame(runs), material=material)
+    paper = _PaperCells(material)
     tables = {
         "table1": _table1(res, paper, seed),
         "table2": _table2(res, paper, seed),
@@ -318,10 +347,10 @@ def build_tables(runs: pd.DataFrame, outputs: Mapping[str, str | Path], *,
         "tableA3": _ablation(res, paper, seed, table="tableA3", family="allegro",
                              key_column="paper_tableA3", physical=True,
                              train_qs=("fmae_meV_per_A", "emae_meV_per_atom")),
-        "tableA4": _tableA4(res, paper, seed),
+        "tableA4": _tableA4(res, paper, seed, material.pair_names),
         "tableS1": table_s1(pd.DataFrame(runs)),
     }
-    ratios = _ratios(res)
+    ratios = paper.ratios(res)
     for name, df in tables.items():
         if df.columns.empty:
             df = tables[name] = pd.DataFrame(columns=["model", "family", "layers", "method"])
@@ -329,6 +358,8 @@ def build_tables(runs: pd.DataFrame, outputs: Mapping[str, str | Path], *,
         for path in (csv, md):
             path.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(csv, index=False)
-        md.write_text(table_s1_markdown(df) if name == "tableS1" else table_markdown(name, df, ratios))
+        text = (table_s1_markdown(df) if name == "tableS1"
+                else table_markdown(name, df, ratios, material=material))
+        md.write_text(text)
         logger.info("wrote %s and %s (%d rows)", csv, md, len(df))
     return tables
