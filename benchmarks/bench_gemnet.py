@@ -33,7 +33,7 @@ import torch
 # benchmarks/ is on sys.path
 from bench_corr_overhead import SMOKE, TYPES, apply_smoke, batches, bench, build, model_spec, run_block, synthetic_frames
 
-from gnnff_stability.data.structures import monoclinic_hfo2
+from gnnff_stability.data.hfo2 import monoclinic_hfo2
 
 #: rows of part 1: label -> (family, config of bench_corr_overhead.CONFIGS, layers; None: the config's largest)
 NEQUIP_PAPER, NEQUIP_DEMO = "NequIP paper (Table A5)", "NequIP embedded"

@@ -1,10 +1,25 @@
-"""Shared fixtures of the data-stage tests (structures, COMB labels, SAMD23 reader, reference MD)."""
+"""Shared fixtures of the data-stage tests (structures, COMB labels, SAMD23 reader, reference MD, SiC)."""
 
 from __future__ import annotations
 
 import pytest
+from data.sic_material import sic_config
 
-from gnnff_stability.data.structures import monoclinic_hfo2
+from gnnff_stability.data.hfo2 import monoclinic_hfo2
+from gnnff_stability.settings import MaterialSettings
+
+@pytest.fixture(scope="session")
+def sic():
+    """The SiC material (species Si, C; zincblende a 4.36 Å; Tersoff SiC.tersoff)."""
+    return MaterialSettings.from_config(sic_config()["material"])
+
+
+@pytest.fixture(scope="session")
+def hfo2():
+    """HfO2, the default material."""
+    from partial_settings import partial  # noqa: PLC0415
+
+    return partial(MaterialSettings)
 
 
 @pytest.fixture(scope="session")

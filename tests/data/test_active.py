@@ -55,7 +55,7 @@ def _run(tmp_path: Path, name: str, steps: list[int], classification: str, *, cr
     return {"run": name, **{k: str(v) for k, v in files.items()}}
 
 
-def test_selection_is_the_window_before_the_crash_and_the_last_complete_snapshot(tmp_path):
+def test_selection_is_the_window_before_the_crash_and_the_last_complete_snapshot(tmp_path, hfo2):
     # dump every 10 steps up to 40, then a truncated snapshot; crash at step 47; window 20 steps:
     # 27 <= step < 47 gives 30 and 40, and 40 is also the last complete snapshot at or before 47
     crash = _run(tmp_path, "crash", [0, 10, 20, 30, 40], "crash", crash_step=47, truncated=True)
@@ -69,7 +69,7 @@ def test_selection_is_the_window_before_the_crash_and_the_last_complete_snapshot
 
     settings = _active({"harvest": {"window_steps": 20, "max_frames": None}}).harvest
     stable = _run(tmp_path, "stable", list(range(0, 101, 10)), "stable")
-    frames, summary = harvest_frames([crash, stable, fail], settings, al_round=0)
+    frames, summary = harvest_frames([crash, stable, fail], settings, hfo2.species, al_round=0)
     assert [(a.info["source_run"], a.info["source_step"]) for a in frames] == [
         ("crash", 30), ("crash", 40), ("fail", 30), ("fail", 40), ("fail", 50)]
     assert summary["outcomes"] == {"crash": 1, "stable": 1, "fail": 1} and summary["n_selected"] == 5
@@ -81,15 +81,15 @@ def test_selection_is_the_window_before_the_crash_and_the_last_complete_snapshot
 
     # the cap keeps the frames nearest their failure: crash 40 (7 steps), fail 50 (0), fail 40 (10)
     capped = _active({"harvest": {"window_steps": 20, "max_frames": 3}}).harvest
-    frames, summary = harvest_frames([crash, stable, fail], capped)
+    frames, summary = harvest_frames([crash, stable, fail], capped, hfo2.species)
     assert [(a.info["source_run"], a.info["source_step"]) for a in frames] == [
         ("crash", 40), ("fail", 40), ("fail", 50)]
     assert summary["n_candidates"] == 5
     # only crashes when asked
     only_crash = _active({"harvest": {"window_steps": 20, "outcomes": ["crash"]}}).harvest
-    assert {a.info["source_run"] for a in harvest_frames([crash, fail], only_crash)[0]} == {"crash"}
+    assert {a.info["source_run"] for a in harvest_frames([crash, fail], only_crash, hfo2.species)[0]} == {"crash"}
     # every run stable: nothing harvested
-    assert harvest_frames([stable], settings)[0] == []
+    assert harvest_frames([stable], settings, hfo2.species)[0] == []
 
 
 def test_committee_keeps_exactly_the_frames_between_the_trust_levels():
@@ -108,17 +108,17 @@ def test_committee_keeps_exactly_the_frames_between_the_trust_levels():
         committee_mask(d, 0.5, 0.1)
 
 
-def test_comb_labels_equal_an_independent_comb_single_point(tmp_path, mono96):
+def test_comb_labels_equal_an_independent_comb_single_point(tmp_path, mono96, hfo2):
     from gnnff_stability.data.comb import comb_single_point, force_consistent_energy
     from gnnff_stability.data.structures import to_lammps_frame, write_lammps_data
 
     start = to_lammps_frame(mono96)
-    cell_data = write_lammps_data(start, tmp_path / "cell.data")
+    cell_data = write_lammps_data(start, tmp_path / "cell.data", hfo2.species, hfo2.masses)
     frame = start.copy()
     frame.positions += np.random.default_rng(0).normal(0.0, 0.05, frame.positions.shape)
     frame.info.update(source_run="run0", source_step=40, failure_step=47, source_outcome="crash", al_round=0)
     comb = partial(CombSettings)
-    labelled, summary = label_harvest([frame], "comb", comb, {"run0": cell_data})
+    labelled, summary = label_harvest([frame], "comb", comb, hfo2, {"run0": cell_data})
     assert summary["reference_calls"] == 1 and summary["label"] == "comb"
     (atoms,) = labelled
     assert {k: atoms.info[k] for k in ("source_run", "source_step")} == {"source_run": "run0", "source_step": 40}
@@ -181,7 +181,7 @@ def test_harvest_runs_are_marked_and_disjoint_from_the_evaluation_cells_and_seed
     assert set(runs.loc[runs["method"] == "al", "stabilisers"]) == {"active"}
 
 
-def test_a_labeller_command_reads_and_writes_extended_xyz(tmp_path):
+def test_a_labeller_command_reads_and_writes_extended_xyz(tmp_path, hfo2):
     # the worked example of docs/stabilisers.md: a script that labels with an ASE calculator (Lennard-Jones here)
     script = tmp_path / "label_lj.py"
     script.write_text(
@@ -197,7 +197,7 @@ def test_a_labeller_command_reads_and_writes_extended_xyz(tmp_path):
     for k, atoms in enumerate(frames):
         atoms.info.update(source_run="r", source_step=10 * k)
     spec = f"command:{sys.executable} {script} {{input}} {{output}}"
-    labelled, summary = label_harvest(frames, spec, partial(CombSettings))
+    labelled, summary = label_harvest(frames, spec, partial(CombSettings), hfo2)
     assert summary["reference_calls"] == 2
     from ase.calculators.lj import LennardJones
 
@@ -206,3 +206,20 @@ def test_a_labeller_command_reads_and_writes_extended_xyz(tmp_path):
         assert new.get_potential_energy() == pytest.approx(atoms.get_potential_energy(), abs=1e-6)
         np.testing.assert_allclose(new.get_forces(), atoms.get_forces(), atol=1e-6)
         assert new.info["source_step"] == atoms.info["source_step"] and new.info["label"] == spec
+
+
+def test_reference_labels_of_a_pair_style_material(sic):
+    """``active.label: reference`` labels harvested SiC frames with the material's pair style, provenance kept."""
+    from gnnff_stability.data.pair_potential import pair_style_single_point
+    from gnnff_stability.data.structures import build_crystal
+
+    frame = build_crystal(sic, (1, 1, 1))
+    frame.positions += np.random.default_rng(3).normal(0.0, 0.05, frame.positions.shape)
+    frame.info.update(source_run="r", source_step=20, failure_step=25, source_outcome="fail", al_round=0)
+    labelled, summary = label_harvest([frame], "reference", partial(CombSettings), sic)
+    assert summary["reference_calls"] == 1 and summary["label"] == "reference"
+    assert summary["weights_file"].endswith("SiC.tersoff")
+    energy, forces = pair_style_single_point(frame, sic)
+    assert labelled[0].get_potential_energy() == pytest.approx(energy, abs=1e-8)
+    np.testing.assert_allclose(labelled[0].get_forces(), forces, atol=1e-8)
+    assert labelled[0].info["source_step"] == 20 and labelled[0].info["label"] == "reference"

@@ -15,10 +15,11 @@ from gnnff_stability.data.comb import (
     comb_single_point,
     force_consistent_energy,
     initial_charges,
+    write_comb_data,
 )
+from gnnff_stability.data.hfo2 import HFO2_SPECIES, cubic_hfo2, remove_oxygen
 from gnnff_stability.data.reference import COMB_SOURCE, make_reference_data, split_frames
 from gnnff_stability.data.sampling import generate_comb_frames
-from gnnff_stability.data.structures import cubic_hfo2, remove_oxygen, write_lammps_data
 from gnnff_stability.settings import CombSettings, DataSettings
 from partial_settings import partial
 
@@ -136,8 +137,8 @@ def test_oxygen_deficient_cell_converges(mono96):
 def rattled_cubic(tmp_path_factory):
     """A COMB session on the cubic cell, with a reference and two rattled configurations."""
     tmp = tmp_path_factory.mktemp("comb")
-    cell = write_lammps_data(cubic_hfo2((2, 2, 2)), tmp / "cell.data")
-    comb = CombSession(cell, comb_ffield(tmp, False))
+    cell = write_comb_data(cubic_hfo2((2, 2, 2)), tmp / "cell.data")
+    comb = CombSession(cell, comb_ffield(tmp, False), HFO2_SPECIES)
     rng = np.random.default_rng(7)
     x0 = comb.positions
     x1 = x0 + rng.normal(0, 0.08, x0.shape)
@@ -204,7 +205,7 @@ def test_split_counts_and_seed():
         ({"n_frames": 10, "temps_K": [600, 900, 1200, 1500, 1800, 2100]},
          "n_frames = 10 is fewer than the 12"),
         ({"dt_fs": 0.0}, "data.comb.dt_fs"),
-        ({"extra_ratios": [2.5]}, "data.comb.extra_ratios.0"),
+        ({"extra_ratios": [2.5]}, "data.comb.extra_ratios: ratio 2.5 cannot be built"),
         ({"bogus": 1}, "unknown key 'bogus'"),
     ],
 )
@@ -213,16 +214,24 @@ def test_comb_settings_are_checked(change, match):
         generate_comb_frames(partial(CombSettings, {**TINY, **change}), seed=0)
 
 
-def test_unknown_source_is_refused(tmp_path):
+def test_unknown_source_is_refused(tmp_path, hfo2):
     with pytest.raises(ValueError, match="'dft'"):
-        make_reference_data(partial(DataSettings, {"source": "dft"}), *(tmp_path / f for f in ("a", "b", "c", "d")))
+        make_reference_data(partial(DataSettings, {"source": "dft"}), hfo2,
+                            *(tmp_path / f for f in ("a", "b", "c", "d")))
 
 
-def test_comb_reference_data_tiny(tmp_path):
+def test_comb_sessions_take_comb_species(tmp_path):
+    cell = write_comb_data(cubic_hfo2((1, 1, 1)), tmp_path / "cell.data")
+    with pytest.raises(ValueError, match=r"COMB sessions take the species \['Hf', 'O'\].*'Si'"):
+        CombSession(cell, comb_ffield(tmp_path, False), ("Si", "C"))
+
+
+def test_comb_reference_data_tiny(tmp_path, hfo2):
     """Two trajectories (cubic 1:2, monoclinic 1:1.55) x 5 frames, split 8:1:1 (about 15 s)."""
     settings = {"source": "comb", "seed": 0, "split": [0.8, 0.1, 0.1], "comb": TINY}
     out = {k: tmp_path / f"{k}.xyz" for k in ("train", "valid", "test")}
-    meta = make_reference_data(partial(DataSettings, settings), out["train"], out["valid"], out["test"], tmp_path / "meta.json")
+    meta = make_reference_data(partial(DataSettings, settings), hfo2, out["train"], out["valid"], out["test"],
+                               tmp_path / "meta.json")
     assert meta["counts"] == {"train": 8, "valid": 1, "test": 1}
     assert json.loads((tmp_path / "meta.json").read_text())["source"] == COMB_SOURCE
     frames = {k: ase.io.read(p, ":") for k, p in out.items()}

@@ -62,11 +62,11 @@ def test_species_scan_refuses_a_truncated_file(tmp_path):
         extxyz_species(path)
 
 
-def test_one_file_is_split(tmp_path):
+def test_one_file_is_split(tmp_path, hfo2):
     ase.io.write(tmp_path / "all_my_dft.extxyz", _frames(10, 0, key="free_energy"), format="extxyz")
     out = {k: tmp_path / f"{k}.xyz" for k in ("train", "valid", "test")}
     meta = make_reference_data(
-        _data(tmp_path, file=str(tmp_path / "all_my_dft.extxyz"), name="PBE, VASP 6, my HfO2 set"),
+        _data(tmp_path, file=str(tmp_path / "all_my_dft.extxyz"), name="PBE, VASP 6, my HfO2 set"), hfo2,
         out["train"], out["valid"], out["test"], tmp_path / "meta.json",
     )
     assert meta["counts"] == {"train": 6, "valid": 2, "test": 2}
@@ -78,17 +78,17 @@ def test_one_file_is_split(tmp_path):
     assert "SAMD23" not in json.dumps(on_disk)
     # the same seed gives the same split
     again = {k: tmp_path / f"again_{k}.xyz" for k in ("train", "valid", "test")}
-    make_reference_data(_data(tmp_path, file=str(tmp_path / "all_my_dft.extxyz")),
+    make_reference_data(_data(tmp_path, file=str(tmp_path / "all_my_dft.extxyz")), hfo2,
                         again["train"], again["valid"], again["test"], tmp_path / "meta2.json")
     assert _energies(again["test"]) == _energies(out["test"])
 
 
-def test_three_files_are_kept(tmp_path):
+def test_three_files_are_kept(tmp_path, hfo2):
     names = {"train": "a.xyz", "valid": "b.xyz", "test": "c.xyz"}
     for seed, (_role, name) in enumerate(names.items()):
         ase.io.write(tmp_path / name, _frames(3 + seed, seed), format="extxyz")
     out = {k: tmp_path / f"out_{k}.xyz" for k in names}
-    meta = make_reference_data(_data(tmp_path, **{k: str(tmp_path / v) for k, v in names.items()}),
+    meta = make_reference_data(_data(tmp_path, **{k: str(tmp_path / v) for k, v in names.items()}), hfo2,
                                out["train"], out["valid"], out["test"], tmp_path / "meta.json")
     assert meta["counts"] == {"train": 3, "valid": 4, "test": 5}
     for seed, role in enumerate(names):
@@ -125,3 +125,12 @@ def test_config_refuses_a_missing_file(tmp_path):
 
 def test_other_sources_ignore_the_block():
     assert section("data", {"source": "comb", "extxyz": {"train": "not/checked.xyz"}})["source"] == "comb"
+
+
+def test_frames_must_hold_the_materials_species(tmp_path, sic):
+    """The species allowed come from the material: HfO2 frames are refused for a SiC campaign."""
+    ase.io.write(tmp_path / "hfo2.xyz", _frames(5, 0), format="extxyz")
+    settings = _data(tmp_path, file=str(tmp_path / "hfo2.xyz"))
+    out = [tmp_path / f for f in ("a.xyz", "b.xyz", "c.xyz", "meta.json")]
+    with pytest.raises(ValueError, match=r"species \['Hf', 'O'\] are not in \['Si', 'C'\]"):
+        make_reference_data(settings, sic, *out)

@@ -12,7 +12,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from gnnff_stability.data.reference import make_reference_data
 from gnnff_stability.data.samd23 import read_samd23
-from gnnff_stability.data.structures import monoclinic_hfo2
+from gnnff_stability.data.hfo2 import HFO2_SPECIES, monoclinic_hfo2
 from gnnff_stability.settings import DataSettings
 from partial_settings import partial
 
@@ -47,7 +47,7 @@ def _write_layout(folder, with_ood=True):
 
 def test_reader_normalises_energy_keys(tmp_path):
     written = _write_layout(tmp_path / "samd23" / "HfO")
-    splits = read_samd23(tmp_path / "samd23")
+    splits = read_samd23(tmp_path / "samd23", HFO2_SPECIES)
     assert {k: len(v) for k, v in splits.items()} == {"train": 4, "valid": 2, "test": 3, "ood": 2}
     for split, name in [("train", "Trainset.xyz"), ("test", "Testset.xyz")]:
         for got, ref in zip(splits[split], written[name]):
@@ -57,12 +57,12 @@ def test_reader_normalises_energy_keys(tmp_path):
             assert set(got.calc.results) == {"energy", "forces"}
 
 
-def test_make_reference_data_from_samd23(tmp_path):
+def test_make_reference_data_from_samd23(tmp_path, hfo2):
     _write_layout(tmp_path / "samd23" / "HfO")
     out = {k: tmp_path / "ref" / f"{k}.xyz" for k in ("train", "valid", "test", "ood")}
     meta = make_reference_data(
         partial(DataSettings, {"source": "samd23", "samd23_dir": str(tmp_path / "samd23"), "seed": 0, "split": [0.8, 0.1, 0.1]}),
-        out["train"], out["valid"], out["test"], tmp_path / "ref" / "meta.json", ood=out["ood"],
+        hfo2, out["train"], out["valid"], out["test"], tmp_path / "ref" / "meta.json", ood=out["ood"],
     )
     assert meta["counts"] == {"train": 4, "valid": 2, "test": 3, "ood": 2}
     assert "SAMD23" in json.loads((tmp_path / "ref" / "meta.json").read_text())["source"]
@@ -78,7 +78,7 @@ def test_reader_unpacks_the_archive(tmp_path):
     target.mkdir()
     with tarfile.open(target / "HfO.tar", "w") as tar:
         tar.add(tmp_path / "staging" / "HfO", arcname="HfO")
-    splits = read_samd23(target)
+    splits = read_samd23(target, HFO2_SPECIES)
     assert sorted(splits) == ["test", "train", "valid"]
     assert (target / "HfO" / "Trainset.xyz").is_file()
 
@@ -87,7 +87,7 @@ def test_missing_files_name_their_origin(tmp_path):
     (tmp_path / "samd23" / "HfO").mkdir(parents=True)
     ase.io.write(tmp_path / "samd23" / "HfO" / "Trainset.xyz", _fake_frames(1, "energy", 0))
     with pytest.raises(FileNotFoundError) as info:
-        read_samd23(tmp_path / "samd23")
+        read_samd23(tmp_path / "samd23", HFO2_SPECIES)
     msg = str(info.value)
     for needle in (str(tmp_path / "samd23"), "Validset.xyz", "Testset.xyz", "HfO.tar", "gdown",
                    "SAMD23DataModule"):

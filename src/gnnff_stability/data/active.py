@@ -6,7 +6,8 @@ each failure or crash, plus the run's last complete snapshot at or before it) ->
 :func:`committee_mask` (DP-GEN's trust levels on the force deviation of models of other training seeds,
 :func:`force_deviation`) -> :func:`label_harvest` (the reference: COMB like ``data.source: comb``, a
 labeller of :mod:`.labellers`, or a command that reads and writes extended XYZ) -> :func:`merge_training`
-(the training split plus the labelled frames) -> retraining.
+(the training split plus the labelled frames) -> retraining. With a pair-style reference
+(``material.reference.kind: pair_style``) the reference labeller is ``reference``: its single points.
 
 Each harvested frame carries its provenance in ``info``: ``source_run`` (the harvest run's path),
 ``source_step`` (its MD step), ``failure_step``, ``source_outcome`` (crash or fail) and ``al_round``.
@@ -30,9 +31,16 @@ from ase import Atoms
 
 from gnnff_stability.analysis.dump import DumpReader, Snapshot
 from gnnff_stability.proc import check_streamed
-from gnnff_stability.settings import CombSettings, HarvestSettings
+from gnnff_stability.settings import CombSettings, HarvestSettings, MaterialSettings
 
-from .labellers import COMB_LABEL, comb_provenance, label_frames, resolve_labeller
+from .labellers import (
+    COMB_LABEL,
+    REFERENCE_LABEL,
+    comb_provenance,
+    label_frames,
+    pair_style_labeller,
+    resolve_labeller,
+)
 
 __all__ = [
     "COMMAND_PREFIX",
@@ -109,8 +117,8 @@ def select_snapshots(dump: str | Path, failure: int, window_steps: int) -> list[
     return [chosen[step] for step in sorted(chosen)]
 
 
-def _frame(snap: Snapshot, provenance: Mapping[str, Any]) -> Atoms:
-    atoms = snap.to_atoms()
+def _frame(snap: Snapshot, provenance: Mapping[str, Any], species: Sequence[str]) -> Atoms:
+    atoms = snap.to_atoms(species)
     atoms.calc = None
     atoms.positions = snap.positions + snap.origin  # the LAMMPS frame of the run's start cell
     atoms.wrap()
@@ -119,7 +127,7 @@ def _frame(snap: Snapshot, provenance: Mapping[str, Any]) -> Atoms:
 
 
 def harvest_frames(
-    runs: Sequence[Mapping[str, Any]], settings: HarvestSettings, al_round: int = 0
+    runs: Sequence[Mapping[str, Any]], settings: HarvestSettings, species: Sequence[str], al_round: int = 0
 ) -> tuple[list[Atoms], dict[str, Any]]:
     """The frames one round takes from its harvest runs, unlabelled, with their provenance.
 
@@ -131,6 +139,8 @@ def harvest_frames(
     settings
         ``active.harvest``: the outcomes taken, ``window_steps`` and the cap ``max_frames`` (frames nearest
         their failure step first, ties in run order).
+    species
+        ``material.species``: the species of the dumps' types in type order.
     al_round
         The round, recorded on every frame.
 
@@ -156,7 +166,7 @@ def harvest_frames(
             for snap in select_snapshots(run["dump"], failure, int(settings.window_steps)):
                 provenance = {"source_run": str(run["run"]), "source_step": int(snap.step),
                               "failure_step": failure, "source_outcome": outcome, "al_round": int(al_round)}
-                candidates.append((failure - snap.step, order, _frame(snap, provenance)))
+                candidates.append((failure - snap.step, order, _frame(snap, provenance, species)))
                 steps.append(int(snap.step))
         per_run.append({"run": str(run["run"]), "outcome": outcome, "failure_step": failure, "steps": steps})
     kept = candidates
@@ -202,13 +212,17 @@ def committee_mask(deviation: np.ndarray, trust_lo: float, trust_hi: float) -> n
     return (deviation >= trust_lo) & (deviation < trust_hi)
 
 
-def committee_forces(frames: Sequence[Atoms], models: Sequence[str | Path], device: str = "cpu") -> np.ndarray:
+def committee_forces(
+    frames: Sequence[Atoms], models: Sequence[str | Path], species: Sequence[str], device: str = "cpu"
+) -> np.ndarray:
     """Forces of every committee model on every frame, shape [n_frames, n_models, n_atoms, 3] (eV/Å).
 
-    The models are nequip packages (``.nequip.zip``); the frames must have one atom count.
+    The models are nequip packages (``.nequip.zip``) whose type ``t`` is ``species[t - 1]``
+    (``material.species``); the frames must have one atom count.
     """
     from gnnff_stability.md.forcefield import ModelForceField, load_model  # noqa: PLC0415
-    from gnnff_stability.species import SPECIES  # noqa: PLC0415
+
+    species = list(species)
 
     if not frames:
         return np.zeros((0, len(models), 0, 3))
@@ -217,13 +231,13 @@ def committee_forces(frames: Sequence[Atoms], models: Sequence[str | Path], devi
         loaded = load_model(path, "package", device)
         for k, atoms in enumerate(frames):
             field = ModelForceField(loaded, np.array(atoms.cell), atoms.pbc)
-            field.set_types(np.array([SPECIES.index(s) + 1 for s in atoms.get_chemical_symbols()]))
+            field.set_types(np.array([species.index(s) + 1 for s in atoms.get_chemical_symbols()]))
             out[k, m] = field.compute(np.array(atoms.positions), force_rebuild=True).forces
     return out
 
 
 def _label_comb(frames: Sequence[Atoms], start_cells: Mapping[str, str | Path],
-                comb: CombSettings) -> list[Atoms]:
+                comb: CombSettings, species: Sequence[str]) -> list[Atoms]:
     # COMB as data.source comb labels: a converged single point, and the energy as the potential of the
     # forces relative to the reported energy of the run's start cell (the MD's reference configuration).
     from ase.calculators.singlepoint import SinglePointCalculator  # noqa: PLC0415
@@ -239,7 +253,7 @@ def _label_comb(frames: Sequence[Atoms], start_cells: Mapping[str, str | Path],
         for run, indices in by_run.items():
             if run not in start_cells:
                 raise KeyError(f"no start cell given for harvest run {run!r}")
-            with CombSession(start_cells[run], ffield) as session:
+            with CombSession(start_cells[run], ffield, species) as session:
                 reference = session.positions
                 charges = session.label(reference, initial_charges(session.symbols), comb.label_qeq_tol).charges
                 for k in indices:
@@ -256,10 +270,8 @@ def _label_comb(frames: Sequence[Atoms], start_cells: Mapping[str, str | Path],
     return [labelled[k] for k in range(len(frames))]
 
 
-def _label_command(frames: Sequence[Atoms], spec: str) -> list[Atoms]:
+def _label_command(frames: Sequence[Atoms], spec: str, species: Sequence[str]) -> list[Atoms]:
     import ase.io  # noqa: PLC0415
-
-    from gnnff_stability.species import SPECIES  # noqa: PLC0415
 
     from .extxyz import read_labelled_frames  # noqa: PLC0415
 
@@ -272,7 +284,7 @@ def _label_command(frames: Sequence[Atoms], spec: str) -> list[Atoms]:
         check_streamed(["/bin/sh", "-c", command], label="labeller command")
         if not back.is_file():
             raise RuntimeError(f"labeller command {command!r} wrote no {back}")
-        labelled = read_labelled_frames(back, SPECIES)
+        labelled = read_labelled_frames(back, species)
     if len(labelled) != len(frames):
         raise RuntimeError(f"labeller command {template!r} returned {len(labelled)} frames for {len(frames)}")
     out = []
@@ -288,6 +300,7 @@ def label_harvest(
     frames: Sequence[Atoms],
     spec: str,
     comb: CombSettings,
+    material: MaterialSettings,
     start_cells: Mapping[str, str | Path] | None = None,
     threads: int = 1,
 ) -> tuple[list[Atoms], dict[str, Any]]:
@@ -298,11 +311,15 @@ def label_harvest(
     frames
         From :func:`harvest_frames`.
     spec
-        ``comb``; ``chgnet``, ``chgnet-r2scan`` or ``package.module:callable`` (:func:`.labellers.resolve_labeller`);
+        ``comb``; ``reference`` (the material's pair-style reference, :func:`.labellers.pair_style_labeller`);
+        ``chgnet``, ``chgnet-r2scan`` or ``package.module:callable`` (:func:`.labellers.resolve_labeller`);
         or ``command:<shell command>`` with ``{input}`` and ``{output}``, the paths of an extended XYZ file of the
         frames and of the one the command writes with their energies and forces.
     comb
         ``data.comb`` (COMB's tolerance and variant).
+    material
+        The ``material`` block: the species of the start cells' types and of a command's frames, and the
+        pair-style reference of ``reference``.
     start_cells
         For ``comb``: each harvest run's start cell (LAMMPS data file), by ``source_run``.
     threads
@@ -320,10 +337,13 @@ def label_harvest(
         out: list[Atoms] = []
         provenance: dict[str, Any] = {"label": spec}
     elif spec == COMB_LABEL:
-        out = _label_comb(frames, start_cells or {}, comb)
+        out = _label_comb(frames, start_cells or {}, comb, material.species)
         provenance = comb_provenance(comb.over_coordination)
+    elif spec == REFERENCE_LABEL:
+        out, summary = label_frames(frames, pair_style_labeller(material), threads)
+        provenance = {k: v for k, v in summary.items() if k != "frame_s"}
     elif spec.startswith(COMMAND_PREFIX):
-        out = _label_command(frames, spec)
+        out = _label_command(frames, spec, material.species)
         provenance = {"label": spec, "name": f"labeller command {spec[len(COMMAND_PREFIX):]}"}
     else:
         out, summary = label_frames(frames, resolve_labeller(spec), threads)
@@ -353,6 +373,7 @@ def select_round(
     settings: HarvestSettings,
     al_round: int,
     outputs: Mapping[str, str | Path],
+    species: Sequence[str],
     committee_models: Sequence[str | Path] = (),
     device: str = "cpu",
 ) -> dict[str, Any]:
@@ -368,6 +389,8 @@ def select_round(
         The round.
     outputs
         ``selected`` (extended XYZ, unlabelled frames with provenance) and ``selection`` (JSON).
+    species
+        ``material.species`` (type order of the dumps and of the committee models).
     committee_models
         With ``settings.committee``: the committee's packaged models, whose force deviation
         (:func:`force_deviation`) must lie in ``[trust_lo, trust_hi)`` for a frame to be kept.
@@ -383,11 +406,11 @@ def select_round(
     """
     import ase.io  # noqa: PLC0415
 
-    frames, summary = harvest_frames(runs, settings, al_round)
+    frames, summary = harvest_frames(runs, settings, species, al_round)
     rejected = 0
     deviations: list[float] = []
     if settings.committee is not None and frames:
-        dev = force_deviation(committee_forces(frames, committee_models, device))
+        dev = force_deviation(committee_forces(frames, committee_models, species, device))
         keep = committee_mask(dev, settings.committee.trust_lo, settings.committee.trust_hi)
         for atoms, value in zip(frames, dev, strict=True):
             atoms.info["force_deviation"] = float(value)

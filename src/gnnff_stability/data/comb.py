@@ -60,8 +60,8 @@ import numpy as np
 from ase import Atoms
 
 from gnnff_stability._lammps import gather_atoms, import_lammps, lammps_potentials_dir, scatter_atoms
-from gnnff_stability.species import SPECIES
 
+from .hfo2 import HFO2_SPECIES
 from .structures import to_lammps_frame, write_lammps_data
 
 __all__ = [
@@ -69,17 +69,23 @@ __all__ = [
     "LABEL_FORCE_TOL_EV_PER_A",
     "MD_QEQ_TOL",
     "PATH_TOL_EV",
+    "COMB_LABELLER_NAME",
     "CombLabel",
     "CombSession",
     "ForceConsistentEnergy",
     "comb_ffield",
+    "comb_masses",
     "comb_single_point",
+    "write_comb_data",
     "force_consistent_energy",
     "initial_charges",
 ]
 
 logger = logging.getLogger(__name__)
 
+#: How ``meta.json`` names the COMB labeller.
+COMB_LABELLER_NAME = ("COMB Hf-O (Shan et al., PRB 81, 125328 (2010)), converged single points, "
+                      "force-consistent energies")
 #: A label is converged when two successive ``run 0`` differ by less than this total energy (eV).
 LABEL_ENERGY_TOL_EV = 1e-4
 #: ... and by less than this in every force component (eV/Å).
@@ -94,6 +100,20 @@ O_START_CHARGE = -1.7
 PATH_TOL_EV = 0.02
 #: Simpson intervals of the force integral: first level and most allowed.
 PATH_INTERVALS = (16, 128)
+
+
+def comb_masses() -> dict[str, float]:
+    """Masses of COMB's cells (Hf, O), amu: ASE's table (178.49 and 15.999), as HfO2's material block."""
+    from ase.data import atomic_masses, atomic_numbers  # noqa: PLC0415
+
+    return {s: float(atomic_masses[atomic_numbers[s]]) for s in HFO2_SPECIES}
+
+
+def write_comb_data(atoms: Atoms, path: str | Path) -> Path:
+    """A LAMMPS data file of a Hf-O cell for COMB's own sessions (type 1 Hf, type 2 O, :func:`comb_masses`)."""
+    return write_lammps_data(atoms, path, HFO2_SPECIES, comb_masses())
+
+
 def initial_charges(symbols: Sequence[str]) -> np.ndarray:
     """Start charges of a COMB charge equilibration: O at -1.7 e, Hf neutralising, shape [N], e."""
     symbols = np.asarray(symbols)
@@ -190,14 +210,27 @@ class CombSession:
     Parameters
     ----------
     data_path
-        LAMMPS data file of the cell (type 1 Hf, type 2 O).
+        LAMMPS data file of the cell.
     ffield
         COMB parameter file (:func:`comb_ffield`).
+    species
+        Species of the data file's types in type order (type ``t`` is ``species[t - 1]``): HfO2's
+        material species, or :data:`~.hfo2.HFO2_SPECIES` for the files :func:`write_comb_data` writes.
     log_path
         LAMMPS log file, or None.
     """
 
-    def __init__(self, data_path: str | Path, ffield: str | Path, log_path: str | Path | None = None):
+    def __init__(
+        self,
+        data_path: str | Path,
+        ffield: str | Path,
+        species: Sequence[str],
+        log_path: str | Path | None = None,
+    ):
+        species = tuple(species)
+        unknown = sorted(set(species) - set(HFO2_SPECIES))
+        if unknown:
+            raise ValueError(f"COMB sessions take the species {list(HFO2_SPECIES)} (HfO2's COMB); got {list(species)}")
         lammps = import_lammps()
         cmdargs = ["-screen", "none", "-nocite", "-log", str(log_path) if log_path else "none"]
         self.lmp = lammps.lammps(cmdargs=cmdargs)
@@ -210,7 +243,7 @@ boundary p p p
 fix qprop all property/atom q ghost yes
 read_data {data_path}
 pair_style comb
-pair_coeff * * {ffield} {" ".join(SPECIES)}
+pair_coeff * * {ffield} {" ".join(species)}
 neighbor 2.0 bin
 neigh_modify every 1 delay 0 check yes
 thermo_style custom step temp pe ke etotal atoms fmax
@@ -218,7 +251,8 @@ thermo_modify norm no lost error
 """
         )
         types = np.ctypeslib.as_array(self.lmp.gather_atoms("type", 0, 1), shape=(self.lmp.get_natoms(),))
-        self.symbols = [SPECIES[t - 1] for t in types]
+        #: Chemical symbol of every atom, by atom id.
+        self.symbols = [species[t - 1] for t in types]
         boxlo, boxhi, xy, yz, xz, _, _ = self.lmp.extract_box()
         lx, ly, lz = np.subtract(boxhi, boxlo)
         #: Lattice vectors as rows, shape [3, 3], Å (LAMMPS orientation).
@@ -379,8 +413,8 @@ def comb_single_point(
     _, rotation = atoms.cell.standard_form()  # rcell @ rotation = cell
     framed = to_lammps_frame(atoms)
     with tempfile.TemporaryDirectory(prefix="comb_sp_") as tmp:
-        data_path = write_lammps_data(framed, Path(tmp) / "cell.data")
-        with CombSession(data_path, comb_ffield(tmp, over_coordination)) as comb:
+        data_path = write_comb_data(framed, Path(tmp) / "cell.data")
+        with CombSession(data_path, comb_ffield(tmp, over_coordination), HFO2_SPECIES) as comb:
             label = comb.label(comb.positions, charges, label_qeq_tol, max_iter)
     forces = label.forces @ rotation
     return CombLabel(label.energy, forces, label.charges, label.n_iter, label.energy_change, label.force_change)
@@ -413,12 +447,10 @@ def force_consistent_energy(
         raise ValueError("reference and atoms must share the cell")
     ref = to_lammps_frame(reference)
     with tempfile.TemporaryDirectory(prefix="comb_u_") as tmp:
-        data_path = write_lammps_data(ref, Path(tmp) / "cell.data")
-        with CombSession(data_path, comb_ffield(tmp, over_coordination)) as comb:
+        data_path = write_comb_data(ref, Path(tmp) / "cell.data")
+        with CombSession(data_path, comb_ffield(tmp, over_coordination), HFO2_SPECIES) as comb:
             q0 = initial_charges(comb.symbols)
             ref_label = comb.label(comb.positions, q0, label_qeq_tol)
             x = to_lammps_frame(atoms).positions
             label = comb.label(x, ref_label.charges, label_qeq_tol)
             return comb.force_consistent_energy(comb.positions, x, label.charges, label.energy, tol=tol)
-
-

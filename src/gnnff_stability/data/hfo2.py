@@ -20,6 +20,7 @@ pseudo-fluorite cell (a ≈ 5.06 Å), so every phase uses the same 12-atom build
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -48,9 +49,9 @@ _TET_A, _TET_C, _TET_DZ = 3.58, 5.20, 0.046
 _CUBIC_A = 5.08
 
 
-
-
-def _from_spacegroup(spacegroup, lattice, species, coords) -> Atoms:
+def _from_spacegroup(
+    spacegroup: str | int, lattice: Any, species: Sequence[Any], coords: Sequence[Any]
+) -> Atoms:
     from pymatgen.core import Structure  # noqa: PLC0415
     from pymatgen.io.ase import AseAtomsAdaptor  # noqa: PLC0415
 

@@ -4,7 +4,9 @@ Frames of the ``comb`` source are always *sampled* by COMB Langevin MD (:mod:`.s
 ``data.label`` chooses what *labels* them:
 
 ``comb``
-    COMB itself: converged single points and force-consistent energies (:mod:`.comb`).
+    COMB itself: converged single points and force-consistent energies (:mod:`.comb`). With
+    ``data.source: reference`` the same default value means the sampler's own potential, the material's
+    pair-style reference (:func:`pair_style_labeller`, named ``reference`` in ``meta.json``).
 ``chgnet``
     CHGNet 0.3.0 (Deng et al., Nat. Mach. Intell. 5, 1031 (2023)), a universal potential trained on
     the Materials Project's PBE(+U) relaxation trajectories (MPtrj), through its own ASE calculator.
@@ -31,18 +33,24 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms
 
+if TYPE_CHECKING:
+    from gnnff_stability.settings import MaterialSettings
+
 __all__ = [
     "CHGNET_MODELS",
     "COMB_LABEL",
+    "REFERENCE_LABEL",
     "Labeller",
     "chgnet_weights",
     "comb_provenance",
     "label_frames",
+    "pair_style_labeller",
+    "reference_provenance",
     "resolve_labeller",
 ]
 
@@ -50,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 #: ``data.label`` of the COMB labeller (the frames keep the sampler's own labels).
 COMB_LABEL = "comb"
+#: How labels of the material's pair-style reference are named (``info['label']``, ``meta.json``, ``active.label``).
+REFERENCE_LABEL = "reference"
 #: CHGNet labellers: ``data.label`` -> (CHGNet model version, weights file inside the ``chgnet`` package).
 CHGNET_MODELS: dict[str, tuple[str, str]] = {
     "chgnet": ("0.3.0", "pretrained/0.3.0/chgnet_0.3.0_e29f68s314m37.pth.tar"),
@@ -218,22 +228,73 @@ def comb_provenance(over_coordination: bool, summary: Mapping[str, Any] | None =
     """
     from gnnff_stability._lammps import lammps_potentials_dir  # noqa: PLC0415
 
+    from .comb import COMB_LABELLER_NAME  # noqa: PLC0415
+
     ffield = lammps_potentials_dir() / "ffield.comb"
     out: dict[str, Any] = {
         "label": COMB_LABEL,
-        "name": "COMB Hf-O (Shan et al., PRB 81, 125328 (2010)), converged single points, "
-        "force-consistent energies",
+        "name": COMB_LABELLER_NAME,
         "version": f"lammps {_package_version('lammps')}",
         "weights_file": str(ffield),
         "weights_sha256": _sha256(ffield) if ffield.is_file() else None,
         "over_coordination": bool(over_coordination),
     }
     if summary is not None:
-        trajs = summary["trajectories"]
-        n = sum(t["n_frames"] for t in trajs)
-        wall = float(sum(t["label_s_per_frame"] * t["n_frames"] for t in trajs))
-        out |= {"wall_s": wall, "s_per_frame": wall / n if n else float("nan")}
+        out |= _label_time(summary)
     return out
+
+
+def pair_style_labeller(material: MaterialSettings) -> Labeller:
+    """The material's pair-style reference as a labeller (``reference``): LAMMPS single points.
+
+    Its calculator is :class:`~.pair_potential.PairStyleCalculator`; its weights file is the potential file
+    (:func:`gnnff_stability.materials.potential_path`) with its SHA-256.
+
+    Raises
+    ------
+    ValueError
+        When ``material.reference`` is not a pair style with its file.
+    """
+    from gnnff_stability.materials import potential_path  # noqa: PLC0415
+
+    from .pair_potential import PairStyleCalculator, pair_style_lines  # noqa: PLC0415
+
+    pair_style_lines(material)  # names what is missing
+    ref = material.reference
+    path = potential_path(str(ref.file))
+    return Labeller(
+        spec=REFERENCE_LABEL,
+        name=f"LAMMPS pair_style {ref.pair_style} with {path.name} ({material.name} reference potential), "
+        "single points",
+        version=f"lammps {_package_version('lammps')}",
+        weights_file=str(path),
+        weights_sha256=_sha256(path),
+        make_calculator=lambda: PairStyleCalculator(material),
+    )
+
+
+def reference_provenance(material: MaterialSettings, summary: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``meta.json`` entry of the pair-style labeller, shaped as :func:`comb_provenance`'s.
+
+    Parameters
+    ----------
+    material
+        The ``material`` block (its ``reference`` a pair style).
+    summary
+        The sampling summary of :func:`~.pair_potential.generate_reference_frames`, for the labelling time.
+    """
+    out: dict[str, Any] = pair_style_labeller(material).provenance()
+    out["pair_style"] = material.reference.pair_style
+    if summary is not None:
+        out |= _label_time(summary)
+    return out
+
+
+def _label_time(summary: Mapping[str, Any]) -> dict[str, float]:
+    trajs = summary["trajectories"]
+    n = sum(t["n_frames"] for t in trajs)
+    wall = float(sum(t["label_s_per_frame"] * t["n_frames"] for t in trajs))
+    return {"wall_s": wall, "s_per_frame": wall / n if n else float("nan")}
 
 
 def label_frames(

@@ -20,8 +20,9 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from gnnff_stability.settings import CombSettings
 
-from .comb import CombSession, comb_ffield, initial_charges
-from .structures import to_lammps_frame, write_lammps_data
+from .comb import CombSession, comb_ffield, initial_charges, write_comb_data
+from .hfo2 import HFO2_SPECIES
+from .structures import to_lammps_frame
 
 __all__ = ["relax_with_comb"]
 
@@ -73,8 +74,8 @@ def relax_with_comb(
 
     framed = to_lammps_frame(atoms)
     with tempfile.TemporaryDirectory(prefix="relax_") as tmp:
-        data = write_lammps_data(framed, Path(tmp) / "cell.data")
-        with CombSession(data, comb_ffield(tmp, comb.over_coordination)) as session:
+        data = write_comb_data(framed, Path(tmp) / "cell.data")
+        with CombSession(data, comb_ffield(tmp, comb.over_coordination), HFO2_SPECIES) as session:
             work = Atoms(session.symbols, positions=session.positions, cell=session.cell, pbc=True)
             start = work.positions.copy()
             work.calc = _CombForces(session, comb.label_qeq_tol, initial_charges(session.symbols))

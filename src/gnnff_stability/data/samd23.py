@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import logging
 import tarfile
+from collections.abc import Collection
 from pathlib import Path
 
 from ase import Atoms
-
-from gnnff_stability.species import SPECIES
 
 from .extxyz import read_labelled_frames
 
@@ -49,7 +48,7 @@ def _samd23_root(samd23_dir: Path) -> Path:
     )
 
 
-def read_samd23(samd23_dir: str | Path) -> dict[str, list[Atoms]]:
+def read_samd23(samd23_dir: str | Path, species: Collection[str]) -> dict[str, list[Atoms]]:
     """Read the SAMD23 HfO split files, normalising labels to ``energy`` and ``forces``.
 
     Parameters
@@ -57,6 +56,9 @@ def read_samd23(samd23_dir: str | Path) -> dict[str, list[Atoms]]:
     samd23_dir
         Folder holding ``HfO/Trainset.xyz`` etc. (the ``data_source_dir`` of nequip's
         ``SAMD23DataModule``), the files directly, or ``HfO.tar`` (unpacked here).
+    species
+        The campaign's species (``material.species``); a frame with another species is an error
+        (SAMD23 holds Hf and O only).
 
     Returns
     -------
@@ -70,7 +72,7 @@ def read_samd23(samd23_dir: str | Path) -> dict[str, list[Atoms]]:
         files["ood"] = SAMD23_OOD_FILE
     out = {}
     for split, name in files.items():
-        out[split] = read_labelled_frames(root / name, SPECIES)
+        out[split] = read_labelled_frames(root / name, species)
         logger.info("read %d frames from %s", len(out[split]), root / name)
     return out
 

@@ -13,6 +13,7 @@ import math
 import multiprocessing
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,11 @@ from .comb import (
     CombSession,
     comb_ffield,
     initial_charges,
+    write_comb_data,
 )
-from .structures import build_phase, remove_oxygen, write_lammps_data
+from .hfo2 import HFO2_SPECIES, build_phase, remove_oxygen
 
-__all__ = ["generate_comb_frames"]
+__all__ = ["generate_comb_frames", "run_trajectories"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +93,12 @@ def _run_comb_trajectory(task: dict[str, Any]) -> dict[str, Any]:
     temp = task["temp_K"]
     frames: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="comb_traj_") as tmp:
-        data_path = write_lammps_data(atoms, Path(tmp) / "cell.data")
+        data_path = write_comb_data(atoms, Path(tmp) / "cell.data")
         ffield = comb_ffield(tmp, s["over_coordination"])
         with contextlib.ExitStack() as stack:
-            md = stack.enter_context(CombSession(data_path, ffield))
+            md = stack.enter_context(CombSession(data_path, ffield, HFO2_SPECIES))
             # no COMB labeller when another labeller labels the frames (data.label)
-            labeller = stack.enter_context(CombSession(data_path, ffield)) if task["label"] else None
+            labeller = stack.enter_context(CombSession(data_path, ffield, HFO2_SPECIES)) if task["label"] else None
             reference = md.positions
             start = md.label(reference, initial_charges(md.symbols), s["label_qeq_tol"])
             md.lmp.commands_string(
@@ -123,7 +125,7 @@ thermo 0
                 positions = gather_atoms(md.lmp, "x", 3)
                 if not np.all(np.isfinite(positions)) or not math.isfinite(temps[-1]):
                     raise RuntimeError(
-                        f"COMB MD of {task['phase']} O/Hf {task['o_per_hf']:g} at {temp:g} K became "
+                        f"COMB MD of {task['phase']} ratio {task['o_per_hf']:g} at {temp:g} K became "
                         f"non-finite at step {md_steps}"
                     )
                 if labeller is None:
@@ -164,6 +166,29 @@ thermo 0
         "wall_s": time.perf_counter() - t0,
         "cpu_s": time.process_time() - cpu0,
     }
+
+
+def run_trajectories(
+    worker: Callable[[dict[str, Any]], dict[str, Any]],
+    tasks: Sequence[dict[str, Any]],
+    workers: int,
+    done: Callable[[dict[str, Any]], None],
+) -> None:
+    """Run ``worker`` on every task, in this process (``workers`` 1) or in ``workers`` spawned processes.
+
+    ``done`` gets each result as it arrives (in completion order with several workers). ``worker`` must be
+    a module-level function and the tasks picklable: ``spawn`` starts fresh interpreters, so no
+    LAMMPS/MPI state is inherited from this process.
+    """
+    if workers == 1:
+        for task in tasks:
+            done(worker(task))
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(worker, t) for t in tasks]
+        for fut in concurrent.futures.as_completed(futures):
+            done(fut.result())
 
 
 def _frames_to_atoms(result: dict[str, Any]) -> list[Atoms]:
@@ -234,23 +259,14 @@ def generate_comb_frames(
         results.append(res)
         e = [f.get("energy", math.nan) for f in res["frames"]]
         logger.info(
-            "trajectory %d/%d %s O/Hf %.2f %g K: %d frames, %d MD steps at %.1f steps/s "
+            "trajectory %d/%d %s ratio %.2f %g K: %d frames, %d MD steps at %.1f steps/s "
             "(mean T %.0f K), %.2f s per label, U %.2f..%.2f eV (ideal cell %.2f), %.1f s wall, %.1f s CPU",
             len(results), len(tasks), res["phase"], res["o_per_hf"], res["temp_K"], len(res["frames"]),
             res["md_steps"], res["md_steps_per_s"], res["md_temp_mean_K"], res["label_s_per_frame"],
             min(e), max(e), res["start_energy"], res["wall_s"], res["cpu_s"],
         )
 
-    if workers == 1:
-        for task in tasks:
-            _done(_run_comb_trajectory(task))
-    else:
-        # spawn: fresh interpreters, so no LAMMPS/MPI state is inherited from this process
-        ctx = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_run_comb_trajectory, t) for t in tasks]
-            for fut in concurrent.futures.as_completed(futures):
-                _done(fut.result())
+    run_trajectories(_run_comb_trajectory, tasks, workers, _done)
     results.sort(key=lambda r: r["index"])
     frames = [a for r in results for a in _frames_to_atoms(r)]
     all_fr = [f for r in results for f in r["frames"]]

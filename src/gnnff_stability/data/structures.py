@@ -132,7 +132,8 @@ def unit_cell(crystal: CrystalSettings, species: Sequence[str]) -> Atoms:
             raise ValueError(f"material.structure.file: {crystal.file!r} is not a file (looked in {Path.cwd()})")
         import ase.io  # noqa: PLC0415
 
-        atoms = ase.io.read(crystal.file)
+        read = ase.io.read(crystal.file)  # the last frame of a multi-frame file
+        atoms = read[-1] if isinstance(read, list) else read
     else:  # the schema allows no other value
         raise ValueError(f"material.structure.builder {crystal.builder!r}; allowed: hfo2, bulk, file")
     sort_by_species(atoms, species)  # names a species outside the material

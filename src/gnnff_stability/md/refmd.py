@@ -1,17 +1,23 @@
-"""Reference-potential MD: COMB (with charge equilibration) on an MD start cell, for RDF references.
+"""Reference-potential MD on an MD start cell, for RDF references: the material's reference potential
+(``material.reference``) in the campaign's MD protocol.
 
 The run uses the campaign's MD protocol (:func:`gnnff_stability.md.protocol.render_protocol`: velocities
-at T, ``fix langevin`` + ``fix nve``, the dump and thermo formats of the contract), with COMB and
-``fix qeq/comb`` as the force block instead of a GNN model. So the reference dump and thermo.csv read
-exactly like the model runs' ones. The start charges are equilibrated beforehand in a separate
-single point (:mod:`gnnff_stability.data.comb` conventions), so the step-0 snapshot already carries
-converged forces; during the run the charges are re-equilibrated every ``qeq_every`` steps
-(tolerance :data:`gnnff_stability.data.comb.MD_QEQ_TOL`).
+at T, ``fix langevin`` + ``fix nve``, the dump and thermo formats of the contract), with the reference
+potential as the force block instead of a GNN model. So the reference dump and thermo.csv read exactly
+like the model runs' ones.
 
-The force field is the same COMB variant as the reference data (over-coordination correction off by
-default). The dynamics only use COMB's forces; the ``pe_eV`` column of thermo.csv is COMB's
-*reported* energy, which is not the potential of those forces (see :mod:`gnnff_stability.data.comb`), so
-do not read energy conservation or phase stability off it.
+``comb`` (HfO2)
+    COMB with ``fix qeq/comb``. The start charges are equilibrated beforehand in a separate single point
+    (:mod:`gnnff_stability.data.comb` conventions), so the step-0 snapshot already carries converged
+    forces; during the run the charges are re-equilibrated every ``qeq_every`` steps (tolerance
+    :data:`gnnff_stability.data.comb.MD_QEQ_TOL`). The force field is the same COMB variant as the
+    reference data (over-coordination correction off by default). The dynamics only use COMB's forces;
+    the ``pe_eV`` column of thermo.csv is COMB's *reported* energy, which is not the potential of those
+    forces (see :mod:`gnnff_stability.data.comb`), so do not read energy conservation or phase stability
+    off it.
+``pair_style`` (e.g. Tersoff for SiC)
+    The pair style and its potential file (:func:`gnnff_stability.data.pair_potential.pair_style_lines`);
+    no charges, and ``pe_eV`` is the potential of the forces.
 """
 
 from __future__ import annotations
@@ -26,9 +32,7 @@ from typing import Any
 import numpy as np
 
 from gnnff_stability._lammps import gather_atoms, import_lammps
-from gnnff_stability.data.comb import MD_QEQ_TOL, CombSession, comb_ffield, initial_charges
-from gnnff_stability.settings import RefMDSettings
-from gnnff_stability.species import SPECIES
+from gnnff_stability.settings import MaterialSettings, RefMDSettings
 
 __all__ = ["START_QEQ_TOL", "run_reference_md"]
 
@@ -37,9 +41,12 @@ logger = logging.getLogger(__name__)
 #: Charge-equilibration tolerance of the start charges.
 START_QEQ_TOL = 1e-6
 
-def _start_charges(cell_data_path: Path, ffield: Path) -> np.ndarray:
+
+def _start_charges(cell_data_path: Path, ffield: Path, species: tuple[str, ...]) -> np.ndarray:
     """Equilibrated COMB charges of the cell, by atom id, shape [N], e."""
-    with CombSession(cell_data_path, ffield) as comb:
+    from gnnff_stability.data.comb import CombSession, initial_charges  # noqa: PLC0415
+
+    with CombSession(cell_data_path, ffield, species) as comb:
         label = comb.label(comb.positions, initial_charges(comb.symbols), START_QEQ_TOL)
     logger.info("start charges: reported E %.4f eV after %d evaluations", label.energy, label.n_iter)
     return label.charges
@@ -60,29 +67,32 @@ def run_reference_md(
     temp_K: float,
     seed: int,
     settings: RefMDSettings,
+    material: MaterialSettings,
     over_coordination: bool,
     dump_path: str | Path,
     thermo_path: str | Path,
 ) -> dict[str, Any]:
-    """COMB + qeq Langevin MD of a cell, writing the contract's dump and thermo.csv.
+    """Langevin MD of a cell with the material's reference potential, writing the contract's dump and thermo.csv.
 
     Parameters
     ----------
     cell_data_path
-        LAMMPS data file of the cell (atom_style atomic, type 1 = Hf, type 2 = O).
+        LAMMPS data file of the cell (atom_style atomic, type ``t`` = ``material.species[t - 1]``).
     temp_K
         Thermostat temperature (and velocity temperature), K.
     seed
         Seed of the run; the LAMMPS velocity and Langevin seeds derive from it as in the model MD
         (:func:`gnnff_stability.md.protocol.lammps_seeds`).
     settings
-        The ``refmd`` block (steps, timestep, damping, dump and thermo intervals, qeq interval).
+        The ``refmd`` block (steps, timestep, damping, dump and thermo intervals, COMB's qeq interval).
+    material
+        The ``material`` block: species, masses and ``reference`` (kind ``comb`` or ``pair_style``).
     over_coordination
         COMB variant, the same as the reference data's (``data.comb.over_coordination``; see
-        :mod:`gnnff_stability.data.comb`).
+        :mod:`gnnff_stability.data.comb`); not used by a pair-style reference.
     dump_path
         ``dump.lammpstrj``: id type x y z fx fy fz every ``dump_every`` steps, step 0 included;
-        the forces are COMB's (before the thermostat's).
+        the forces are the reference potential's (before the thermostat's).
     thermo_path
         ``thermo.csv`` with step, temp_K, pe_eV, ke_eV, etotal_eV, natoms, fmax_eV_per_A.
 
@@ -107,19 +117,31 @@ def run_reference_md(
     dump_path.parent.mkdir(parents=True, exist_ok=True)
     thermo_path.parent.mkdir(parents=True, exist_ok=True)
 
+    kind = material.reference.kind
+    if kind not in ("comb", "pair_style"):
+        raise ValueError(f"material.reference.kind {kind!r} has no reference MD; allowed: comb, pair_style")
+
     t0 = time.perf_counter()
     tmpdir = tempfile.TemporaryDirectory(prefix="refmd_")
     tmp = Path(tmpdir.name)
-    pot = comb_ffield(tmp, over_coordination)
-    charges = _start_charges(cell_data_path, pot)
-    force_block = [
-        "fix qprop all property/atom q ghost yes",
-        "pair_style comb",
-        f"pair_coeff * * {pot} {' '.join(SPECIES)}",
-        f"fix qeq all qeq/comb {s.qeq_every} {MD_QEQ_TOL:g}",
-    ]
+    charges: np.ndarray | None = None
+    if kind == "comb":
+        from gnnff_stability.data.comb import MD_QEQ_TOL, comb_ffield  # noqa: PLC0415
+
+        pot = comb_ffield(tmp, over_coordination)
+        charges = _start_charges(cell_data_path, pot, material.species)
+        force_block = [
+            "fix qprop all property/atom q ghost yes",
+            "pair_style comb",
+            f"pair_coeff * * {pot} {' '.join(material.species)}",
+            f"fix qeq all qeq/comb {s.qeq_every} {MD_QEQ_TOL:g}",
+        ]
+    else:
+        from gnnff_stability.data.pair_potential import pair_style_lines  # noqa: PLC0415
+
+        force_block = pair_style_lines(material)
     lines = render_protocol(
-        ProtocolPaths(cell=cell_data_path, dump=dump_path), temp, int(seed), s, force_block, []
+        ProtocolPaths(cell=cell_data_path, dump=dump_path), temp, int(seed), s, material, force_block, []
     )
     lammps = import_lammps()
     with tmpdir:
@@ -127,23 +149,25 @@ def run_reference_md(
         lmp = lammps.lammps(cmdargs=["-screen", "none", "-nocite", "-log", str(log_path)])
         try:
             lmp.commands_list(lines)
-            _set_charges_by_id(lmp, charges)
+            if charges is not None:
+                _set_charges_by_id(lmp, charges)
             logger.info(
-                "COMB reference MD of %s at %g K: %d steps of %g fs, qeq every %d",
-                cell_data_path, temp_K, s.steps, s.dt_fs, s.qeq_every,
+                "%s reference MD (%s) of %s at %g K: %d steps of %g fs%s",
+                material.name, kind, cell_data_path, temp_K, s.steps, s.dt_fs,
+                f", qeq every {s.qeq_every}" if charges is not None else "",
             )
             t_run = time.perf_counter()
             lmp.command(f"run {s.steps}")
             wall_run = time.perf_counter() - t_run
-            final_q = gather_atoms(lmp, "q", 1)
+            final = gather_atoms(lmp, "q", 1) if charges is not None else gather_atoms(lmp, "x", 3)
         finally:
             lmp.close()
         table = parse_thermo_log(log_path)
     thermo_to_csv(table, thermo_path)
     finite = np.isfinite(table[["temp_K", "pe_eV", "fmax_eV_per_A"]].to_numpy()).all()
-    if len(table) == 0 or not finite or not np.all(np.isfinite(final_q)):
+    if len(table) == 0 or not finite or not np.all(np.isfinite(final)):
         raise RuntimeError(
-            f"COMB reference MD of {cell_data_path} at {temp_K} K went non-finite "
+            f"reference MD ({kind}) of {cell_data_path} at {temp_K} K went non-finite "
             f"({len(table)} thermo rows written to {thermo_path})"
         )
     summary = {
