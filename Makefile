@@ -30,7 +30,7 @@ demo: install
 	echo "" && echo "Campaign finished in $$(( $$(date +%s) - start )) s." && \
 	echo "Tables:  $(CURDIR)/$(RESULTS_ROOT)/tables/ (table2.md is the paper's main result)" && \
 	echo "Figures: $(CURDIR)/$(RESULTS_ROOT)/figures/ (fig_outcomes.png: every run's classification)" && \
-	echo "" && $(PY) -m gnnff_stability.report.outcomes $(RESULTS_ROOT)/tables/tableA4.csv && \
+	echo "" && $(PY) -m gnnff_stability.report.outcomes $(RESULTS_ROOT)/tables/tableA4.csv --config $(CONFIG) && \
 	echo "" && cat $(RESULTS_ROOT)/tables/table2.md
 
 # ruff (pyflakes, pycodestyle errors, bugbear) and mypy over the library; both configured in pyproject.toml

@@ -272,11 +272,11 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"config key figures.temp_K: {shown} K is not a temperature of the grid; "
             f"allowed: {', '.join(str(t) for t in grid['temp_K'])} (or null for the lowest)"
         )
-    if data["label"] != "comb" and data["source"] != "comb":
+    if data["label"] != "comb" and data["source"] not in ("comb", "reference"):
         raise ConfigError(
-            f"config key data.label: {data['label']!r} labels the frames COMB MD samples, so it needs "
-            f"data.source: comb (data.source is {data['source']!r}, whose frames keep their own labels); "
-            "allowed with this source: comb"
+            f"config key data.label: {data['label']!r} labels the frames the reference potential samples, so it "
+            f"needs data.source: comb or reference (data.source is {data['source']!r}, whose frames keep their "
+            "own labels); allowed with this source: comb"
         )
 
 

@@ -166,7 +166,7 @@ def result_files(existing_only=False):
         if config["metrics"][metric]["enabled"]:
             files[metric] = sorted(set(RUNS[metric]))
     files["pair"] = sorted(set(RUNS["pair"]))
-    if config["data"]["source"] == "comb":  # the reference potential's own curve
+    if config["data"]["source"] in ("comb", "reference"):  # the reference potential's own curve
         files["pair_reference"] = [paths.PAIR_REFERENCE]
     if existing_only:
         files = {name: [p for p in group if os.path.exists(p)] for name, group in files.items()}
