@@ -393,7 +393,8 @@ def train_from_campaign(family: str, model: dict, method: dict, training: dict, 
     folder = Path(folder)
     return train_model(
         run, model_presets(config)[family], TrainingSettings.from_config(config["training"]),
-        MaterialSettings.from_config(config["material"]), {k: splits[k] for k in ("train", "valid", "test")}, folder / "run",
+        MaterialSettings.from_config(config["material"]), {k: splits[k] for k in ("train", "valid", "test")},
+        folder / "run",
         {"model": folder / "model.nequip.zip", "metrics": folder / "metrics.json",
          "epochs": folder / "epochs.csv"},
         threads=threads,

@@ -71,7 +71,8 @@ def test_same_seed_same_trajectory_other_seed_differs(toy_model, cubic_cell, tmp
     settings = {"steps": 20, "dump_every": 10, "thermo_every": 10}
     temps = []
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        run_embedded(loaded, cubic_cell, 300.0, seed, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / name))
+        run_embedded(loaded, cubic_cell, 300.0, seed, partial(MDSettings, settings), hfo2_material,
+                     _outputs(tmp_path / name))
         temps.append(pd.read_csv(tmp_path / name / "thermo.csv")["temp_K"].to_numpy())
     assert np.array_equal(temps[0], temps[1])
     assert not np.allclose(temps[0][1:], temps[2][1:])
@@ -110,7 +111,8 @@ def test_too_hot_run_is_a_fail(toy_model, tmp_path, hfo2_material):
     atoms = fluorite_hfo2((2, 2, 2))
     atoms.rattle(0.2, seed=7)
     cell = write_lammps_cell(atoms, tmp_path / "hot.data")
-    record = run_md(toy_model, cell, 100.0, 0, partial(MDSettings, {"steps": 60, "dump_every": 20, "thermo_every": 10}), hfo2_material,
+    record = run_md(toy_model, cell, 100.0, 0,
+                    partial(MDSettings, {"steps": 60, "dump_every": 20, "thermo_every": 10}), hfo2_material,
                     _outputs(tmp_path / "run"))
     assert record["classification"] == "fail"
     assert "mean temperature" in record["reason"] and record["crash_step"] is None
@@ -138,8 +140,9 @@ def test_nve_conserves_energy_with_verlet_error_scaling(toy_model, cubic_cell, t
         out = _outputs(tmp_path / str(dt))
         steps = int(round(100 / dt))
         record = run_embedded(loaded, cubic_cell, 300.0, 2,
-                              partial(MDSettings, {"steps": steps, "dump_every": steps, "thermo_every": 5, "dt_fs": dt}), hfo2_material,
-                              out, thermostat=Thermostat("nve"))
+                              partial(MDSettings,
+                                      {"steps": steps, "dump_every": steps, "thermo_every": 5, "dt_fs": dt}),
+                                      hfo2_material, out, thermostat=Thermostat("nve"))
         assert record["classification"] == "stable"
         assert "langevin" not in out.log.read_text()
         table = pd.read_csv(out.thermo)
@@ -176,7 +179,8 @@ def test_step0_forces_and_energy_match_nequip_ase_calculator(family, request, tr
 def test_engine_that_cannot_start_raises_and_writes_nothing(cubic_cell, tmp_path, toy_model, hfo2_material):
     out = _outputs(tmp_path / "run")
     with pytest.raises(EngineStartError, match="does not exist"):
-        run_md(tmp_path / "missing.nequip.zip", cubic_cell, 300.0, 0, partial(MDSettings, {"steps": 100}), hfo2_material, out)
+        run_md(tmp_path / "missing.nequip.zip", cubic_cell, 300.0, 0, partial(MDSettings, {"steps": 100}),
+               hfo2_material, out)
     garbage = tmp_path / "garbage.nequip.zip"
     garbage.write_bytes(b"not a zip")
     with pytest.raises(EngineStartError, match="garbage.nequip.zip"):

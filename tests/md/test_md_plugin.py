@@ -90,7 +90,8 @@ def test_step0_energy_and_forces_equal_nequip_ase_calculator(
     package, compiled = _models(request, family)
     out = _outputs(tmp_path)
     record = run_hpc(compiled, triclinic_cell, 300.0, 0,
-                     partial(MDSettings, _hpc(lammps_plugin, steps=1, dump_every=1, thermo_every=1)), hfo2_material, out,
+                     partial(MDSettings, _hpc(lammps_plugin, steps=1, dump_every=1, thermo_every=1)), hfo2_material,
+                     out,
                      family=family)
     assert (record["engine"], record["steps_done"], record["classification"]) == ("hpc", 1, "stable")
     log = out.log.read_text()
@@ -122,7 +123,8 @@ def test_hpc_trajectory_equals_embedded_engine(family, request, lammps_plugin, c
     md = {"steps": 300, "dump_every": 100, "thermo_every": 10}
     hpc = run_hpc(compiled, cubic_cell, 1200.0, 4, partial(MDSettings, _hpc(lammps_plugin, **md)), hfo2_material,
                   _outputs(tmp_path / "hpc"), family=family)
-    emb = run_embedded(load_model(package), cubic_cell, 1200.0, 4, partial(MDSettings, md), hfo2_material, _outputs(tmp_path / "emb"))
+    emb = run_embedded(load_model(package), cubic_cell, 1200.0, 4, partial(MDSettings, md), hfo2_material,
+                       _outputs(tmp_path / "emb"))
     assert hpc["steps_done"] == emb["steps_done"] == 300
     assert hpc["classification"] == emb["classification"]
 
@@ -168,7 +170,8 @@ def test_force_threshold_crash_is_classified_alike(request, lammps_plugin, cubic
     assert fmax[step] - threshold > 1e-4  # far beyond the engines' force differences (~1e-7)
 
     md = {"steps": 120, "dump_every": 40, "thermo_every": 10, "fmax_crash_eV_per_A": threshold}
-    emb = run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, md), hfo2_material, _outputs(tmp_path / "emb"))
+    emb = run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, md), hfo2_material,
+                       _outputs(tmp_path / "emb"))
     hpc = run_hpc(compiled, cubic_cell, 1200.0, 2, partial(MDSettings, _hpc(lammps_plugin, **md)), hfo2_material,
                   _outputs(tmp_path / "hpc"), family="nequip")
     for record in (emb, hpc):
@@ -199,7 +202,8 @@ def test_crash_at_step_0_is_reported_at_the_same_step(request, lammps_plugin, tm
     atoms.rattle(0.15, seed=11)
     cell = write_lammps_cell(atoms, tmp_path / "rattled.data")
     md = {"steps": 20, "dump_every": 10, "thermo_every": 10, "fmax_crash_eV_per_A": 0.2}
-    emb = run_embedded(load_model(package), cell, 300.0, 0, partial(MDSettings, md), hfo2_material, _outputs(tmp_path / "emb"))
+    emb = run_embedded(load_model(package), cell, 300.0, 0, partial(MDSettings, md), hfo2_material,
+                       _outputs(tmp_path / "emb"))
     hpc = run_hpc(compiled, cell, 300.0, 0, partial(MDSettings, _hpc(lammps_plugin, **md)), hfo2_material,
                   _outputs(tmp_path / "hpc"), family="nequip")
     fmax0 = pd.read_csv(tmp_path / "hpc" / "thermo.csv")["fmax_eV_per_A"].iloc[0]
