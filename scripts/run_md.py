@@ -2,7 +2,7 @@
 
 from gnnff_stability.logs import setup_script_logging
 from gnnff_stability.md import MDRunFiles, run_md
-from gnnff_stability.settings import MDSettings
+from gnnff_stability.settings import MaterialSettings, MDSettings
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 run_md(
@@ -11,6 +11,7 @@ run_md(
     snakemake.params.temp_K,  # noqa: F821
     snakemake.params.seed,  # noqa: F821
     MDSettings.from_config(snakemake.params.md),  # noqa: F821
+    MaterialSettings.from_config(snakemake.params.material),  # noqa: F821
     MDRunFiles.from_mapping(dict(snakemake.output.items())),  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
     family=snakemake.params.family,  # noqa: F821

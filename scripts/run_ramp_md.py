@@ -3,7 +3,7 @@
 from gnnff_stability.logs import setup_script_logging
 from gnnff_stability.md.files import MDRunFiles
 from gnnff_stability.md.metric_runs import run_ramp_metric
-from gnnff_stability.settings import MDSettings, RampMetricSettings
+from gnnff_stability.settings import MaterialSettings, MDSettings, RampMetricSettings
 
 setup_script_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 run_ramp_metric(
@@ -11,6 +11,7 @@ run_ramp_metric(
     snakemake.input.cell,  # noqa: F821
     MDSettings.from_config(snakemake.params.md),  # noqa: F821
     RampMetricSettings.from_config(snakemake.params.ramp),  # noqa: F821
+    MaterialSettings.from_config(snakemake.params.material),  # noqa: F821
     MDRunFiles.from_mapping(dict(snakemake.output.items())),  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
     family=snakemake.params.family,  # noqa: F821

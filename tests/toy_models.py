@@ -380,7 +380,7 @@ def train_from_campaign(family: str, model: dict, method: dict, training: dict, 
     """
     from gnnff_stability.config import validate_config  # noqa: PLC0415
     from gnnff_stability.grid import expand_grid, model_presets, training_runs  # noqa: PLC0415
-    from gnnff_stability.settings import TrainingSettings  # noqa: PLC0415
+    from gnnff_stability.settings import MaterialSettings, TrainingSettings  # noqa: PLC0415
     from gnnff_stability.train.run import train_model  # noqa: PLC0415
 
     config = validate_config({
@@ -393,7 +393,8 @@ def train_from_campaign(family: str, model: dict, method: dict, training: dict, 
     folder = Path(folder)
     return train_model(
         run, model_presets(config)[family], TrainingSettings.from_config(config["training"]),
-        {k: splits[k] for k in ("train", "valid", "test")}, folder / "run",
+        MaterialSettings.from_config(config["material"]), {k: splits[k] for k in ("train", "valid", "test")},
+        folder / "run",
         {"model": folder / "model.nequip.zip", "metrics": folder / "metrics.json",
          "epochs": folder / "epochs.csv"},
         threads=threads,

@@ -4,7 +4,8 @@ Everything the campaign needs to know about an architecture family lives in its 
 record of :data:`FAMILIES`: its Hydra template, the ``models.<name>`` keys it reads, the feature
 selections of the correlation loss and the module paths they hook, the LAMMPS pair style that runs it
 (or none: the embedded engine only), whether a repulsive prior or the body-term decomposition can be
-added to it, its display name in tables and figures, and its species. The schema's family enums must
+added to it and its display name in tables and figures. A family holds no species: the model type names
+are the material's (``material.species``), given where a run is set up. The schema's family enums must
 agree with these records (a test checks them); the configuration, the run table, the trainer, the MD
 engines and the report read the records and never list families themselves.
 
@@ -18,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-
-from gnnff_stability.species import SPECIES
 
 __all__ = ["FAMILIES", "Family", "display_name", "family", "model_label", "pair_style"]
 
@@ -56,8 +55,6 @@ class Family:
     supports_prior, supports_decomposition
         Whether a repulsive prior (``prior: zbl``) or the body-term decomposition can be added: both
         need a builder ending in nequip's ``total_energy_sum`` with a ``pair_potential``.
-    species
-        Chemical species in model type order: the template's ``model_type_names``.
     """
 
     name: str
@@ -71,7 +68,6 @@ class Family:
     pair_style: str | None
     supports_prior: bool
     supports_decomposition: bool
-    species: tuple[str, ...] = SPECIES
 
     @property
     def embedded_only(self) -> bool:

@@ -9,6 +9,15 @@ import ase.io
 import pytest
 from helpers.comb_frames import make_frames
 
+from gnnff_stability.settings import MaterialSettings
+from partial_settings import partial
+
+
+@pytest.fixture(scope="session")
+def hfo2_material() -> MaterialSettings:
+    """The ``material`` block of a minimal validated campaign: HfO2, the schema's default."""
+    return partial(MaterialSettings)
+
 
 @pytest.fixture(scope="session")
 def hfo2_frames(tmp_path_factory) -> list[ase.Atoms]:

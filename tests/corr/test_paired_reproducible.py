@@ -20,7 +20,7 @@ from helpers.recording_module import BATCHES, INITIAL_WEIGHTS, TARGET
 
 from gnnff_stability.config import validate_config
 from gnnff_stability.grid import expand_grid, training_runs
-from gnnff_stability.settings import ModelPreset, TrainingSettings
+from gnnff_stability.settings import MaterialSettings, ModelPreset, TrainingSettings
 from gnnff_stability.train.run import WALL_TIME_FIELDS, train_model
 
 pytestmark = pytest.mark.slow
@@ -53,6 +53,7 @@ def _train(method: str, threads: int, splits: dict[str, Path], folder: Path) -> 
         mp.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p))
         return train_model(run, ModelPreset.from_config("tiny", config["models"]["tiny"]),
                            TrainingSettings.from_config(config["training"]),
+                           MaterialSettings.from_config(config["material"]),
                            {k: str(splits[k]) for k in ("train", "valid", "test")}, folder / "run", outputs,
                            threads=threads)
 

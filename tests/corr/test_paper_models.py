@@ -15,7 +15,7 @@ import pytest
 
 from gnnff_stability.config import load_config
 from gnnff_stability.grid import model_presets
-from gnnff_stability.settings import TrainingSettings
+from gnnff_stability.settings import MaterialSettings, TrainingSettings
 from gnnff_stability.train.hydra import hydra_overrides, template_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def build_from_paper_config(paper, name: str, layers: int, tmp_path: Path):
     preset = model_presets(paper)[name]
     files = {"train": tmp_path / "a.xyz", "valid": tmp_path / "b.xyz", "test": tmp_path / "c.xyz"}
     overrides = hydra_overrides(preset, layers, 0, None, TrainingSettings.from_config(paper["training"]),
-                                files, tmp_path / "run")
+                                MaterialSettings.from_config(paper["material"]).species, files, tmp_path / "run")
     overrides = [o for o in overrides if not o.startswith("hydra.")] + STATS
     set_global_state()
     with template_dir() as templates, initialize_config_dir(config_dir=str(templates), version_base=None):

@@ -43,7 +43,7 @@ def _job(family, splits, folder, max_epochs):
     run = training_runs(expand_grid(config)).iloc[0].to_dict()
     return {
         "run": {k: (v.item() if hasattr(v, "item") else v) for k, v in run.items()},
-        "model": config["models"][family], "training": config["training"],
+        "model": config["models"][family], "training": config["training"], "material": config["material"],
         "files": {k: str(splits[k]) for k in ("train", "valid", "test")},
         "run_dir": str(folder / "run"),
         "outputs": {"model": str(folder / "model.nequip.zip"), "metrics": str(folder / "metrics.json"),
@@ -53,20 +53,22 @@ def _job(family, splits, folder, max_epochs):
 
 _TRAIN = (
     "import json, sys\n"
-    "from gnnff_stability.settings import ModelPreset, TrainingSettings\n"
+    "from gnnff_stability.settings import MaterialSettings, ModelPreset, TrainingSettings\n"
     "from gnnff_stability.train.run import train_model\n"
     "a = json.loads(sys.argv[1])\n"
     "train_model(a['run'], ModelPreset.from_config(a['run']['model'], a['model']),\n"
-    "            TrainingSettings.from_config(a['training']), a['files'], a['run_dir'], a['outputs'], threads=2)\n"
+    "            TrainingSettings.from_config(a['training']), MaterialSettings.from_config(a['material']),\n"
+    "            a['files'], a['run_dir'], a['outputs'], threads=2)\n"
 )
 
 
 def _train(job):
-    from gnnff_stability.settings import ModelPreset
+    from gnnff_stability.settings import MaterialSettings, ModelPreset
 
     run = job["run"]
     return train_model(run, ModelPreset.from_config(run["model"], job["model"]),
-                       TrainingSettings.from_config(job["training"]), job["files"], job["run_dir"],
+                       TrainingSettings.from_config(job["training"]), MaterialSettings.from_config(job["material"]),
+                       job["files"], job["run_dir"],
                        job["outputs"], threads=2)
 
 

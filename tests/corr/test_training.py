@@ -165,14 +165,14 @@ def test_unknown_checkpoint_is_refused_before_training():
                          "training": {"checkpoint": "middle"}})
 
 
-def test_hydra_overrides_quote_and_map_keys(tmp_path):
+def test_hydra_overrides_quote_and_map_keys(tmp_path, hfo2_material):
     config = _campaign({"b": {}}, {"nq": {"family": "nequip", "r_max": 6.0, "l_max": 2, "num_features": 32,
                                           "overrides": {"radial_mlp_width": 64}}})
     training = partial(TrainingSettings, {"max_epochs": 7, "batch_size": 2, "lr": 0.01,
                                               "dtype": "float64", "device": "cuda"})
     overrides = hydra_overrides(
         ModelPreset.from_config("nq", config["models"]["nq"]), 4, 3,
-        corr_settings("nequip", "edge_0e+1o", sample_edges="sqrt"), training,
+        corr_settings("nequip", "edge_0e+1o", sample_edges="sqrt"), training, hfo2_material.species,
         {"train": tmp_path / "a.xyz", "valid": tmp_path / "b.xyz", "test": tmp_path / "c.xyz"},
         tmp_path / "run",
     )
@@ -181,6 +181,7 @@ def test_hydra_overrides_quote_and_map_keys(tmp_path):
     assert ("corr={selection:'edge_0e+1o',scheduler:'cosine',c_min:0.0,c_max:0.1,t_cycle:100,"
             "sample_edges:'sqrt'}") in overrides
     assert "radial_mlp_width=64" in overrides and "accelerator=gpu" in overrides
+    assert "model_type_names=['Hf','O']" in overrides  # the material's species, in type order
     assert "model_dtype='float64'" in overrides and "loss_coeffs.forces=1.0" in overrides
     assert "max_epochs=7" in overrides and "lr=0.01" in overrides
     assert f"train_file='{(tmp_path / 'a.xyz').resolve()}'" in overrides
@@ -198,7 +199,43 @@ def test_hydra_overrides_quote_and_map_keys(tmp_path):
     assert mandatory <= given, mandatory - given
 
 
-def test_gemnet_overrides_name_keys_of_its_template(tmp_path):
+@pytest.mark.parametrize("family", ["nequip", "allegro", "gemnet"])
+def test_training_config_of_another_material_carries_its_species_in_type_order(family, tmp_path):
+    """A template composed with the overrides for species [Si, C]: the model's type names, the data's type
+    map and statistics, and a ZBL prior's species are Si then C, and nothing names Hf or O."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from gnnff_stability.train.hydra import method_overrides, template_dir
+
+    config = _campaign({"zbl": {"prior": "zbl"}}, {"m": {"family": family}})
+    species = ("Si", "C")
+    overrides = hydra_overrides(ModelPreset.from_config("m", config["models"]["m"]), 2, 0, None,
+                                partial(TrainingSettings, {}), species,
+                                {"train": tmp_path / "a.xyz", "valid": tmp_path / "b.xyz",
+                                 "test": tmp_path / "c.xyz"}, tmp_path / "run")
+    assert "model_type_names=['Si','C']" in overrides
+    if family != "gemnet":  # a prior needs nequip's energy-sum layout
+        (run,) = training_runs(expand_grid(config)).to_dict("records")
+        (zbl,) = method_overrides(run, species)
+        assert "chemical_species:['Si','C']" in zbl
+        overrides = overrides + [zbl]
+    with template_dir() as templates, initialize_config_dir(config_dir=str(templates), version_base=None):
+        cfg = compose(config_name=family, overrides=[o for o in overrides if not o.startswith("hydra.")])
+    assert list(cfg.model_type_names) == list(cfg.chemical_species) == ["Si", "C"]
+    assert list(cfg.data.transforms[0].model_type_names) == ["Si", "C"]
+    assert list(cfg.data.stats_manager.type_names) == ["Si", "C"]
+    assert list(cfg.training_module.model.type_names) == ["Si", "C"]
+    if family != "gemnet":
+        assert list(cfg.training_module.model.pair_potential.chemical_species) == ["Si", "C"]
+    text = OmegaConf.to_yaml(OmegaConf.to_container(cfg, resolve=False))
+    assert "Hf" not in text
+    with pytest.raises(ValueError, match="species"):
+        hydra_overrides(ModelPreset.from_config("m", config["models"]["m"]), 2, 0, None,
+                        partial(TrainingSettings, {}), "SiC", {"train": "a", "valid": "b", "test": "c"}, tmp_path)
+
+
+def test_gemnet_overrides_name_keys_of_its_template(tmp_path, hfo2_material):
     import yaml
     from gnnff_stability.train.hydra import template_dir
 
@@ -207,7 +244,7 @@ def test_gemnet_overrides_name_keys_of_its_template(tmp_path):
                                           "emb_size_cbf": 16, "emb_size_bil_trip": 64, "num_radial": 6,
                                           "num_spherical": 7, "max_neighbors": None}})
     overrides = hydra_overrides(ModelPreset.from_config("gn", config["models"]["gn"]), 4, 0,
-                                corr_settings("gemnet", "edge"), partial(TrainingSettings, {}),
+                                corr_settings("gemnet", "edge"), partial(TrainingSettings, {}), hfo2_material.species,
                                 {"train": "a", "valid": "b", "test": "c"}, tmp_path)
     assert "num_layers=4" in overrides and "cutoff_radius=6.0" in overrides
     assert "emb_size_bil_trip=64" in overrides and "max_neighbors=null" in overrides
@@ -248,9 +285,11 @@ def test_epoch_metrics_merge_resumed_runs(tmp_path):
     assert merged["val0_epoch/weighted_sum"].tolist() == [1.0, 0.88, 0.8]
 
 
-def test_stabiliser_presets_become_hydra_overrides(tmp_path):
+def test_stabiliser_presets_become_hydra_overrides(tmp_path, hfo2_material):
     """Each stabiliser key of a method preset turns into its template overrides; defaults from the schema."""
     from gnnff_stability.train.hydra import DECOMPOSED_BUILDER, SAM_MODULE, method_overrides
+
+    species = hfo2_material.species
 
     config = _campaign({
         "base": {}, "c": {"corr": {"features": {"nequip": "edge_1o"}}},
@@ -261,15 +300,15 @@ def test_stabiliser_presets_become_hydra_overrides(tmp_path):
     methods = {name: MethodPreset.from_config(name, block) for name, block in config["methods"].items()}
     # the run-table rows of the NequIP model: what the trainer gets
     rows = {r["method"]: r for r in training_runs(expand_grid(config)).to_dict("records") if r["model"] == "nq"}
-    assert method_overrides(rows["base"]) == [] == method_overrides(rows["c"])
+    assert method_overrides(rows["base"], species) == [] == method_overrides(rows["c"], species)
     assert methods["mix"].stabilisers == ("corr", "sam", "zbl") and methods["base"].is_baseline
     assert rows["mix"]["stabilisers"] == "corr+sam+zbl"
-    assert method_overrides(rows["sam"]) == [f"training_module._target_={SAM_MODULE}",
+    assert method_overrides(rows["sam"], species) == [f"training_module._target_={SAM_MODULE}",
                                              "++training_module.sam={adaptive:false,eps:1e-12,eta:0.01,rho:0.1}"]
-    (zbl,) = method_overrides(rows["zbl"])
+    (zbl,) = method_overrides(rows["zbl"], species)
     assert zbl.startswith("++training_module.model.pair_potential={_target_:'nequip.nn.pair_potential.ZBL'")
     assert "chemical_species:['Hf','O']" in zbl
-    dec = method_overrides(rows["dec"], tmp_path / "body_terms.pt")
+    dec = method_overrides(rows["dec"], species, tmp_path / "body_terms.pt")
     assert dec == [f"training_module.model._target_={DECOMPOSED_BUILDER}",
                    "++training_module.model.gnn_builder=${model_builder}",
                    f"++training_module.model.prefit='{tmp_path / 'body_terms.pt'}'",
@@ -280,7 +319,7 @@ def test_stabiliser_presets_become_hydra_overrides(tmp_path):
         "r_cut": 2.5, "r_cut_three_body": None, "three_body": True, "nn3_types": "neighbour_pair",
         "hidden": [16, 16], "polynomial_cutoff_p": 6}
     with pytest.raises(ValueError, match="'dec' uses the decomposition"):
-        method_overrides(rows["dec"])
+        method_overrides(rows["dec"], species)
     # a prior or the decomposition needs nequip's energy-sum layout: not GemNet-T
     assert methods["zbl"].applies_to("allegro") and not methods["zbl"].applies_to("gemnet")
     assert not methods["dec"].applies_to("gemnet") and methods["sam"].applies_to("gemnet")

@@ -21,7 +21,10 @@ import numpy as np
 import pytest
 import torch
 
+from gnnff_stability.config import validate_config
+from gnnff_stability.settings import MaterialSettings
 from gnnff_stability.train.deploy import compile_model
+from partial_settings import partial
 from toy_models import PLUGIN_ENV, build_toy_package, fluorite_hfo2, write_lammps_cell
 
 PLUGIN_SKIP_REASON = (
@@ -33,6 +36,29 @@ PLUGIN_SKIP_REASON = (
 #: Toy model used by every test (cheap; good enough to be stable at 300 K for a few hundred steps).
 TOY_MODEL = {"family": "nequip", "num_layers": 2, "l_max": 1, "num_features": 8, "r_max": 4.0,
              "max_epochs": 2, "n_frames": 20, "batch_size": 4, "lr": 0.01}
+
+
+@pytest.fixture(scope="session")
+def hfo2_material() -> MaterialSettings:
+    """The ``material`` block of a minimal validated campaign: HfO2, the schema's default."""
+    return partial(MaterialSettings)
+
+
+@pytest.fixture(scope="session")
+def sic_material() -> MaterialSettings:
+    """A two-species material other than HfO2: 3C-SiC (zincblende, the wheel's SiC.tersoff reference),
+    types Si then C, ASE's masses (``material.masses`` lists them in another order than the types)."""
+    config = validate_config({
+        "grid": {"model": ["stub"], "layers": {"stub": [1]}, "method": ["stub"], "ratio": [1.0]},
+        "models": {"stub": {"family": "nequip"}},
+        "methods": {"stub": {"corr": None}},
+        "material": {"name": "SiC", "species": ["Si", "C"],
+                     "structure": {"builder": "bulk", "prototype": "zincblende", "a_A": 4.36},
+                     "ood": {"remove": "C", "per": "Si"},
+                     "reference": {"kind": "pair_style", "pair_style": "tersoff", "file": "SiC.tersoff"}},
+        "data": {"source": "reference"},
+    })
+    return MaterialSettings.from_config(config["material"])
 
 
 @pytest.fixture(scope="session")

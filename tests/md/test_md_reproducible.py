@@ -15,10 +15,10 @@ SETTINGS = {"steps": 40, "dump_every": 10, "thermo_every": 10}
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_same_model_and_seeds_write_identical_dumps(toy_model, triclinic_cell, tmp_path, threads):
+def test_same_model_and_seeds_write_identical_dumps(toy_model, triclinic_cell, tmp_path, threads, hfo2_material):
     files = [MDRunFiles.in_dir(tmp_path / name) for name in ("a", "b", "other_seed")]
     settings = partial(MDSettings, SETTINGS)
-    records = [run_md(toy_model, triclinic_cell, 600.0, seed, settings, out, threads=threads)
+    records = [run_md(toy_model, triclinic_cell, 600.0, seed, settings, hfo2_material, out, threads=threads)
                for out, seed in zip(files, (7, 7, 8))]
     assert [r["classification"] for r in records] == ["stable"] * 3
     assert [r["steps_done"] for r in records] == [SETTINGS["steps"]] * 3

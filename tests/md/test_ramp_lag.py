@@ -40,7 +40,7 @@ def _closed_form_lag(t_ps: np.ndarray, rate: float, tau_ps: float) -> np.ndarray
 
 
 @pytest.mark.parametrize("rate, damp_fs", [(9000.0, 100.0), (4500.0, 50.0)])
-def test_ideal_gas_ramp_lags_by_rate_times_damping_over_two(tmp_path, rate, damp_fs):
+def test_ideal_gas_ramp_lags_by_rate_times_damping_over_two(tmp_path, rate, damp_fs, hfo2_material):
     """2592 free atoms (6x6x6 fluorite cells, zero forces) heated 300 -> 3000 K at ``rate``: the
     measured lag, averaged over the rows after one damping time, matches (r τ / 2)(1 − e^(−2t/τ))
     within 10 % (the demo's 9000 K/ps with 100 fs: 450 K once settled; 4500 K/ps with 50 fs: 112 K).
@@ -54,7 +54,7 @@ def test_ideal_gas_ramp_lags_by_rate_times_damping_over_two(tmp_path, rate, damp
     settings = ramp_md_settings(md, ramp)
     assert settings.damp_fs == damp_fs
     out = _outputs(tmp_path / "ramp")
-    record = run_lmp_protocol(cell, 300.0, 0, settings, ZERO_PAIR, out,
+    record = run_lmp_protocol(cell, 300.0, 0, settings, hfo2_material, ZERO_PAIR, out,
                               thermostat=Thermostat("ramp", t_stop_K=3000.0, window_steps=100))
     assert record["classification"] == "stable", record["reason"]
     assert f"langevin 300 3000 {damp_fs / 1000:g}" in out.log.read_text()
@@ -70,7 +70,7 @@ def test_ideal_gas_ramp_lags_by_rate_times_damping_over_two(tmp_path, rate, damp
 
 @pytest.mark.slow
 def test_toy_model_solid_ramp_lags_between_the_gas_and_the_harmonic_form(toy_model, cubic_cell,
-                                                                        tmp_path):
+                                                                        tmp_path, hfo2_material):
     """The toy NequIP model (96-atom fluorite HfO2) through the embedded engine, ramped 300 -> 1500 K at
     4500 K/ps with a 100 fs damping (``run_ramp_metric``). A solid's potential energy takes up heat as
     well, so with g = C / C_kin its lag is (g r τ / 2)(1 − exp(−2t/(g τ))): g = 1 is the kinetic form,
@@ -84,7 +84,7 @@ def test_toy_model_solid_ramp_lags_between_the_gas_and_the_harmonic_form(toy_mod
     ramp = partial(RampMetricSettings, {"t_start_K": 300.0, "t_stop_K": 1500.0,
                                             "rate_K_per_ps": 4500.0, "window_steps": 100})
     out = _outputs(tmp_path / "toy")
-    record = run_ramp_metric(toy_model, cubic_cell, md, ramp, out)
+    record = run_ramp_metric(toy_model, cubic_cell, md, ramp, hfo2_material, out)
     assert record["classification"] == "stable", record["reason"]
     table = pd.read_csv(out.thermo)
     t_ps = table["step"].to_numpy() * 0.25 / 1000.0

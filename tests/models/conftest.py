@@ -11,7 +11,15 @@ import torch
 from gemnet_builders import TOY_GEMNET, build_small
 
 import gnnff_stability.models
+from gnnff_stability.settings import MaterialSettings
+from partial_settings import partial
 from toy_models import build_toy_package
+
+
+@pytest.fixture(scope="session")
+def hfo2_material() -> MaterialSettings:
+    """The ``material`` block of a minimal validated campaign: HfO2, the schema's default."""
+    return partial(MaterialSettings)
 
 
 @pytest.fixture(scope="module")

@@ -266,7 +266,7 @@ def test_nequip_train_fits_forces_well_below_a_zero_force_model(toy_gemnet, tmp_
 
 
 @pytest.mark.slow
-def test_packaged_gemnet_runs_embedded_md_with_its_own_step0_forces(toy_gemnet, tmp_path):
+def test_packaged_gemnet_runs_embedded_md_with_its_own_step0_forces(toy_gemnet, tmp_path, hfo2_material):
     """The package drives LAMMPS through fix external; step-0 forces and energy equal those of nequip's
     ASE calculator (its own neighbour list) on the same triclinic cell."""
     import pandas as pd
@@ -283,7 +283,7 @@ def test_packaged_gemnet_runs_embedded_md_with_its_own_step0_forces(toy_gemnet, 
     data_file = write_lammps_cell(atoms, tmp_path / "cell.data")
     out = MDRunFiles.in_dir(tmp_path)
     record = run_md(toy_gemnet, data_file, 300.0, 0,
-                    partial(MDSettings, {"steps": 20, "dump_every": 10, "thermo_every": 10}), out)
+                    partial(MDSettings, {"steps": 20, "dump_every": 10, "thermo_every": 10}), hfo2_material, out)
     assert record["engine"] == "embedded" and record["steps_done"] == 20
     snap = read_dump(out.dump)[0][0]
     assert snap.step == 0

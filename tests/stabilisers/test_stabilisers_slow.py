@@ -15,7 +15,7 @@ from gnnff_stability.models.decomposition import load_prefit
 from gnnff_stability.models.prefit import prefit_body_terms
 from gnnff_stability.config import validate_config
 from gnnff_stability.grid import model_presets
-from gnnff_stability.settings import TrainingSettings
+from gnnff_stability.settings import MaterialSettings, TrainingSettings
 from gnnff_stability.train.hydra import hydra_overrides, template_dir
 from gnnff_stability.train.run import collect_epoch_metrics
 
@@ -30,7 +30,8 @@ def _overrides(model: dict, training: dict, splits, run: Path) -> list[str]:
                               "models": {"nequip": model}, "methods": {"b": {}}, "training": training})
     files = {k: splits[k] for k in ("train", "valid", "test")}
     return hydra_overrides(model_presets(config)["nequip"], 2, 0, None,
-                           TrainingSettings.from_config(config["training"]), files, run)
+                           TrainingSettings.from_config(config["training"]),
+                           MaterialSettings.from_config(config["material"]).species, files, run)
 TRAINING = {"batch_size": 4, "lr": 0.01, "loss_coeffs": {"forces": 1.0, "total_energy": 1.0}, "device": "cpu"}
 
 

@@ -12,6 +12,7 @@ rule run_md:
         seed=vseed_of,
         family=family_of,
         md=md_block,
+        material=MATERIAL,
     log:
         LOG(f"{paths.MD}/run_md.log"),
     benchmark:

@@ -15,6 +15,7 @@ rule run_nve_md:
     params:
         md=md_block,
         nve=config["metrics"]["nve"],
+        material=MATERIAL,
         family=family_of,
     log:
         LOG(f"{paths.NVE_MD}/run_nve_md.log"),
@@ -56,6 +57,7 @@ rule run_ramp_md:
     params:
         md=md_block,
         ramp=config["metrics"]["ramp"],
+        material=MATERIAL,
         family=family_of,
     log:
         LOG(f"{paths.RAMP_MD}/run_ramp_md.log"),

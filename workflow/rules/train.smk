@@ -10,6 +10,7 @@ rule prefit_body_terms:
         decomposition=lambda wildcards: config["methods"][wildcards.method]["decomposition"],
         seed=lambda wildcards: int(wildcards.seed),
         loss_coeffs=config["training"]["loss_coeffs"],
+        material=MATERIAL,
     log:
         LOG(f"{paths.PREFIT_DIR}/prefit_body_terms.log"),
     benchmark:
@@ -38,6 +39,7 @@ rule train_model:
         run=training_row,
         model=model_block,
         training=config["training"],
+        material=MATERIAL,
         run_dir=train_dir,
     wildcard_constraints:
         method=method_regex(TRAINED_METHODS),  # an active method's model comes from its rounds (active.smk)

@@ -22,7 +22,7 @@ from typing import Any
 from gnnff_stability.numerics import deterministic_algorithms
 
 from .embedded import EngineStartError, ForceCallback, run_embedded
-from gnnff_stability.settings import HPCSettings, MDSettings
+from gnnff_stability.settings import HPCSettings, MaterialSettings, MDSettings
 
 from .files import MDRunFiles
 from .forcefield import DEFAULT_SKIN_A, LoadedModel, ModelForceField, VerletNeighbourList, load_model
@@ -67,6 +67,7 @@ def run_md(
     temp_K: float,
     seed: int,
     settings: MDSettings,
+    material: MaterialSettings,
     files: MDRunFiles,
     threads: int = 1,
     family: str | None = None,
@@ -85,13 +86,16 @@ def run_md(
         ``.nequip.pt2`` compiled for its pair style. Compiling is the workflow's ``compile_model`` rule
         (:func:`gnnff_stability.train.deploy.compile_model`), never done here.
     cell_path
-        LAMMPS data file of the start cell (atom_style atomic, type 1 Hf, type 2 O).
+        LAMMPS data file of the start cell (atom_style atomic, types in ``material.species`` order).
     temp_K
         Target temperature, K.
     seed
         Velocity seed (``vseed``); the LAMMPS velocity and Langevin seeds derive from it.
     settings
         The ``md`` block.
+    material
+        The ``material`` block: the masses of the deck and the species of the LAMMPS types (the
+        ``pair_coeff`` of the HPC engine, the model's type map in the embedded engine).
     files
         The run's output files (:class:`.files.MDRunFiles`): ``dump.lammpstrj``, ``log.lammps``,
         ``thermo.csv``, ``status.json``.
@@ -123,7 +127,7 @@ def run_md(
     if isinstance(threads, bool) or int(threads) < 1:
         raise ValueError(f"threads must be >= 1, got {threads!r}")
     if s.engine == "hpc":
-        return run_hpc(model_path, cell_path, temp_K, seed, s, files,
+        return run_hpc(model_path, cell_path, temp_K, seed, s, material, files,
                        threads=threads, family=family, thermostat=thermostat)
 
     import torch  # noqa: PLC0415
@@ -135,4 +139,4 @@ def run_md(
             loaded = load_model(model_path, s.model_format, s.device)
         except (RuntimeError, ValueError, FileNotFoundError) as exc:
             raise EngineStartError(f"cannot start the embedded engine: {exc}") from exc
-        return run_embedded(loaded, cell_path, temp_K, seed, s, files, thermostat=thermostat)
+        return run_embedded(loaded, cell_path, temp_K, seed, s, material, files, thermostat=thermostat)

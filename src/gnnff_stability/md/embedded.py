@@ -37,8 +37,7 @@ from .outcome import (
     thermo_to_csv,
     write_json,
 )
-from gnnff_stability.settings import MDSettings
-from gnnff_stability.species import SPECIES
+from gnnff_stability.settings import MaterialSettings, MDSettings
 
 from .protocol import FIX_EXTERNAL, HALT_VARIABLE, ProtocolPaths, Thermostat, render_protocol
 
@@ -190,6 +189,7 @@ def run_embedded(
     temp_K: float,
     seed: int,
     settings: MDSettings,
+    material: MaterialSettings,
     files: MDRunFiles,
     *,
     thermostat: Thermostat | None = None,
@@ -203,13 +203,16 @@ def run_embedded(
     loaded
         The model (:func:`gnnff_stability.md.forcefield.load_model`).
     cell_path
-        LAMMPS data file (atom_style atomic, type 1 Hf, type 2 O).
+        LAMMPS data file (atom_style atomic, types in ``material.species`` order).
     temp_K
         Target temperature, K.
     seed
         Velocity seed of the run (LAMMPS seeds derive from it).
     settings
         The ``md`` settings.
+    material
+        The material: the deck's masses, and the species of the LAMMPS types the model is given
+        (type ``t`` is ``material.species[t - 1]``; the model must know every one).
     files
         The run's output files (written under temporary names, renamed at the end).
     thermostat
@@ -243,7 +246,7 @@ def run_embedded(
     # LAMMPS sets the OpenMP thread count to 1 (OMP_NUM_THREADS unset), which torch shares.
     torch.set_num_threads(n_threads)
     try:
-        return _run(lmp, loaded, Path(cell_path), float(temp_K), int(seed), s, outputs,
+        return _run(lmp, loaded, Path(cell_path), float(temp_K), int(seed), s, material, outputs,
                     thermostat, segments, skin, chunk_steps or s.dump_every, t_start)
     except EngineStartError:
         outputs.discard()
@@ -253,7 +256,7 @@ def run_embedded(
 
 
 def _run(lmp: Any, loaded: LoadedModel, cell_path: Path, temp_K: float, seed: int,
-         s: MDSettings, outputs: PartialOutputs, thermostat: Thermostat,
+         s: MDSettings, material: MaterialSettings, outputs: PartialOutputs, thermostat: Thermostat,
          segments: list[tuple[int, list[str]]], skin: float, chunk: int,
          t_start: float) -> dict[str, Any]:
     if not cell_path.exists():
@@ -268,7 +271,7 @@ def _run(lmp: Any, loaded: LoadedModel, cell_path: Path, temp_K: float, seed: in
         f"variable {HALT_VARIABLE} internal 0",
         f"fix gnnff_halt all halt 1 v_{HALT_VARIABLE} > 0.5 error continue",
     ]
-    commands = render_protocol(ProtocolPaths(cell_path, outputs["dump"]), temp_K, seed, s,
+    commands = render_protocol(ProtocolPaths(cell_path, outputs["dump"]), temp_K, seed, s, material,
                                force_block, halt_block, thermostat=thermostat)
     try:
         for command in commands:
@@ -279,16 +282,18 @@ def _run(lmp: Any, loaded: LoadedModel, cell_path: Path, temp_K: float, seed: in
     n0 = int(lmp.get_natoms())
     ids = np.array(lmp.numpy.extract_atom("id")[:n0], dtype=np.int64)
     types = np.array(lmp.numpy.extract_atom("type")[:n0], dtype=np.int64)
-    if types.min() < 1 or types.max() > len(SPECIES):
+    species = material.species
+    if types.min() < 1 or types.max() > len(species):
+        legend = ", ".join(f"{i + 1} = {symbol}" for i, symbol in enumerate(species))
         raise EngineStartError(
-            f"{cell_path}: atom types {sorted(set(types.tolist()))} outside 1..{len(SPECIES)} "
-            f"(1 = Hf, 2 = O)"
+            f"{cell_path}: atom types {sorted(set(types.tolist()))} outside 1..{len(species)} "
+            f"({legend}: material.species)"
         )
     type_of_tag = np.zeros(int(ids.max()) + 1, dtype=np.int64)
     type_of_tag[ids] = types
     cell, pbc = _lammps_cell(lmp)
     try:
-        ff = ModelForceField(loaded, cell, pbc, SPECIES, skin=skin)
+        ff = ModelForceField(loaded, cell, pbc, species=species, skin=skin)
     except ValueError as exc:
         raise EngineStartError(str(exc)) from exc
     callback = ForceCallback(lmp, ff, type_of_tag, n0, s.fmax_crash_eV_per_A)

@@ -29,8 +29,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from gnnff_stability.species import SPECIES
-
 __all__ = [
     "LoadedModel",
     "ModelForceField",
@@ -65,8 +63,8 @@ class LoadedModel:
     r_max
         Cutoff radius, Å.
     type_names
-        Model type names in model type-index order (for the campaign's models
-        :data:`gnnff_stability.species.SPECIES`).
+        Model type names in model type-index order (for the campaign's models the material's species,
+        ``material.species``).
     device
         Device of the model.
     path
@@ -287,8 +285,8 @@ class ModelForceField:
     pbc
         Periodicity per direction, shape [3].
     species
-        Chemical symbol of each LAMMPS type, type ``t`` is ``species[t - 1]`` (default: the campaign's,
-        :data:`gnnff_stability.species.SPECIES`).
+        Chemical symbol of each LAMMPS type, type ``t`` is ``species[t - 1]`` (keyword only, required:
+        the material's ``material.species``). The model must know every one.
     skin
         Neighbour-list skin, Å (:class:`VerletNeighbourList`).
     """
@@ -298,9 +296,13 @@ class ModelForceField:
         loaded: LoadedModel,
         cell: np.ndarray,
         pbc: Sequence[bool] = (True, True, True),
-        species: Sequence[str] = SPECIES,
+        *,
+        species: Sequence[str],
         skin: float = DEFAULT_SKIN_A,
     ) -> None:
+        species = [str(s) for s in species]
+        if not species:
+            raise ValueError("species must name the chemical symbol of every LAMMPS type, got none")
         missing = [s for s in species if s not in loaded.type_names]
         if missing:
             raise ValueError(

@@ -1,7 +1,8 @@
 """The HPC MD engine: an ``lmp`` with pair_nequip_allegro, built in or loaded as a plugin.
 
 The LAMMPS input (:func:`render_hpc_deck`) is the shared protocol with ``pair_style nequip`` or
-``pair_style allegro`` and ``pair_coeff * * model.nequip.pt2 Hf O`` (``pair_nequip`` needs
+``pair_style allegro`` and ``pair_coeff * * model.nequip.pt2 <species>`` (the material's species in
+LAMMPS type order, e.g. ``Hf O``; ``pair_nequip`` needs
 ``newton off`` for pairs, ``pair_allegro`` ``newton on``; the deck sets it). The pair styles come
 either with the ``lmp`` (a site's LAMMPS built with pair_nequip_allegro) or from a LAMMPS plugin
 (``md.hpc.plugin``, loaded with ``plugin load`` at the top of the deck), for example upstream
@@ -42,8 +43,7 @@ from gnnff_stability._lammps import lmp_environment
 
 from gnnff_stability import families
 from gnnff_stability.proc import CommandError, run_captured, run_streamed
-from gnnff_stability.settings import MDSettings
-from gnnff_stability.species import SPECIES
+from gnnff_stability.settings import MaterialSettings, MDSettings
 
 from .files import MDRunFiles
 from .outcome import (
@@ -90,6 +90,7 @@ def render_hpc_deck(
     temp_K: float,
     seed: int,
     settings: MDSettings,
+    material: MaterialSettings,
     dump_path: str | Path,
     pair_style: str = "nequip",
     pair_block: Sequence[str] | None = None,
@@ -101,7 +102,7 @@ def render_hpc_deck(
     Parameters
     ----------
     cell_path
-        LAMMPS data file of the cell (type 1 Hf, type 2 O).
+        LAMMPS data file of the cell (types in ``material.species`` order).
     model_path
         ``*.nequip.pt2`` compiled for ``pair_style`` (``--target pair_nequip`` / ``pair_allegro``).
     temp_K
@@ -110,6 +111,8 @@ def render_hpc_deck(
         Velocity seed of the run.
     settings
         The ``md`` settings.
+    material
+        The material: the deck's masses, and the species ``pair_coeff`` maps the types to.
     dump_path
         Dump file LAMMPS writes.
     pair_style
@@ -131,7 +134,7 @@ def render_hpc_deck(
     """
     s = settings
     if pair_block is None:
-        pair_block = hpc_pair_block(pair_style, model_path)
+        pair_block = hpc_pair_block(pair_style, model_path, material.species)
     # The halt code of outcome.halt_code: lost atoms 1, force above the threshold 2, non-finite 4.
     lost = f"(count(all)<v_{NATOMS0_VARIABLE})*{HALT_LOST_ATOMS}"
     # inf - inf and NaN - NaN are NaN, and NaN != 0: the sum of the force norms is not finite
@@ -143,7 +146,7 @@ def render_hpc_deck(
         f"fix gnnff_halt all halt 1 v_{HALT_VARIABLE} > 0.5 error continue",
     ]
     lines = render_protocol(ProtocolPaths(Path(cell_path), Path(dump_path)), float(temp_K),
-                            int(seed), s, list(pair_block), halt_block, thermostat=thermostat)
+                            int(seed), s, material, list(pair_block), halt_block, thermostat=thermostat)
     if plugin:
         lines.insert(1, f"plugin load {_quote(plugin)}")
     segments = (thermostat or Thermostat()).segments(s.steps)
@@ -336,6 +339,7 @@ def run_hpc(
     temp_K: float,
     seed: int,
     settings: MDSettings,
+    material: MaterialSettings,
     files: MDRunFiles,
     threads: int = 1,
     family: str | None = None,
@@ -351,6 +355,8 @@ def run_hpc(
         LAMMPS data file of the cell.
     temp_K, seed, settings
         Target temperature (K), velocity seed, ``md`` settings.
+    material
+        The material (masses, and the species of ``pair_coeff`` in LAMMPS type order).
     files
         The run's output files (temporary names until the end).
     threads
@@ -392,16 +398,20 @@ def run_hpc(
             f"or as a plugin. Pair styles it has include: "
             f"{', '.join(sorted(available)[:12])}, ..."
         )
-    return run_lmp_protocol(cell_path, temp_K, seed, s, hpc_pair_block(style, model_path.resolve()), files,
+    return run_lmp_protocol(cell_path, temp_K, seed, s, material,
+                            hpc_pair_block(style, model_path.resolve(), material.species), files,
                             threads=threads, thermostat=thermostat)
 
 
-def hpc_pair_block(style: str, model_path: str | Path) -> list[str]:
+def hpc_pair_block(style: str, model_path: str | Path, species: Sequence[str]) -> list[str]:
     """The force commands of a compiled model in pair style ``style`` (``nequip`` or ``allegro``):
-    its ``newton`` setting, ``pair_style`` and ``pair_coeff`` with the species in LAMMPS type order."""
+    its ``newton`` setting, ``pair_style`` and ``pair_coeff`` with ``species`` (the material's, in LAMMPS
+    type order: type ``t`` is ``species[t - 1]``)."""
     if style not in _NEWTON:
         raise ValueError(f"pair_style must be one of {', '.join(_NEWTON)}, got {style!r}")
-    return [_NEWTON[style], f"pair_style {style}", f"pair_coeff * * {_quote(model_path)} {' '.join(SPECIES)}"]
+    if not species:
+        raise ValueError("species must name the chemical symbol of every LAMMPS type, got none")
+    return [_NEWTON[style], f"pair_style {style}", f"pair_coeff * * {_quote(model_path)} {' '.join(species)}"]
 
 
 def run_lmp_protocol(
@@ -409,6 +419,7 @@ def run_lmp_protocol(
     temp_K: float,
     seed: int,
     settings: MDSettings,
+    material: MaterialSettings,
     pair_block: Sequence[str],
     files: MDRunFiles,
     threads: int = 1,
@@ -419,7 +430,8 @@ def run_lmp_protocol(
 
     :func:`run_hpc` calls it with a compiled model's pair style (:func:`hpc_pair_block`); any LAMMPS
     force field works (``["pair_style zero 4.0", "pair_coeff * *"]`` in an ``lmp`` without
-    pair_nequip_allegro). Parameters and result as :func:`run_hpc`; the plugin of ``md.hpc.plugin``
+    pair_nequip_allegro). Parameters and result as :func:`run_hpc` (``material`` gives the masses); the
+    plugin of ``md.hpc.plugin``
     is loaded first when set.
     """
     t_start = time.perf_counter()
@@ -435,7 +447,7 @@ def run_lmp_protocol(
     outputs = PartialOutputs(files.as_dict())
     workdir = files.status.parent
     with tempfile.TemporaryDirectory(dir=workdir, prefix=".hpc-") as tmp:
-        deck = render_hpc_deck(cell_path.resolve(), "", temp_K, seed, s, outputs["dump"].resolve(),
+        deck = render_hpc_deck(cell_path.resolve(), "", temp_K, seed, s, material, outputs["dump"].resolve(),
                                pair_block=pair_block, plugin=plugin, thermostat=thermostat)
         deck_path = Path(tmp) / "in.lammps"
         deck_path.write_text(deck)

@@ -18,7 +18,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from gnnff_stability.settings import MDSettings, NVEMetricSettings, RampMetricSettings
+from gnnff_stability.settings import MaterialSettings, MDSettings, NVEMetricSettings, RampMetricSettings
 
 from . import run_md
 from .files import MDRunFiles
@@ -41,7 +41,7 @@ def ramp_md_settings(md: MDSettings, ramp: RampMetricSettings) -> MDSettings:
 
 
 def run_nve_metric(model_path: str | Path, cell_path: str | Path, md: MDSettings,
-                   nve: NVEMetricSettings, files: MDRunFiles, *, threads: int = 1,
+                   nve: NVEMetricSettings, material: MaterialSettings, files: MDRunFiles, *, threads: int = 1,
                    family: str | None = None) -> dict[str, Any]:
     """Equilibrate with Langevin, remove the thermostat, run NVE (the ``run_nve_md`` rule).
 
@@ -51,6 +51,8 @@ def run_nve_metric(model_path: str | Path, cell_path: str | Path, md: MDSettings
         The deployed model and the in-distribution cell's LAMMPS data file.
     md, nve
         The ``md`` block (timestep, damping, cadence, thresholds, engine) and ``metrics.nve``.
+    material
+        The ``material`` block (masses and species of the LAMMPS types).
     files, threads, family
         As :func:`gnnff_stability.md.run_md`.
 
@@ -59,19 +61,19 @@ def run_nve_metric(model_path: str | Path, cell_path: str | Path, md: MDSettings
     dict
         The ``status.json`` record (a crash is a result, not an error).
     """
-    return run_md(model_path, cell_path, nve.temp_K, nve.vseed, nve_md_settings(md, nve), files,
+    return run_md(model_path, cell_path, nve.temp_K, nve.vseed, nve_md_settings(md, nve), material, files,
                   threads=threads, family=family,
                   thermostat=Thermostat("nve", equil_steps=int(nve.equil_steps)))
 
 
 def run_ramp_metric(model_path: str | Path, cell_path: str | Path, md: MDSettings,
-                    ramp: RampMetricSettings, files: MDRunFiles, *, threads: int = 1,
-                    family: str | None = None) -> dict[str, Any]:
+                    ramp: RampMetricSettings, material: MaterialSettings, files: MDRunFiles, *,
+                    threads: int = 1, family: str | None = None) -> dict[str, Any]:
     """Langevin with a linearly ramped set point (the ``run_ramp_md`` rule).
 
     Parameters are those of :func:`run_nve_metric`, with ``metrics.ramp`` in place of ``metrics.nve``.
     """
-    return run_md(model_path, cell_path, ramp.t_start_K, ramp.vseed, ramp_md_settings(md, ramp), files,
-                  threads=threads, family=family,
+    return run_md(model_path, cell_path, ramp.t_start_K, ramp.vseed, ramp_md_settings(md, ramp), material,
+                  files, threads=threads, family=family,
                   thermostat=Thermostat("ramp", t_stop_K=float(ramp.t_stop_K),
                                         window_steps=int(ramp.window_steps)))

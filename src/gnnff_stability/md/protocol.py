@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gnnff_stability.settings import MDSettings, RefMDSettings
-from gnnff_stability.species import MASSES, SPECIES
+from gnnff_stability.settings import MaterialSettings, MDSettings, RefMDSettings
 
 __all__ = [
     "THERMO_KEYWORDS",
@@ -150,6 +149,7 @@ def render_protocol(
     temp_K: float,
     seed: int,
     settings: MDSettings | RefMDSettings,
+    material: MaterialSettings,
     force_block: Sequence[str],
     halt_block: Sequence[str],
     thermostat: Thermostat | None = None,
@@ -167,6 +167,9 @@ def render_protocol(
     settings
         The ``md`` block, or the ``refmd`` block for the reference potential's MD (the timestep,
         damping, thermo and dump intervals are read).
+    material
+        The material: one ``mass`` command per species, in LAMMPS type order (``material.species``),
+        with ``material.masses``.
     force_block
         Commands that define the forces (pair style or fix external); they come right after the
         masses, and any fix they define precedes ``fix store/force``.
@@ -193,7 +196,7 @@ def render_protocol(
         "atom_style atomic",
         f"read_data {_quote(paths.cell)}",
     ]
-    lines += [f"mass {i + 1} {MASSES[sym]}" for i, sym in enumerate(SPECIES)]
+    lines += [f"mass {i + 1} {material.masses[sym]}" for i, sym in enumerate(material.species)]
     lines += list(force_block)
     lines += [
         "neighbor 2.0 bin",

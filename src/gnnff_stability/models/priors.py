@@ -47,7 +47,7 @@ def zbl_pair_potential(
     ----------
     chemical_species
         Chemical symbol of every model type, in the order of the model's ``type_names`` (the
-        campaign's: the family's ``species`` in :data:`gnnff_stability.families.FAMILIES`).
+        campaign's: the material's ``material.species``, in LAMMPS type order).
     units
         LAMMPS units of the data: ``metal`` (eV, Å; the default and this project's) or ``real``
         (kcal/mol, Å).

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gnnff_stability.settings import ModelPreset, RetrainSettings, TrainingSettings
+from gnnff_stability.settings import MaterialSettings, ModelPreset, RetrainSettings, TrainingSettings
 
 from .run import train_model
 
@@ -32,6 +32,7 @@ def retrain_round(
     model: ModelPreset,
     training: TrainingSettings,
     retrain: RetrainSettings,
+    material: MaterialSettings,
     al_round: int,
     files: Mapping[str, str | Path],
     run_dir: str | Path,
@@ -50,6 +51,8 @@ def retrain_round(
         ``retrain``'s.
     retrain
         ``active.retrain``.
+    material
+        The ``material`` block (the model's type names, :func:`gnnff_stability.train.run.train_model`).
     al_round
         The round.
     files
@@ -74,7 +77,8 @@ def retrain_round(
     train_files = {k: files[k] for k in ("train", "valid", "test", "prefit") if k in files}
     if init is not None:
         train_files.pop("prefit", None)
-    metrics = train_model(run, model, settings, train_files, run_dir, outputs, threads, init_checkpoint=init)
+    metrics = train_model(run, model, settings, material, train_files, run_dir, outputs, threads,
+                          init_checkpoint=init)
     selection = json.loads(Path(files["selection"]).read_text())
     label = json.loads(Path(files["label"]).read_text())
     n_train = sum(1 for line in Path(files["train"]).read_text().splitlines() if line.strip().isdigit())

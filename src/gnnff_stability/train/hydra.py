@@ -71,6 +71,7 @@ def hydra_overrides(
     seed: int,
     corr: Mapping[str, Any] | None,
     training: TrainingSettings,
+    species: Sequence[str],
     files: Mapping[str, str | Path],
     run_dir: str | Path,
 ) -> list[str]:
@@ -80,8 +81,7 @@ def hydra_overrides(
     ----------
     model
         The model preset: its hyper-parameters become top-level template keys (``r_max`` is the
-        template's ``cutoff_radius``), its ``overrides`` are passed verbatim as full Hydra paths. The
-        template's ``model_type_names`` are the species of the family's registry record.
+        template's ``cutoff_radius``), its ``overrides`` are passed verbatim as full Hydra paths.
     layers, seed
         Interaction layers and training seed.
     corr
@@ -89,6 +89,9 @@ def hydra_overrides(
         (:func:`gnnff_stability.grid.method_settings`; ``None``: no correlation loss).
     training
         The ``training`` block.
+    species
+        The material's species in LAMMPS type order (``material.species``): the template's
+        ``model_type_names`` (and so its ``chemical_species`` and every ``type_names``), in that order.
     files
         ``train``, ``valid``, ``test``: the extended-XYZ splits.
     run_dir
@@ -102,7 +105,7 @@ def hydra_overrides(
         f"train_file={hydra_value(Path(files['train']).resolve())}",
         f"val_file={hydra_value(Path(files['valid']).resolve())}",
         f"test_file={hydra_value(Path(files['test']).resolve())}",
-        f"model_type_names={hydra_value(list(FAMILIES[model.family].species))}",
+        f"model_type_names={hydra_value(_species(species))}",
         f"corr={hydra_value(None if corr is None else dict(corr))}",
         f"max_epochs={int(training.max_epochs)}",
         f"batch_size={int(training.batch_size)}",
@@ -119,7 +122,15 @@ def hydra_overrides(
     return out
 
 
-def method_overrides(run: Mapping[str, Any], prefit: str | Path | None = None) -> list[str]:
+def _species(species: Sequence[str]) -> list[str]:
+    """``species`` as a list of symbols, refusing none or a bare string."""
+    if isinstance(species, str) or not species:
+        raise ValueError(f"species must be a non-empty list of chemical symbols (material.species), got {species!r}")
+    return [str(s) for s in species]
+
+
+def method_overrides(run: Mapping[str, Any], species: Sequence[str],
+                     prefit: str | Path | None = None) -> list[str]:
     """Hydra overrides that switch a run's stabilisers on in any family's template.
 
     ``run`` is the run-table row (:func:`gnnff_stability.grid.expand_grid`): its flags ``sam``, ``prior``,
@@ -129,7 +140,7 @@ def method_overrides(run: Mapping[str, Any], prefit: str | Path | None = None) -
     - ``sam``: the training module becomes :data:`SAM_MODULE`, with ``training_module.sam`` holding
       the run's settings (unset keys: the module's defaults).
     - ``prior: zbl``: nequip's ZBL as ``training_module.model.pair_potential``
-      (:func:`gnnff_stability.models.priors.zbl_overrides`, on the family's species).
+      (:func:`gnnff_stability.models.priors.zbl_overrides`, on ``species``: the material's, in type order).
     - ``decomposition``: the model's builder becomes :data:`DECOMPOSED_BUILDER`, wrapping the template's
       ``model_builder``, with the phase-1 file ``prefit`` (required; it carries the body-term settings)
       and ``freeze``.
@@ -141,8 +152,7 @@ def method_overrides(run: Mapping[str, Any], prefit: str | Path | None = None) -
         out += [f"training_module._target_={SAM_MODULE}",
                 f"++training_module.sam={hydra_value(dict(run['sam_settings']))}"]
     if run["prior"] == "zbl":
-        species = FAMILIES[run["family"]].species
-        out += [f"{key}={hydra_value(value)}" for key, value in zbl_overrides(species).items()]
+        out += [f"{key}={hydra_value(value)}" for key, value in zbl_overrides(_species(species)).items()]
     if run["decomposition"]:
         if prefit is None:
             raise ValueError(f"method {run['method']!r} uses the decomposition: its phase-1 pre-fit file is required")

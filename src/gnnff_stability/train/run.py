@@ -44,7 +44,7 @@ import torch
 from gnnff_stability.grid import resolve_device
 from gnnff_stability.paths import CHECKPOINT_FILES
 from gnnff_stability.proc import check_streamed, cli_env
-from gnnff_stability.settings import ModelPreset, TrainingSettings
+from gnnff_stability.settings import MaterialSettings, ModelPreset, TrainingSettings
 
 from .deploy import package_checkpoint
 from .evaluate import evaluate_model
@@ -162,6 +162,7 @@ def train_model(
     run: Mapping[str, Any],
     model: ModelPreset,
     training: TrainingSettings,
+    material: MaterialSettings,
     files: Mapping[str, str | Path],
     run_dir: str | Path,
     outputs: Mapping[str, str | Path],
@@ -182,6 +183,9 @@ def train_model(
         The model preset (family and hyper-parameters).
     training
         The ``training`` block.
+    material
+        The ``material`` block: its species, in LAMMPS type order, are the model's type names (and the
+        species of a ZBL prior).
     files
         ``train``, ``valid``, ``test``: the extended-XYZ splits; ``prefit``: the phase-1 body-term file
         of a decomposition method.
@@ -213,13 +217,14 @@ def train_model(
     family = run["family"]
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
+    species = material.species
     overrides = hydra_overrides(model, int(run["layers"]), int(run["seed"]), run["corr_settings"], training,
-                                files, run_dir)
+                                species, files, run_dir)
     if init_checkpoint is None:
-        overrides += method_overrides(run, files.get("prefit") or None)
+        overrides += method_overrides(run, species, files.get("prefit") or None)
     else:
         # the checkpoint carries the architecture (prior, body terms included); the rest of the method applies
-        overrides += method_overrides({**run, "prior": "none", "decomposition": False})
+        overrides += method_overrides({**run, "prior": "none", "decomposition": False}, species)
         overrides += finetune_overrides(init_checkpoint)
     t0 = time.perf_counter()
     with template_dir() as templates:
