@@ -125,11 +125,11 @@ def model_spec(family: str, size: str, dtype: str, method=None, prefit: str | Pa
     layers = max(config["grid"]["layers"][name])
     training = dataclasses.replace(TrainingSettings.from_config(config["training"]), dtype=dtype)
     files = {"train": "a.xyz", "valid": "b.xyz", "test": "c.xyz"}
-    overrides = [o for o in hydra_overrides(preset, layers, 0, None, training, files, "run")
+    overrides = [o for o in hydra_overrides(preset, layers, 0, None, training, tuple(config["material"]["species"]), files, "run")
                  if not o.startswith("hydra.")]
     if method is not None:
         row = {"method": method.name, **method_role(method, family), **method_settings(method, family)}
-        overrides += [o for o in method_overrides(row, prefit) if not o.startswith("training_module._target_")
+        overrides += [o for o in method_overrides(row, tuple(config["material"]["species"]), prefit) if not o.startswith("training_module._target_")
                       and not o.startswith("++training_module.sam")]
     overrides += [f"training_module.model.{k}={v}" for k, v in STATS.items()]
     with template_dir() as templates, initialize_config_dir(config_dir=str(templates), version_base=None):

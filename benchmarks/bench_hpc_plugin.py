@@ -44,12 +44,15 @@ from pathlib import Path
 import torch
 
 from gnnff_stability.md import MDRunFiles, load_model, run_embedded, run_hpc
-from gnnff_stability.settings import MDSettings
+from gnnff_stability.settings import MaterialSettings, MDSettings
 from gnnff_stability.train.deploy import compile_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the toy-model helpers
 from partial_settings import partial  # noqa: E402
 from toy_models import PLUGIN_ENV, build_toy_package, fluorite_hfo2, write_lammps_cell  # noqa: E402
+
+#: The toy cells' material: the schema's default, HfO2.
+MATERIAL = partial(MaterialSettings, {})
 
 EMBEDDED_SIZE = {"num_layers": 2, "l_max": 1, "num_features": 16, "r_max": 4.0}
 PAPER_SIZES = {
@@ -100,12 +103,12 @@ def bench_family(label: str, family: str, size: dict, cell: Path, plugin: Path, 
                                                      "embedded compiled")}
     for rnd in range(rounds):
         out = workdir / "runs" / f"{label}-{rnd}"
-        rec = run_hpc(pair, cell, 1200.0, 0, hpc_md, _outputs(out / "hpc"), threads=threads,
+        rec = run_hpc(pair, cell, 1200.0, 0, hpc_md, MATERIAL, _outputs(out / "hpc"), threads=threads,
                       family=family)
         rows["hpc loop"].append(_hpc_loop_s_per_step(out / "hpc" / "log.lammps"))
         rows["hpc process"].append(rec["s_per_step"])
         for name, loaded in (("embedded eager", eager), ("embedded compiled", compiled)):
-            rec = run_embedded(loaded, cell, 1200.0, 0, md, _outputs(out / name.split()[1]))
+            rec = run_embedded(loaded, cell, 1200.0, 0, md, MATERIAL, _outputs(out / name.split()[1]))
             rows[name].append(rec["s_per_step"])
     build = ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
     print(f"\n[{label}] {family} {size}, 96 atoms, {steps} steps x {rounds} rounds, "

@@ -39,11 +39,14 @@ import numpy as np
 import torch
 
 from gnnff_stability.md import MDRunFiles, ModelForceField, load_model, run_embedded
-from gnnff_stability.settings import MDSettings
+from gnnff_stability.settings import MaterialSettings, MDSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the toy-model helpers
 from partial_settings import partial  # noqa: E402
 from toy_models import build_toy_package, fluorite_hfo2, write_lammps_cell  # noqa: E402
+
+#: The toy cells' material: the schema's default, HfO2.
+MATERIAL = partial(MaterialSettings, {})
 
 DEFAULT_SIZE = {"family": "nequip", "num_layers": 2, "l_max": 1, "num_features": 16, "r_max": 4.0}
 PAPER_SIZES = {
@@ -88,7 +91,7 @@ def _sync(device: str) -> None:
 
 def model_call_times(loaded, atoms, n_calls: int, device: str) -> tuple[list[float], int]:
     """Wall times (s) of ``n_calls`` model force calls on one geometry, after two warm-up calls."""
-    ff = ModelForceField(loaded, np.array(atoms.cell), [True] * 3)
+    ff = ModelForceField(loaded, np.array(atoms.cell), [True] * 3, species=MATERIAL.species)
     ff.set_types(np.array([1 if s == "Hf" else 2 for s in atoms.get_chemical_symbols()]))
     edge_index, shifts = ff.nlist(atoms.positions)
     data = {
@@ -120,7 +123,7 @@ def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str
     settings = partial(MDSettings, {"steps": steps, "dump_every": min(100, steps), "thermo_every": 10,
                                     "device": device})
     out = workdir / "md_default"
-    record = run_embedded(loaded, cell, 1200.0, 0, settings, MDRunFiles.in_dir(out))
+    record = run_embedded(loaded, cell, 1200.0, 0, settings, MATERIAL, MDRunFiles.in_dir(out))
     intervals = np.diff(timed.starts[1:])  # skip the set-up call of step 0
     in_run = np.array(timed.durations[1:])
     med_step = float(np.median(intervals))
@@ -141,7 +144,7 @@ def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str
     zero = dataclasses.replace(loaded, model=ZeroModel())
     out0 = workdir / "md_zero"
     rec0 = run_embedded(zero, cell, 1200.0, 0, dataclasses.replace(settings, steps=max(steps, zero_steps)),
-                        MDRunFiles.in_dir(out0))
+                        MATERIAL, MDRunFiles.in_dir(out0))
     print(f"    engine alone (zero-cost model, {max(steps, zero_steps)} steps)  "
           f"{1e6 * rec0['s_per_step']:8.1f} us/step")
 
@@ -168,7 +171,7 @@ def bench_overhead_and_ase(pkg: Path, cell: Path, atoms, steps: int, device: str
     for rnd in range(rounds):
         loaded.model = TimedModel(timed.model)
         out = workdir / f"md_round{rnd}"
-        rec = run_embedded(loaded, cell, 1200.0, rnd, settings, MDRunFiles.in_dir(out))
+        rec = run_embedded(loaded, cell, 1200.0, rnd, settings, MATERIAL, MDRunFiles.in_dir(out))
         lmp_step = float(np.median(np.diff(loaded.model.starts[1:])))
         lmp_call = float(np.median(loaded.model.durations[1:]))
         calc.model = TimedModel(calc.model.model if isinstance(calc.model, TimedModel)
@@ -237,7 +240,7 @@ def bench_compile(workdir: Path, cell: Path, atoms, device: str, n_calls: int, m
                 run_embedded(dataclasses.replace(lm, model=timed), cell, 1200.0, 0,
                              partial(MDSettings, {"steps": md_steps, "dump_every": md_steps,
                                                   "thermo_every": 1, "device": device}),
-                             MDRunFiles.in_dir(out))
+                             MATERIAL, MDRunFiles.in_dir(out))
                 step_s[fmt] = float(np.median(np.diff(timed.starts[1:])))
             print(f"             MD, median wall per step over {md_steps} steps: eager "
                   f"{1e3 * step_s['eager']:.1f} ms, compiled {1e3 * step_s['compiled']:.1f} ms -> "

@@ -21,7 +21,7 @@ import yaml
 from gnnff_stability.data.splits import split_counts
 from gnnff_stability.families import FAMILIES
 
-__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "with_campaign"]
+__all__ = ["ConfigError", "load_config", "load_schema", "material_block", "validate_config", "with_campaign"]
 
 
 class ConfigError(ValueError):
@@ -423,3 +423,8 @@ def load_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, found {type(raw).__name__}")
     return validate_config(with_campaign(raw, path))
+
+
+def material_block(path: str | Path) -> dict[str, Any]:
+    """The validated ``material`` block of a configuration file, for command lines given ``--config``."""
+    return load_config(path)["material"]

@@ -55,6 +55,7 @@ def test_paper_devices_reach_the_stages(paper):
             int(row["seed"]),
             None,
             training,
+            tuple(paper["material"]["species"]),
             {"train": "t.xyz", "valid": "v.xyz", "test": "s.xyz"},
             "run",
         )

@@ -68,7 +68,7 @@ def test_schema_closed_and_documented():
         (lambda c: c["methods"]["corr"]["corr"].update(sample_edges="cube"), ["sample_edges", "cube", "sqrt"]),
         (lambda c: c["grid"].update(method=["baseline", "nope"]), ["grid.method", "nope", "baseline, corr"]),
         (lambda c: c["grid"].update(model=["allegro"]), ["grid.model", "allegro", "nequip"]),
-        (lambda c: c["grid"].update(ratio=[2.5]), ["grid.ratio", "2.5", "maximum"]),
+        (lambda c: c["grid"].update(ratio=[2.5]), ["grid.ratio", "2.5", "up to 2 (the undepleted crystal)"]),
         (lambda c: c["md"].update(thermo_every=7), ["md.thermo_every", "7", "divide"]),
         (lambda c: c["models"]["nequip"].update(family="schnet"), ["family", "schnet", "gemnet"]),
         (lambda c: c["data"].update(split=[0.5, 0.1, 0.1]), ["data.split", "sum to 1"]),

@@ -128,10 +128,11 @@ def test_the_row_carries_the_resolved_method(runs):
         assert row.corr_settings is None and row.sam_settings is None and row.decomposition_settings is None
     # the trainer's stabiliser overrides come from the row alone
     zbl = trained.loc[("big_nequip", "zbl")].to_dict() | {"model": "big_nequip", "method": "zbl"}
-    (override,) = method_overrides(zbl)
+    species = tuple(validate_config(copy.deepcopy(_CAMPAIGN))["material"]["species"])
+    (override,) = method_overrides(zbl, species)
     assert override.startswith("++training_module.model.pair_potential=")
     assert "chemical_species:['Hf','O']" in override
-    assert method_overrides(trained.loc[("big_nequip", "c1o")].to_dict() | {"method": "c1o"}) == []
+    assert method_overrides(trained.loc[("big_nequip", "c1o")].to_dict() | {"method": "c1o"}, species) == []
 
 
 def _write_results(runs: pd.DataFrame, tmp_path) -> pd.DataFrame:

@@ -116,6 +116,7 @@ rule retrain_model:
         model=model_block,
         training=config["training"],
         retrain=lambda wildcards: active_block(wildcards)["retrain"],
+        material=MATERIAL,
         run_dir=lambda wildcards: paths.ACTIVE_FILES["run_dir"].format(**wildcards),
         init_checkpoint=lambda wildcards: round_start(wildcards)["checkpoint"],
     wildcard_constraints:

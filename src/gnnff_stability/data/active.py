@@ -230,7 +230,7 @@ def committee_forces(
     for m, path in enumerate(models):
         loaded = load_model(path, "package", device)
         for k, atoms in enumerate(frames):
-            field = ModelForceField(loaded, np.array(atoms.cell), atoms.pbc)
+            field = ModelForceField(loaded, np.array(atoms.cell), atoms.pbc, species=species)
             field.set_types(np.array([species.index(s) + 1 for s in atoms.get_chemical_symbols()]))
             out[k, m] = field.compute(np.array(atoms.positions), force_rebuild=True).forces
     return out

@@ -47,6 +47,6 @@ def axis_of_config(path: str | Path | None) -> str:
     :data:`NEUTRAL_AXIS` for ``None``."""
     if path is None:
         return NEUTRAL_AXIS
-    from gnnff_stability.config import load_config  # noqa: PLC0415 (only the command lines need it)
+    from gnnff_stability.config import material_block  # noqa: PLC0415 (only the command lines need it)
 
-    return ratio_axis(MaterialSettings.from_config(load_config(path)["material"]))
+    return ratio_axis(MaterialSettings.from_config(material_block(path)))
