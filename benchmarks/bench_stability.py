@@ -28,8 +28,9 @@ import numpy as np
 from gnnff_stability.analysis.dump import DumpReader, Snapshot
 from gnnff_stability.analysis.distances import min_pair_distances, snapshot_observables
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # partial_settings, used by the builders
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "analysis"))  # test-data builders
-from analysis_builders import write_dump  # noqa: E402
+from analysis_builders import PAIR_NAMES, PAIRS, write_dump  # noqa: E402
 
 A = 5.08  # Å, cubic fluorite HfO2
 
@@ -92,12 +93,12 @@ def main(argv: list[str] | None = None) -> None:
             def rmin_all(snaps=snaps):
                 hint = None
                 for s in snaps:
-                    r = min_pair_distances(s.positions, s.types, s.cell, s.pbc,
+                    r = min_pair_distances(s.positions, s.types, s.cell, s.pbc, pairs=PAIRS,
                                            start_cutoff_A=None if hint is None else 1.15 * hint + 0.05)
                     hint = r
 
             t_rmin = best_of(rmin_all, repeats)
-            t_eval = best_of(lambda path=path: snapshot_observables(DumpReader(path)), repeats)
+            t_eval = best_of(lambda path=path: snapshot_observables(DumpReader(path), pairs=PAIRS, pair_names=PAIR_NAMES), repeats)
             rows.append((n_atoms, n_snap, work / t_parse, work / t_rmin, work / t_eval,
                          t_eval / n_snap))
     print(f"{'atoms':>8} {'snaps':>6} {'parse':>12} {'rmin':>12} {'evaluator':>12} "
