@@ -1,4 +1,4 @@
-"""gnnff-stability: stability of GNN force fields on HfO2, with and without feature decorrelation.
+"""gnnff-stability: stability of GNN force fields, with and without feature decorrelation (HfO2 by default).
 
 Units used throughout the library (stated once, as in LAMMPS ``units metal``):
 length Å, energy eV, force eV/Å, time ps in LAMMPS and fs in configuration keys named ``*_fs``,
