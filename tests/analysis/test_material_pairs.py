@@ -114,3 +114,13 @@ def test_table_a4_markdown_heads_its_columns_by_the_material():
 def test_the_paper_values_apply_only_to_the_paper_material():
     assert is_paper_material(HFO2)
     assert not is_paper_material(SICN)
+
+
+def test_table2_has_paper_columns_only_for_the_paper_material():
+    row = {"model": "m", "family": "nequip", "layers": 2, "method": "baseline", "temp_K": 1200, "corr_value": 0.4,
+           "fmae_meV_per_A": 400.0, "emae_meV_per_atom": 10.0, "s_index_0.90": 0.97}
+    header = table_markdown("table2", pd.DataFrame([row]), ["0.90"], material=SICN).splitlines()[4]
+    assert "paper" not in header and "| S Si:N 1:0.9 |" not in header
+    assert header.count("|") - 1 == 8  # model, L, method, T, Corr, FMAE, EMAE, S 1:0.9
+    hfo2 = table_markdown("table2", pd.DataFrame([row]), ["0.90"], material=HFO2).splitlines()[4]
+    assert hfo2.count("| paper |") == 4  # beside Corr, FMAE, EMAE and the S column

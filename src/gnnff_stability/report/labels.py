@@ -12,7 +12,8 @@ from typing import Any
 
 from gnnff_stability.settings import MaterialSettings
 
-__all__ = ["NEUTRAL_AXIS", "axis_of_config", "pair_dash_names", "ratio_axis", "ratio_label", "reference_label"]
+__all__ = ["NEUTRAL_AXIS", "axis_of_config", "is_paper_material", "pair_dash_names", "ratio_axis", "ratio_label",
+           "reference_label"]
 
 #: The axis label where no material is known (a command line given only a table).
 NEUTRAL_AXIS = "ratio"
@@ -50,3 +51,10 @@ def axis_of_config(path: str | Path | None) -> str:
     from gnnff_stability.config import material_block  # noqa: PLC0415 (only the command lines need it)
 
     return ratio_axis(MaterialSettings.from_config(material_block(path)))
+
+
+def is_paper_material(material: MaterialSettings) -> bool:
+    """Whether the paper's published values describe this material (its species are HfO2's)."""
+    from gnnff_stability.data.hfo2 import HFO2_SPECIES  # noqa: PLC0415
+
+    return tuple(material.species) == tuple(HFO2_SPECIES)

@@ -12,7 +12,7 @@ import pandas as pd
 from gnnff_stability.families import model_label
 from gnnff_stability.settings import MaterialSettings
 
-from .labels import ratio_axis
+from .labels import is_paper_material, ratio_axis
 
 __all__ = ["MISSING_MD", "table_markdown", "to_markdown"]
 
@@ -216,4 +216,7 @@ def table_markdown(name: str, df: pd.DataFrame, ratios: Sequence[str], *, materi
     note = ("Mean [95 % bootstrap interval] n=runs where several; '—' = missing; 'paper' = the "
             "published value (different data, hardware and run length: compare trends, not "
             "digits).")
+    if not is_paper_material(material):  # the paper's values describe HfO2 only
+        spec = [column for column in spec if column[0] != paper]
+        note = "Mean [95 % bootstrap interval] n=runs where several; '—' = missing."
     return f"## {title}\n\n{note}\n\n" + to_markdown(df, spec)

@@ -33,13 +33,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gnnff_stability.data.hfo2 import HFO2_SPECIES
 from gnnff_stability.grid import METHOD_COLUMNS, TRAIN_KEYS
 from gnnff_stability.paths import TABLE_FORMATS, TABLE_NAMES
 from gnnff_stability.settings import MaterialSettings
 
 from .beyond import table_s1, table_s1_markdown
 from .collect import KEY_COLUMNS, bootstrap_mean, collect_results
+from .labels import is_paper_material
 from .markdown import table_markdown
 from .overhead import benchmark_mode, benchmark_overhead, read_overhead_benchmark
 from .paper import PaperValues, paper_reference
@@ -50,11 +50,6 @@ logger = logging.getLogger(__name__)
 
 #: The paper's cells (HfO2), shown in the tables of an HfO2 campaign whether or not it ran them.
 PAPER_RATIOS: tuple[str, ...] = ("1.10", "1.55", "2.00")
-
-
-def is_paper_material(material: MaterialSettings) -> bool:
-    """Whether the paper's published values describe this material (its species are HfO2's)."""
-    return tuple(material.species) == tuple(HFO2_SPECIES)
 
 
 def _run_label(classification: Any, crash_step: Any) -> str | None:
