@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["gather_atoms", "import_lammps", "lammps_potentials_dir", "lmp_environment", "scatter_atoms"]
+__all__ = ["gather_atoms", "import_lammps", "lammps_potentials_dir", "lmp_environment", "read_cell", "scatter_atoms"]
 
 
 def _libdir() -> Path:
@@ -69,3 +69,14 @@ def scatter_atoms(lmp, name: str, values: np.ndarray) -> None:
     count = 1 if values.ndim == 1 else values.shape[1]
     buf = (ctypes.c_double * values.size)(*values.ravel())
     lmp.scatter_atoms(name, 1, count, buf)
+
+
+def read_cell(lmp, species) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """What a LAMMPS instance holds after ``read_data``: the chemical symbol of every atom (type ``t`` is
+    ``species[t - 1]``), the lattice vectors as rows ``[3, 3]`` (Å, LAMMPS orientation) and the positions
+    ``[N, 3]`` (Å), all by atom id."""
+    types = np.ctypeslib.as_array(lmp.gather_atoms("type", 0, 1), shape=(lmp.get_natoms(),))
+    boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
+    lx, ly, lz = np.subtract(boxhi, boxlo)
+    cell = np.array([[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]])
+    return [species[t - 1] for t in types], cell, gather_atoms(lmp, "x", 3)

@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from gnnff_stability._lammps import gather_atoms, import_lammps, lammps_potentials_dir, scatter_atoms
+from gnnff_stability._lammps import gather_atoms, import_lammps, lammps_potentials_dir, read_cell, scatter_atoms
 
 from .hfo2 import HFO2_SPECIES
 from .structures import to_lammps_frame, write_lammps_data
@@ -250,15 +250,9 @@ thermo_style custom step temp pe ke etotal atoms fmax
 thermo_modify norm no lost error
 """
         )
-        types = np.ctypeslib.as_array(self.lmp.gather_atoms("type", 0, 1), shape=(self.lmp.get_natoms(),))
-        #: Chemical symbol of every atom, by atom id.
-        self.symbols = [species[t - 1] for t in types]
-        boxlo, boxhi, xy, yz, xz, _, _ = self.lmp.extract_box()
-        lx, ly, lz = np.subtract(boxhi, boxlo)
-        #: Lattice vectors as rows, shape [3, 3], Å (LAMMPS orientation).
-        self.cell = np.array([[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]])
-        #: Positions of the data file, shape [N, 3], Å.
-        self.positions = gather_atoms(self.lmp, "x", 3)
+        #: Chemical symbol of every atom by atom id; lattice vectors as rows, shape [3, 3], Å (LAMMPS
+        #: orientation); positions of the data file, shape [N, 3], Å.
+        self.symbols, self.cell, self.positions = read_cell(self.lmp, species)
 
     def close(self) -> None:
         """Shut the LAMMPS instance down."""

@@ -31,10 +31,10 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from gnnff_stability._lammps import gather_atoms, import_lammps, scatter_atoms
+from gnnff_stability._lammps import gather_atoms, import_lammps, read_cell, scatter_atoms
 from gnnff_stability.settings import MaterialSettings, ReferenceSamplingSettings
 
-from .sampling import run_trajectories
+from .sampling import run_trajectories, sample_frames
 from .structures import build_crystal, remove_species, stoichiometric_ratio, to_lammps_frame, write_lammps_data
 
 __all__ = [
@@ -117,15 +117,9 @@ class PairStyleSession:
         except Exception:
             self.lmp.close()
             raise
-        types = np.ctypeslib.as_array(self.lmp.gather_atoms("type", 0, 1), shape=(self.lmp.get_natoms(),))
-        #: Chemical symbol of every atom, by atom id.
-        self.symbols = [species[t - 1] for t in types]
-        boxlo, boxhi, xy, yz, xz, _, _ = self.lmp.extract_box()
-        lx, ly, lz = np.subtract(boxhi, boxlo)
-        #: Lattice vectors as rows, shape [3, 3], Å (LAMMPS orientation).
-        self.cell = np.array([[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]])
-        #: Positions of the data file, shape [N, 3], Å.
-        self.positions = gather_atoms(self.lmp, "x", 3)
+        #: Chemical symbol of every atom by atom id; lattice vectors as rows, shape [3, 3], Å (LAMMPS
+        #: orientation); positions of the data file, shape [N, 3], Å.
+        self.symbols, self.cell, self.positions = read_cell(self.lmp, species)
 
     def close(self) -> None:
         """Shut the LAMMPS instance down."""
@@ -294,30 +288,16 @@ def _run_reference_trajectory(task: dict[str, Any]) -> dict[str, Any]:
                     "thermo 0",
                 ]
             )
-            t_md = time.perf_counter()
-            md_steps = 0
-            if s["equil_steps"] > 0:
-                md.lmp.command(f"run {s['equil_steps']} post no")
-                md_steps += s["equil_steps"]
-            t_label = 0.0
-            temps = []
-            for _ in range(task["n_samples"]):
-                md.lmp.command(f"run {s['sample_every']} post no")
-                md_steps += s["sample_every"]
-                temps.append(float(md.lmp.get_thermo("temp")))
-                positions = gather_atoms(md.lmp, "x", 3)
-                if not np.all(np.isfinite(positions)) or not math.isfinite(temps[-1]):
-                    raise RuntimeError(
-                        f"reference MD of the ratio {task['ratio']:g} cell at {temp:g} K became non-finite at "
-                        f"step {md_steps}"
-                    )
-                frame: dict[str, Any] = {"positions": positions, "md_step": md_steps}
-                if labeller is not None:
-                    tl = time.perf_counter()
-                    frame["energy"], frame["forces"] = labeller.single_point(positions)
-                    t_label += time.perf_counter() - tl
-                frames.append(frame)
-            wall_md = time.perf_counter() - t_md - t_label
+            def label(positions: np.ndarray) -> dict[str, Any]:
+                assert labeller is not None  # only called with a labeller
+                energy, forces = labeller.single_point(positions)
+                return {"energy": energy, "forces": forces}
+
+            frames, md_steps, temps, wall_md, t_label = sample_frames(
+                md.lmp, s["equil_steps"], s["sample_every"], task["n_samples"],
+                None if labeller is None else label,
+                f"reference MD of the ratio {task['ratio']:g} cell at {temp:g} K",
+            )
             symbols, cell = md.symbols, md.cell
     return {
         "index": task["index"],

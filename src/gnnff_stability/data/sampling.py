@@ -35,7 +35,7 @@ from .comb import (
 )
 from .hfo2 import HFO2_SPECIES, build_phase, remove_oxygen
 
-__all__ = ["generate_comb_frames", "run_trajectories"]
+__all__ = ["generate_comb_frames", "run_trajectories", "sample_frames"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,53 @@ def _comb_tasks(settings: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     ]
 
 
+def sample_frames(
+    lmp: Any,
+    equil_steps: int,
+    sample_every: int,
+    n_samples: int,
+    label: Callable[[np.ndarray], dict[str, Any]] | None,
+    what: str,
+) -> tuple[list[dict[str, Any]], int, list[float], float, float]:
+    """Run a prepared LAMMPS trajectory and take its frames: ``equil_steps`` first, then ``n_samples`` frames
+    every ``sample_every`` steps, each labelled by ``label(positions)`` (extra keys of the frame) if given.
+
+    Returns
+    -------
+    tuple
+        The frames (``positions`` [N, 3] Å, ``md_step``, and the label's keys), the MD steps run, the
+        instantaneous temperature at each frame (K), the MD wall time without the labelling (s) and the
+        labelling's wall time (s).
+
+    Raises
+    ------
+    RuntimeError
+        When the trajectory (``what``, e.g. "COMB MD of cubic ratio 2 at 1200 K") becomes non-finite.
+    """
+    t_md = time.perf_counter()
+    md_steps = 0
+    if equil_steps > 0:
+        lmp.command(f"run {equil_steps} post no")
+        md_steps += equil_steps
+    t_label = 0.0
+    temps: list[float] = []
+    frames: list[dict[str, Any]] = []
+    for _ in range(n_samples):
+        lmp.command(f"run {sample_every} post no")
+        md_steps += sample_every
+        temps.append(float(lmp.get_thermo("temp")))
+        positions = gather_atoms(lmp, "x", 3)
+        if not np.all(np.isfinite(positions)) or not math.isfinite(temps[-1]):
+            raise RuntimeError(f"{what} became non-finite at step {md_steps}")
+        frame: dict[str, Any] = {"positions": positions, "md_step": md_steps}
+        if label is not None:
+            tl = time.perf_counter()
+            frame.update(label(positions))
+            t_label += time.perf_counter() - tl
+        frames.append(frame)
+    return frames, md_steps, temps, time.perf_counter() - t_md - t_label, t_label
+
+
 def _run_comb_trajectory(task: dict[str, Any]) -> dict[str, Any]:
     """Sample and label the frames of one (cell, temperature) trajectory. Runs in a worker process."""
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -111,45 +158,21 @@ timestep {s["dt_fs"] / 1000.0:g}
 thermo 0
 """
             )
-            t_md = time.perf_counter()
-            md_steps = 0
-            if s["equil_steps"] > 0:
-                md.lmp.command(f"run {s['equil_steps']} post no")
-                md_steps += s["equil_steps"]
-            t_label = 0.0
-            temps = []
-            for _ in range(task["n_samples"]):
-                md.lmp.command(f"run {s['sample_every']} post no")
-                md_steps += s["sample_every"]
-                temps.append(float(md.lmp.get_thermo("temp")))
-                positions = gather_atoms(md.lmp, "x", 3)
-                if not np.all(np.isfinite(positions)) or not math.isfinite(temps[-1]):
-                    raise RuntimeError(
-                        f"COMB MD of {task['phase']} ratio {task['o_per_hf']:g} at {temp:g} K became "
-                        f"non-finite at step {md_steps}"
-                    )
-                if labeller is None:
-                    frames.append({"positions": positions, "md_step": md_steps})
-                    continue
-                tl = time.perf_counter()
+
+            def comb_label(positions: np.ndarray) -> dict[str, Any]:
+                assert labeller is not None  # only called with a labeller
                 label = labeller.label(positions, gather_atoms(md.lmp, "q", 1), s["label_qeq_tol"])
                 fce = labeller.force_consistent_energy(reference, positions, label.charges, label.energy)
-                t_label += time.perf_counter() - tl
-                frames.append(
-                    {
-                        "positions": positions,
-                        "energy": fce.energy,
-                        "reported_energy": label.energy,
-                        "forces": label.forces,
-                        "md_step": md_steps,
-                        "n_iter": label.n_iter,
-                        "energy_change": label.energy_change,
-                        "force_change": label.force_change,
-                        "path_error": fce.path_error,
-                        "path_intervals": fce.n_intervals,
-                    }
-                )
-            wall_md = time.perf_counter() - t_md - t_label
+                return {"energy": fce.energy, "reported_energy": label.energy, "forces": label.forces,
+                        "n_iter": label.n_iter, "energy_change": label.energy_change,
+                        "force_change": label.force_change, "path_error": fce.path_error,
+                        "path_intervals": fce.n_intervals}
+
+            frames, md_steps, temps, wall_md, t_label = sample_frames(
+                md.lmp, s["equil_steps"], s["sample_every"], task["n_samples"],
+                None if labeller is None else comb_label,
+                f"COMB MD of {task['phase']} ratio {task['o_per_hf']:g} at {temp:g} K",
+            )
     return {
         "index": task["index"],
         "phase": task["phase"],
