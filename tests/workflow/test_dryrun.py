@@ -47,9 +47,9 @@ def test_dry_run(workdir, config):
         assert counts["run_nve_md"] == counts["nve_drift"] == 6
         assert counts["run_ramp_md"] == counts["ramp_failure"] == 6
     elif config == "study.yaml":
-        # the paired study: 10 training seeds x 2 arms, 2 deficient cells x 3 velocity seeds at 1800 K, one
+        # the paired study: 10 training seeds x 2 arms, 2 deficient cells x 2 velocity seeds at 1800 K, one
         # ramp per model
-        assert counts["train_model"] == 20 and counts["run_md"] == 20 * 2 * 3
+        assert counts["train_model"] == 20 and counts["run_md"] == 20 * 2 * 2
         assert counts["run_ramp_md"] == 20 and "run_nve_md" not in counts
     elif config == "sic.yaml":
         # 3C-SiC: NequIP L2 and Allegro L3, each baseline, corr and the decomposition, on the stoichiometric
