@@ -89,3 +89,21 @@ def test_the_detector_finds_what_it_must(tmp_path):
     smk = tmp_path / "r.smk"
     smk.write_text('# "Hf" in a comment\nrule a:\n    """Hf in a docstring"""\n    params: x="O"\n')
     assert [t for _, t in rule_literals(smk) if SPECIES_WORD.search(t)] == ["O"]
+
+
+def _rule_blocks(path: Path) -> list[tuple[str, str]]:
+    """(rule name, rule text) of every rule or checkpoint of a Snakemake file."""
+    parts = re.split(r"(?m)^(?:rule|checkpoint) (\w+):\n", path.read_text())
+    return list(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_every_rule_hands_its_script_the_material_it_reads():
+    # a script that builds MaterialSettings from snakemake.params.material fails at run time without it
+    missing = []
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for name, text in _rule_blocks(smk):
+            script = re.search(r'script:\s*\n\s*"\.\./\.\./scripts/(\w+\.py)"', text)
+            if script and "params.material" in (ROOT / "scripts" / script.group(1)).read_text():
+                if "material=MATERIAL" not in text:
+                    missing.append(f"{smk.name}: rule {name} runs {script.group(1)}")
+    assert not missing, "rules without params.material:\n" + "\n".join(missing)

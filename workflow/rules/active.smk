@@ -18,6 +18,7 @@ rule harvest_md:
         seed=vseed_of,
         family=family_of,
         md=harvest_md_block,
+        material=MATERIAL,
     wildcard_constraints:
         method=ACTIVE_RE,
     log:
