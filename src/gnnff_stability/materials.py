@@ -1,4 +1,5 @@
-"""The ``material`` block, checked and completed before any job (docs/materials.md).
+"""The ``material`` block: its typed view (:class:`MaterialSettings`, re-exported by
+:mod:`gnnff_stability.settings`), checked and completed before any job (docs/materials.md).
 
 :func:`check_material` is called by :func:`gnnff_stability.config.validate_config`. It fills the masses
 from ASE's table where the configuration gives none, and rejects, naming the bad value and what is
@@ -16,9 +17,96 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-__all__ = ["check_material", "fill_masses", "potential_path", "potential_species", "ratio_atoms"]
+from gnnff_stability._sections import Section
+
+__all__ = [
+    "CrystalSettings",
+    "MaterialSettings",
+    "OODSettings",
+    "ReferencePotentialSettings",
+    "check_material",
+    "fill_masses",
+    "potential_path",
+    "potential_species",
+    "ratio_atoms",
+]
+
+
+@dataclass(frozen=True)
+class CrystalSettings(Section):
+    """``material.structure``: the crystal the start cells are built from."""
+
+    block: ClassVar[str] = "material.structure"
+    builder: str
+    phase: str
+    prototype: str | None
+    a_A: float | None
+    file: str | None
+
+
+@dataclass(frozen=True)
+class OODSettings(Section):
+    """``material.ood``: the grid's ratio is atoms of ``remove`` per atom of ``per``."""
+
+    block: ClassVar[str] = "material.ood"
+    remove: str
+    per: str
+
+
+@dataclass(frozen=True)
+class ReferencePotentialSettings(Section):
+    """``material.reference``: COMB, a LAMMPS pair style with its potential file, or none."""
+
+    block: ClassVar[str] = "material.reference"
+    kind: str
+    pair_style: str | None
+    file: str | None
+
+
+@dataclass(frozen=True)
+class MaterialSettings(Section):
+    """``material``: the chemistry. Species in LAMMPS type order (type 1 is ``species[0]``), masses in amu
+    (a validated configuration always holds them), and the names every file and table derives from it."""
+
+    block: ClassVar[str] = "material"
+    nested: ClassVar[dict[str, type]] = {"structure": CrystalSettings, "ood": OODSettings,
+                                         "reference": ReferencePotentialSettings}
+    name: str
+    species: tuple[str, ...]
+    masses: Mapping[str, float]
+    structure: CrystalSettings
+    ood: OODSettings
+    reference: ReferencePotentialSettings
+
+    @property
+    def type_of(self) -> dict[str, int]:
+        """LAMMPS type (1-based) of each species."""
+        return {name: index + 1 for index, name in enumerate(self.species)}
+
+    @property
+    def pairs(self) -> tuple[tuple[int, int], ...]:
+        """Unordered species pairs as LAMMPS type pairs, in type order (``(1, 1), (1, 2), (2, 2)``)."""
+        n = len(self.species)
+        return tuple((a, b) for a in range(1, n + 1) for b in range(a, n + 1))
+
+    @property
+    def pair_names(self) -> tuple[str, ...]:
+        """Pair names in files and table columns: the two symbols joined (``SiC``, ``SiSi``)."""
+        return tuple(f"{self.species[a - 1]}{self.species[b - 1]}" for a, b in self.pairs)
+
+    @property
+    def pair_labels(self) -> dict[str, str]:
+        """How tables and figures label each pair name (``SiC`` -> ``Si–C``)."""
+        return {f"{self.species[a - 1]}{self.species[b - 1]}": f"{self.species[a - 1]}–{self.species[b - 1]}"
+                for a, b in self.pairs}
+
+    @property
+    def mass_list(self) -> tuple[float, ...]:
+        """Masses in type order, amu."""
+        return tuple(float(self.masses[s]) for s in self.species)
 
 
 def fill_masses(block: dict[str, Any]) -> None:
@@ -111,7 +199,6 @@ def check_material(config: dict[str, Any]) -> None:
         For the first problem, naming the key, the value and what is allowed.
     """
     from gnnff_stability.data.structures import composition, unit_cell  # noqa: PLC0415
-    from gnnff_stability.settings import CrystalSettings  # noqa: PLC0415
 
     block = config["material"]
     species = list(block["species"])

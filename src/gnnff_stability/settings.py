@@ -12,18 +12,24 @@ loose dicts.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
+from gnnff_stability._sections import Section, frozen_value
 from gnnff_stability.families import FAMILIES
+from gnnff_stability.materials import (
+    CrystalSettings,
+    MaterialSettings,
+    OODSettings,
+    ReferencePotentialSettings,
+)
 
 __all__ = [
     "ActiveSettings",
     "CombSettings",
     "CommitteeSettings",
+    "CrystalSettings",
     "CorrSettings",
     "DataSettings",
     "ExtxyzSettings",
@@ -35,9 +41,11 @@ __all__ = [
     "MethodPreset",
     "ModelPreset",
     "NVEMetricSettings",
+    "OODSettings",
     "RDFSettings",
     "RampMetricSettings",
     "RefMDSettings",
+    "ReferencePotentialSettings",
     "ReferenceSamplingSettings",
     "RetrainSettings",
     "StabilitySettings",
@@ -45,54 +53,8 @@ __all__ = [
     "TrainingSettings",
 ]
 
-S = TypeVar("S", bound="_Section")
-
-
-def _frozen(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return value.as_dict()
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 @dataclass(frozen=True)
-class _Section:
-    """A configuration block: one field per schema key, nested blocks as their own classes (a nested
-    block the schema allows to be null stays ``None``)."""
-
-    block: ClassVar[str] = ""
-    nested: ClassVar[dict[str, type]] = {}
-
-    @classmethod
-    def from_config(cls: type[S], values: Mapping[str, Any]) -> S:
-        """Build from the validated block (every key present; nothing is checked again)."""
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            value = values[f.name]
-            if f.name in cls.nested and value is not None:
-                kwargs[f.name] = cls.nested[f.name].from_config(value)
-            else:
-                kwargs[f.name] = _frozen(value)
-        return cls(**kwargs)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The block as plain Python values (for JSON and Hydra)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-
-@dataclass(frozen=True)
-class CombSettings(_Section):
+class CombSettings(Section):
     """``data.comb``: the COMB reference-data generator (Å, K, fs)."""
 
     block: ClassVar[str] = "data.comb"
@@ -111,7 +73,7 @@ class CombSettings(_Section):
 
 
 @dataclass(frozen=True)
-class ExtxyzSettings(_Section):
+class ExtxyzSettings(Section):
     """``data.extxyz``: the user's own labelled extended XYZ files (paths relative to the run directory)."""
 
     block: ClassVar[str] = "data.extxyz"
@@ -129,7 +91,7 @@ class ExtxyzSettings(_Section):
 
 
 @dataclass(frozen=True)
-class ReferenceSamplingSettings(_Section):
+class ReferenceSamplingSettings(Section):
     """``data.reference``: frames sampled and labelled with material.reference's pair style (Å, K, fs)."""
 
     block: ClassVar[str] = "data.reference"
@@ -144,7 +106,7 @@ class ReferenceSamplingSettings(_Section):
 
 
 @dataclass(frozen=True)
-class DataSettings(_Section):
+class DataSettings(Section):
     """``data``: where the reference energies and forces come from."""
 
     block: ClassVar[str] = "data"
@@ -161,81 +123,7 @@ class DataSettings(_Section):
 
 
 @dataclass(frozen=True)
-class CrystalSettings(_Section):
-    """``material.structure``: the crystal the start cells are built from."""
-
-    block: ClassVar[str] = "material.structure"
-    builder: str
-    phase: str
-    prototype: str | None
-    a_A: float | None
-    file: str | None
-
-
-@dataclass(frozen=True)
-class OODSettings(_Section):
-    """``material.ood``: the grid's ratio is atoms of ``remove`` per atom of ``per``."""
-
-    block: ClassVar[str] = "material.ood"
-    remove: str
-    per: str
-
-
-@dataclass(frozen=True)
-class ReferencePotentialSettings(_Section):
-    """``material.reference``: COMB, a LAMMPS pair style with its potential file, or none."""
-
-    block: ClassVar[str] = "material.reference"
-    kind: str
-    pair_style: str | None
-    file: str | None
-
-
-@dataclass(frozen=True)
-class MaterialSettings(_Section):
-    """``material``: the chemistry. Species in LAMMPS type order (type 1 is ``species[0]``), masses in amu
-    (a validated configuration always holds them), and the names every file and table derives from it."""
-
-    block: ClassVar[str] = "material"
-    nested: ClassVar[dict[str, type]] = {"structure": CrystalSettings, "ood": OODSettings,
-                                         "reference": ReferencePotentialSettings}
-    name: str
-    species: tuple[str, ...]
-    masses: Mapping[str, float]
-    structure: CrystalSettings
-    ood: OODSettings
-    reference: ReferencePotentialSettings
-
-    @property
-    def type_of(self) -> dict[str, int]:
-        """LAMMPS type (1-based) of each species."""
-        return {name: index + 1 for index, name in enumerate(self.species)}
-
-    @property
-    def pairs(self) -> tuple[tuple[int, int], ...]:
-        """Unordered species pairs as LAMMPS type pairs, in type order (``(1, 1), (1, 2), (2, 2)``)."""
-        n = len(self.species)
-        return tuple((a, b) for a in range(1, n + 1) for b in range(a, n + 1))
-
-    @property
-    def pair_names(self) -> tuple[str, ...]:
-        """Pair names in files and table columns: the two symbols joined (``SiC``, ``SiSi``)."""
-        return tuple(f"{self.species[a - 1]}{self.species[b - 1]}" for a, b in self.pairs)
-
-    @property
-    def pair_labels(self) -> dict[str, str]:
-        """How tables and figures label each pair name (``SiC`` -> ``Si–C``)."""
-        return {f"{self.species[a - 1]}{self.species[b - 1]}": f"{self.species[a - 1]}–{self.species[b - 1]}"
-                for a, b in self.pairs}
-
-    @property
-    def mass_list(self) -> tuple[float, ...]:
-        """Masses in type order, amu."""
-        return tuple(float(self.masses[s]) for s in self.species)
-
-
-@dataclass(frozen=True)
-class StructureSettings(_Section):
+class StructureSettings(Section):
     """``structures``: the MD start cells."""
 
     block: ClassVar[str] = "structures"
@@ -246,7 +134,7 @@ class StructureSettings(_Section):
 
 
 @dataclass(frozen=True)
-class TrainingSettings(_Section):
+class TrainingSettings(Section):
     """``training``: nequip-train settings shared by every model."""
 
     block: ClassVar[str] = "training"
@@ -260,7 +148,7 @@ class TrainingSettings(_Section):
 
 
 @dataclass(frozen=True)
-class HPCSettings(_Section):
+class HPCSettings(Section):
     """``md.hpc``: the HPC engine (an external ``lmp`` with pair_nequip / pair_allegro)."""
 
     block: ClassVar[str] = "md.hpc"
@@ -288,7 +176,7 @@ class _TimeSteps:
 
 
 @dataclass(frozen=True)
-class MDSettings(_TimeSteps, _Section):
+class MDSettings(_TimeSteps, Section):
     """``md``: the MD protocol and the crash / fail thresholds (fs, K, eV/Å, Å)."""
 
     block: ClassVar[str] = "md"
@@ -308,7 +196,7 @@ class MDSettings(_TimeSteps, _Section):
 
 
 @dataclass(frozen=True)
-class FigureSettings(_Section):
+class FigureSettings(Section):
     """``figures``: what the figures show."""
 
     block: ClassVar[str] = "figures"
@@ -317,7 +205,7 @@ class FigureSettings(_Section):
 
 
 @dataclass(frozen=True)
-class RefMDSettings(_TimeSteps, _Section):
+class RefMDSettings(_TimeSteps, Section):
     """``refmd``: the reference-potential (COMB) MD behind the RDF metrics."""
 
     block: ClassVar[str] = "refmd"
@@ -331,7 +219,7 @@ class RefMDSettings(_TimeSteps, _Section):
 
 
 @dataclass(frozen=True)
-class StabilitySettings(_Section):
+class StabilitySettings(Section):
     """``stability``: S_index exponents, the temperature-factor reading, the time-to-failure band."""
 
     block: ClassVar[str] = "stability"
@@ -344,7 +232,7 @@ class StabilitySettings(_Section):
 
 
 @dataclass(frozen=True)
-class NVEMetricSettings(_Section):
+class NVEMetricSettings(Section):
     """``metrics.nve``: the NVE energy-drift run (K, steps)."""
 
     block: ClassVar[str] = "metrics.nve"
@@ -370,7 +258,7 @@ class NVEMetricSettings(_Section):
 
 
 @dataclass(frozen=True)
-class RampMetricSettings(_Section):
+class RampMetricSettings(Section):
     """``metrics.ramp``: the temperature-ramp run (K, steps)."""
 
     block: ClassVar[str] = "metrics.ramp"
@@ -396,7 +284,7 @@ class RampMetricSettings(_Section):
 
 
 @dataclass(frozen=True)
-class RDFSettings(_Section):
+class RDFSettings(Section):
     """``rdf``: radial distribution functions (Å)."""
 
     block: ClassVar[str] = "rdf"
@@ -420,11 +308,11 @@ class ModelPreset:
     @classmethod
     def from_config(cls, name: str, values: Mapping[str, Any]) -> ModelPreset:
         rest = {k: v for k, v in values.items() if k not in ("family", "overrides")}
-        return cls(name, values["family"], _frozen(rest), _frozen(values["overrides"]))
+        return cls(name, values["family"], frozen_value(rest), frozen_value(values["overrides"]))
 
 
 @dataclass(frozen=True)
-class CorrSettings(_Section):
+class CorrSettings(Section):
     """The correlation loss for one model family: what the training module needs.
 
     ``selection`` is the feature selection of that family (``methods.<name>.corr.features``); the rest
@@ -440,7 +328,7 @@ class CorrSettings(_Section):
 
 
 @dataclass(frozen=True)
-class CommitteeSettings(_Section):
+class CommitteeSettings(Section):
     """``methods.<name>.active.harvest.committee``: DP-GEN's force-deviation filter (eV/Å)."""
 
     block: ClassVar[str] = "methods.<name>.active.harvest.committee"
@@ -450,7 +338,7 @@ class CommitteeSettings(_Section):
 
 
 @dataclass(frozen=True)
-class HarvestSettings(_Section):
+class HarvestSettings(Section):
     """``methods.<name>.active.harvest``: which runs an active-learning round harvests, which frames."""
 
     block: ClassVar[str] = "methods.<name>.active.harvest"
@@ -466,7 +354,7 @@ class HarvestSettings(_Section):
 
 
 @dataclass(frozen=True)
-class RetrainSettings(_Section):
+class RetrainSettings(Section):
     """``methods.<name>.active.retrain``: how a round retrains on the merged training split."""
 
     block: ClassVar[str] = "methods.<name>.active.retrain"
@@ -476,7 +364,7 @@ class RetrainSettings(_Section):
 
 
 @dataclass(frozen=True)
-class ActiveSettings(_Section):
+class ActiveSettings(Section):
     """``methods.<name>.active``: active-learning rounds from failed runs."""
 
     block: ClassVar[str] = "methods.<name>.active"
@@ -509,7 +397,7 @@ class MethodPreset:
     @classmethod
     def from_config(cls, name: str, values: Mapping[str, Any]) -> MethodPreset:
         def opt(key: str) -> Mapping[str, Any] | None:
-            return None if values.get(key) is None else _frozen(values[key])
+            return None if values.get(key) is None else frozen_value(values[key])
 
         active = values.get("active")
         return cls(name, values["description"], opt("corr"), opt("sam"), values.get("prior", "none"),
